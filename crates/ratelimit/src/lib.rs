@@ -1,0 +1,17 @@
+//! Plans and their limits (API.md §3): the per-key per-second rate limit, the `RateLimit` /
+//! `RateLimit-Policy` header values, and the monthly event quota decision.
+//!
+//! This crate owns the rules only. It does no I/O: no database, network, file system,
+//! environment, and no clock of its own. The rate limiter is generic over governor's
+//! [`Clock`](governor::clock::Clock), so the server passes a real clock and tests pass a
+//! [`FakeRelativeClock`](governor::clock::FakeRelativeClock); the monthly quota is a pure
+//! function of counts the caller has looked up. Limiter state lives in memory, per process.
+
+mod limiter;
+mod plan;
+mod quota;
+
+pub use governor;
+pub use limiter::{policy_header, KeyedLimiter, RateDecision, POLICY_NAME};
+pub use plan::{Plan, PlanError, PlanLimits};
+pub use quota::{monthly_quota, QuotaDecision};

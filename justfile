@@ -1,0 +1,47 @@
+# One entry point for every task. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# The crates that hold the rules and must never do I/O (ARCHITECTURE.md).
+pure_crates := "roi-engine catalogue idempotency ratelimit"
+
+default:
+    @just --list
+
+# Run the server on the embedded SQLite default (humanhours.db in this folder).
+run *ARGS:
+    cargo run --release -p humanhours -- serve {{ARGS}}
+
+# Every test of the workspace, after the purity check.
+test: check-pure
+    cargo test --workspace --all-targets
+    cargo test --workspace --doc
+
+# Formatting, clippy (warnings are errors) and the purity check.
+lint: check-pure
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Fails if a pure crate depends, even indirectly, on a database, web, async or app-error crate.
+check-pure:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    status=0
+    for crate in {{pure_crates}}; do
+        deps=$(cargo tree -p "$crate" -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+        bad=$(grep -xE 'diesel.*|actix.*|tokio.*|reqwest|r2d2|anyhow|libsqlite3-sys|pq-sys|hyper' <<<"$deps" || true)
+        if [ -n "$bad" ]; then
+            echo "check-pure: $crate depends on: $(tr '\n' ' ' <<<"$bad")" >&2
+            status=1
+        else
+            echo "check-pure: $crate is free of I/O crates ($(wc -l <<<"$deps") crates in its tree)"
+        fi
+    done
+    exit $status
+
+# What CI runs.
+ci: lint test
+
+# Apply migrations to the configured database and exit.
+migrate:
+    cargo run -p humanhours -- migrate
