@@ -12,10 +12,15 @@ default:
 run *ARGS:
     cargo run --release -p humanhours -- serve {{ARGS}}
 
-# Every test of the workspace, after the purity check.
-test: check-pure
-    cargo test --workspace --all-targets
-    cargo test --workspace --doc
+# Every test of the workspace, after the purity check; ends with one summary line.
+test: check-pure sdk
+    #!/usr/bin/env bash
+    set -euo pipefail
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    cargo test --workspace --all-targets 2>&1 | tee "$log"
+    cargo test --workspace --doc 2>&1 | tee -a "$log"
+    awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 
 # Formatting, clippy (warnings are errors) and the purity check.
 lint: check-pure
@@ -38,6 +43,10 @@ check-pure:
         fi
     done
     exit $status
+
+# The real Python SDK that tests/sdk.rs drives (installed from PyPI when missing).
+sdk:
+    @python3 -c 'import humanhours' 2>/dev/null || python3 -m pip install --quiet 'humanhours==0.0.1'
 
 # What CI runs.
 ci: lint test

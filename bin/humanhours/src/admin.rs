@@ -1,0 +1,246 @@
+//! Operator actions shared by the CLI, the first start and the tests: orgs, keys, agent rates,
+//! price and FX imports. Each validates its input with the domain types before writing.
+
+use anyhow::{bail, Context as _};
+use catalogue::{parse_fx_csv, parse_openrouter_models, parse_price_csv, Currency, PriceRow};
+use ratelimit::Plan;
+use roi_engine::{BaselineMinutes, HourlyRate};
+use store::{ApiKeyRow, FxDbRow, OrgChanges, OrgRow, PriceDbRow, Store};
+use time::{Date, OffsetDateTime};
+
+use crate::clock;
+use crate::keys::{generate_key, KeyHasher, KeyMode};
+
+/// The fields of a new org.
+#[derive(Debug, Clone)]
+pub struct NewOrg {
+    pub name: String,
+    pub plan: Plan,
+    pub currency: Currency,
+    pub hourly_rate: HourlyRate,
+    pub fallback_baseline_minutes: Option<BaselineMinutes>,
+    pub monthly_event_cap: Option<u64>,
+}
+
+impl NewOrg {
+    /// An org with the contract's defaults: EUR, 45 per hour, no fallback, no cap.
+    pub fn named(name: &str, plan: Plan) -> Self {
+        Self {
+            name: name.to_owned(),
+            plan,
+            currency: Currency::parse("EUR").unwrap_or(Currency::USD),
+            hourly_rate: HourlyRate::DEFAULT,
+            fallback_baseline_minutes: None,
+            monthly_event_cap: None,
+        }
+    }
+}
+
+fn check_name(name: &str) -> anyhow::Result<()> {
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        bail!("an org name must be 1 to 200 characters");
+    }
+    Ok(())
+}
+
+fn cap_to_i64(cap: u64) -> anyhow::Result<i64> {
+    i64::try_from(cap).context("the monthly event cap is too large")
+}
+
+/// Creates an org; returns its row.
+pub fn create_org(store: &Store, new: &NewOrg, now: OffsetDateTime) -> anyhow::Result<OrgRow> {
+    check_name(&new.name)?;
+    if store.find_org(&new.name)?.is_some() {
+        bail!("an org named '{}' exists already", new.name);
+    }
+    let row = OrgRow {
+        id: format!("org_{}", clock::ulid(now)),
+        name: new.name.clone(),
+        plan: new.plan.as_str().to_owned(),
+        currency: new.currency.as_str().to_owned(),
+        hourly_rate: new.hourly_rate.to_string(),
+        fallback_baseline_minutes: new.fallback_baseline_minutes.map(|b| b.to_string()),
+        monthly_event_cap: new.monthly_event_cap.map(cap_to_i64).transpose()?,
+        created_at: clock::unix_ms(now),
+    };
+    store.create_org(&row)?;
+    Ok(row)
+}
+
+/// Finds an org by id or name, or says clearly that there is none.
+pub fn org(store: &Store, id_or_name: &str) -> anyhow::Result<OrgRow> {
+    store.find_org(id_or_name)?.with_context(|| {
+        format!("no org with id or name '{id_or_name}' (see 'humanhours org list')")
+    })
+}
+
+/// A change to an org from the CLI. `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default)]
+pub struct OrgUpdate {
+    pub name: Option<String>,
+    pub plan: Option<Plan>,
+    pub currency: Option<Currency>,
+    pub hourly_rate: Option<HourlyRate>,
+    pub fallback_baseline_minutes: Option<Option<BaselineMinutes>>,
+    pub monthly_event_cap: Option<Option<u64>>,
+}
+
+/// Applies a change to an org.
+pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Result<OrgRow> {
+    let current = org(store, id_or_name)?;
+    if let Some(name) = &u.name {
+        check_name(name)?;
+    }
+    let changes = OrgChanges {
+        name: u.name.clone(),
+        plan: u.plan.map(|p| p.as_str().to_owned()),
+        currency: u.currency.map(|c| c.as_str().to_owned()),
+        hourly_rate: u.hourly_rate.map(|r| r.to_string()),
+        fallback_baseline_minutes: u
+            .fallback_baseline_minutes
+            .map(|f| f.map(|b| b.to_string())),
+        monthly_event_cap: u
+            .monthly_event_cap
+            .map(|c| c.map(cap_to_i64).transpose())
+            .transpose()?,
+    };
+    if changes.name.is_none()
+        && changes.plan.is_none()
+        && changes.currency.is_none()
+        && changes.hourly_rate.is_none()
+        && changes.fallback_baseline_minutes.is_none()
+        && changes.monthly_event_cap.is_none()
+    {
+        bail!("nothing to change: give at least one option");
+    }
+    store.update_org(&current.id, &changes)?;
+    org(store, &current.id)
+}
+
+/// Creates a key for an org; returns the raw key (shown once, never stored).
+pub fn create_key(
+    store: &Store,
+    hasher: &KeyHasher,
+    org_id: &str,
+    mode: KeyMode,
+    now: OffsetDateTime,
+) -> anyhow::Result<String> {
+    let org = org(store, org_id)?;
+    let (key, prefix) = generate_key(mode);
+    store.insert_key(&ApiKeyRow {
+        prefix,
+        org_id: org.id,
+        mode: mode.as_str().to_owned(),
+        secret_hash: hasher.hash(&key)?,
+        created_at: clock::unix_ms(now),
+        revoked_at: None,
+    })?;
+    Ok(key)
+}
+
+/// On an empty database: creates the org `default` (enterprise) and one key, returned once.
+pub fn ensure_default_org(
+    store: &Store,
+    hasher: &KeyHasher,
+    now: OffsetDateTime,
+) -> anyhow::Result<Option<String>> {
+    if !store.list_orgs()?.is_empty() {
+        return Ok(None);
+    }
+    let org = create_org(store, &NewOrg::named("default", Plan::Enterprise), now)?;
+    create_key(store, hasher, &org.id, KeyMode::Live, now).map(Some)
+}
+
+/// Sets (or with `None` clears) an agent's own hourly rate.
+pub fn set_agent_rate(
+    store: &Store,
+    org_id: &str,
+    agent_id: &str,
+    rate: Option<HourlyRate>,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
+    let org = org(store, org_id)?;
+    if agent_id.is_empty() || agent_id.chars().count() > 128 {
+        bail!("an agent id must be 1 to 128 characters");
+    }
+    let rate = rate.map(|r| r.to_string());
+    store.set_agent_rate(&org.id, agent_id, rate.as_deref(), clock::unix_ms(now))?;
+    Ok(())
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    pub imported: usize,
+    /// Entries left out, with the reason (OpenRouter documents only).
+    pub skipped: Vec<String>,
+}
+
+fn date_text(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Imports prices from the shipped CSV format or an OpenRouter models document (detected by a
+/// leading `{`). `org_id` None: the instance-wide book. OpenRouter rows take `effective_from`.
+pub fn import_prices(
+    store: &Store,
+    text: &str,
+    org_id: Option<&str>,
+    effective_from: Date,
+    source: &str,
+) -> anyhow::Result<ImportReport> {
+    let org_id = match org_id {
+        Some(o) => org(store, o)?.id,
+        None => String::new(),
+    };
+    let (rows, skipped): (Vec<PriceRow>, Vec<String>) = if text.trim_start().starts_with('{') {
+        let import =
+            parse_openrouter_models(text, effective_from).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let skipped = import
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.id.as_deref().unwrap_or("(no id)"), s.reason))
+            .collect();
+        (import.rows, skipped)
+    } else {
+        (
+            parse_price_csv(text).map_err(|e| anyhow::anyhow!("{e}"))?,
+            Vec::new(),
+        )
+    };
+    // Reject duplicates inside the file before writing anything.
+    catalogue::PriceBook::from_rows(rows.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db_rows: Vec<PriceDbRow> = rows
+        .iter()
+        .map(|r| PriceDbRow {
+            org_id: org_id.clone(),
+            model_id: r.model_id.clone(),
+            input_usd_per_mtok: r.price.input.to_string(),
+            output_usd_per_mtok: r.price.output.to_string(),
+            effective_from: date_text(r.effective_from),
+            source: source.to_owned(),
+        })
+        .collect();
+    let imported = store.upsert_prices(&db_rows)?;
+    Ok(ImportReport { imported, skipped })
+}
+
+/// Imports FX rates (CSV: currency,usd_to,effective_from[,source]).
+pub fn import_fx(store: &Store, text: &str, source: &str) -> anyhow::Result<ImportReport> {
+    let rows = parse_fx_csv(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    catalogue::FxTable::from_rows(rows.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db_rows: Vec<FxDbRow> = rows
+        .iter()
+        .map(|r| FxDbRow {
+            currency: r.currency.as_str().to_owned(),
+            effective_from: date_text(r.effective_from),
+            usd_to: r.usd_to.to_string(),
+            source: source.to_owned(),
+        })
+        .collect();
+    let imported = store.upsert_fx(&db_rows)?;
+    Ok(ImportReport {
+        imported,
+        skipped: Vec::new(),
+    })
+}

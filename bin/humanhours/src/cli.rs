@@ -1,0 +1,259 @@
+//! The command line: `serve`, `migrate` and the operator commands. Output meant for scripts
+//! (a new org id, a new key) is printed alone on stdout; everything else goes to stderr.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use catalogue::Currency;
+use ratelimit::Plan;
+use roi_engine::{BaselineMinutes, HourlyRate};
+use store::Store;
+use tracing_subscriber::EnvFilter;
+
+use crate::admin::{self, NewOrg, OrgUpdate};
+use crate::clock;
+use crate::config::{
+    AgentCommand, Cli, Command, FxCommand, KeyCommand, OrgCommand, PricesCommand, ServeArgs,
+};
+use crate::keys::{KeyHasher, KeyMode};
+use crate::pricing::parse_date;
+use crate::state::AppState;
+
+fn init_logging() {
+    let filter =
+        EnvFilter::try_from_env("HUMANHOURS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn plan(s: &str) -> anyhow::Result<Plan> {
+    Plan::parse(s).map_err(|_| anyhow::anyhow!("plan must be free, pro or enterprise, got '{s}'"))
+}
+
+fn currency(s: &str) -> anyhow::Result<Currency> {
+    Currency::parse(s)
+        .map_err(|_| anyhow::anyhow!("currency must be an ISO 4217 code like EUR, got '{s}'"))
+}
+
+fn rate(s: &str) -> anyhow::Result<HourlyRate> {
+    HourlyRate::parse(s).map_err(|e| anyhow::anyhow!("hourly rate '{s}' {e}"))
+}
+
+fn baseline(s: &str) -> anyhow::Result<BaselineMinutes> {
+    BaselineMinutes::parse(s).map_err(|e| anyhow::anyhow!("baseline minutes '{s}' {e}"))
+}
+
+/// `none` clears an optional value.
+fn clearable<T>(s: &str, parse: impl Fn(&str) -> anyhow::Result<T>) -> anyhow::Result<Option<T>> {
+    if s.eq_ignore_ascii_case("none") {
+        Ok(None)
+    } else {
+        parse(s).map(Some)
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    init_logging();
+    let db = cli.db.db_config()?;
+    match cli.command {
+        Command::Serve(args) => serve(&cli.db, args),
+        Command::Migrate => {
+            Store::open(&db)?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Org(cmd) => {
+            let store = Store::open(&db)?;
+            org_command(&store, cmd)
+        }
+        Command::Key(cmd) => {
+            let store = Store::open(&db)?;
+            match cmd {
+                KeyCommand::Create { org, test } => {
+                    let hasher = KeyHasher::new(cli.db.pepper()?);
+                    let mode = if test { KeyMode::Test } else { KeyMode::Live };
+                    let key = admin::create_key(&store, &hasher, &org, mode, clock::now())?;
+                    println!("{key}");
+                }
+                KeyCommand::List { org } => {
+                    let org = admin::org(&store, &org)?;
+                    println!("prefix\tmode\tcreated_at\trevoked_at");
+                    for k in store.list_keys(&org.id)? {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            k.prefix,
+                            k.mode,
+                            clock::format_ms(clock::from_unix_ms(k.created_at)),
+                            k.revoked_at
+                                .map(|t| clock::format_ms(clock::from_unix_ms(t)))
+                                .unwrap_or_else(|| "-".into())
+                        );
+                    }
+                }
+                KeyCommand::Revoke { prefix } => {
+                    if !store.revoke_key(&prefix, clock::unix_ms(clock::now()))? {
+                        bail!("no active key with prefix '{prefix}'");
+                    }
+                    eprintln!(
+                        "key {prefix} revoked; running servers refuse it within their key cache TTL (HUMANHOURS_KEY_CACHE_TTL_SECS, at most 60 s)"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Agent(AgentCommand::SetRate {
+            org,
+            agent_id,
+            rate: r,
+        }) => {
+            let store = Store::open(&db)?;
+            admin::set_agent_rate(&store, &org, &agent_id, clearable(&r, rate)?, clock::now())?;
+            eprintln!("agent {agent_id}: hourly rate set to {r}");
+            Ok(())
+        }
+        Command::Prices(PricesCommand::Import {
+            file,
+            org,
+            effective_from,
+        }) => {
+            let store = Store::open(&db)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let date = match effective_from {
+                Some(d) => parse_date(&d)
+                    .with_context(|| format!("effective_from '{d}' must be YYYY-MM-DD"))?,
+                None => clock::now().date(),
+            };
+            let source = format!("imported from {}", file.display());
+            let report = admin::import_prices(&store, &text, org.as_deref(), date, &source)?;
+            for s in &report.skipped {
+                eprintln!("skipped {s}");
+            }
+            eprintln!(
+                "imported {} price rows ({} skipped); running servers use them within HUMANHOURS_PRICES_REFRESH_SECS",
+                report.imported,
+                report.skipped.len()
+            );
+            Ok(())
+        }
+        Command::Fx(FxCommand::Import { file }) => {
+            let store = Store::open(&db)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let report =
+                admin::import_fx(&store, &text, &format!("imported from {}", file.display()))?;
+            eprintln!(
+                "imported {} FX rows; running servers use them within HUMANHOURS_PRICES_REFRESH_SECS",
+                report.imported
+            );
+            Ok(())
+        }
+    }
+}
+
+fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
+    match cmd {
+        OrgCommand::Create {
+            name,
+            plan: p,
+            currency: c,
+            hourly_rate,
+            fallback_baseline_minutes,
+            monthly_event_cap,
+        } => {
+            let new = NewOrg {
+                name,
+                plan: plan(&p)?,
+                currency: currency(&c)?,
+                hourly_rate: rate(&hourly_rate)?,
+                fallback_baseline_minutes: fallback_baseline_minutes
+                    .as_deref()
+                    .map(baseline)
+                    .transpose()?,
+                monthly_event_cap,
+            };
+            let row = admin::create_org(store, &new, clock::now())?;
+            println!("{}", row.id);
+        }
+        OrgCommand::List => {
+            println!("id\tname\tplan\tcurrency\thourly_rate\tfallback_baseline_minutes\tmonthly_event_cap");
+            for o in store.list_orgs()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    o.id,
+                    o.name,
+                    o.plan,
+                    o.currency,
+                    o.hourly_rate,
+                    o.fallback_baseline_minutes.as_deref().unwrap_or("-"),
+                    o.monthly_event_cap
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        OrgCommand::Set {
+            org,
+            name,
+            plan: p,
+            currency: c,
+            hourly_rate,
+            fallback_baseline_minutes,
+            monthly_event_cap,
+        } => {
+            let update = OrgUpdate {
+                name,
+                plan: p.as_deref().map(plan).transpose()?,
+                currency: c.as_deref().map(currency).transpose()?,
+                hourly_rate: hourly_rate.as_deref().map(rate).transpose()?,
+                fallback_baseline_minutes: fallback_baseline_minutes
+                    .as_deref()
+                    .map(|s| clearable(s, baseline))
+                    .transpose()?,
+                monthly_event_cap: monthly_event_cap
+                    .as_deref()
+                    .map(|s| {
+                        clearable(s, |s| {
+                            s.parse::<u64>().with_context(|| {
+                                format!("monthly event cap '{s}' must be a whole number")
+                            })
+                        })
+                    })
+                    .transpose()?,
+            };
+            let row = admin::update_org(store, &org, &update)?;
+            eprintln!(
+                "org {} updated; running servers use the change within their key cache TTL",
+                row.id
+            );
+        }
+    }
+    Ok(())
+}
+
+fn serve(db_args: &crate::config::DbArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.server_config()?;
+    let db = db_args.db_config()?;
+    let hasher = KeyHasher::new(db_args.pepper()?);
+    let store = Arc::new(Store::open(&db)?);
+    if let Some(key) = admin::ensure_default_org(&store, &hasher, clock::now())? {
+        println!();
+        println!("  New database: created the org 'default' (plan enterprise) and this API key.");
+        println!("  It is shown only this once; keep it somewhere safe:");
+        println!();
+        println!("    {key}");
+        println!();
+    }
+    let listener = TcpListener::bind(&args.bind)
+        .with_context(|| format!("binding {} (HUMANHOURS_BIND)", args.bind))?;
+    let addr = listener.local_addr()?;
+    let state = actix_web::web::Data::new(AppState::new(store, hasher, config)?);
+    tracing::info!(%addr, backend = ?db.backend(), "humanhours listening");
+    actix_web::rt::System::new()
+        .block_on(async move { crate::startup::run(listener, state, args.workers)?.await })?;
+    Ok(())
+}

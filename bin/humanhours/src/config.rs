@@ -1,0 +1,316 @@
+//! Configuration: every setting is an environment variable (`HUMANHOURS_…`) with a default that
+//! works out of the box, and a command-line flag that overrides it. Read once, at start-up, by
+//! clap; `.env.example` lists them all.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use ratelimit::{Plan, PlanLimits};
+use store::{Backend, DbConfig, SqliteSync};
+
+use crate::state::ServerConfig;
+
+/// HumanHours: measures what AI agents are worth.
+#[derive(Debug, Parser)]
+#[command(name = "humanhours", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives and how keys are peppered.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: a SQLite file (`sqlite://PATH` or a plain path) or `postgres://…`.
+    #[arg(
+        long,
+        global = true,
+        env = "HUMANHOURS_DATABASE_URL",
+        default_value = "sqlite://humanhours.db"
+    )]
+    pub database_url: String,
+    /// Connections in the pool (PostgreSQL), or reader connections (SQLite).
+    #[arg(
+        long,
+        global = true,
+        env = "HUMANHOURS_DB_POOL_SIZE",
+        default_value_t = 8
+    )]
+    pub db_pool_size: u32,
+    /// How long a request waits for the database before answering 503 unavailable.
+    #[arg(
+        long,
+        global = true,
+        env = "HUMANHOURS_DB_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub db_timeout_ms: u64,
+    /// SQLite durability: `full` (a commit survives power loss) or `normal` (survives a
+    /// process crash; the last commits may be lost on power loss).
+    #[arg(
+        long,
+        global = true,
+        env = "HUMANHOURS_SQLITE_SYNCHRONOUS",
+        default_value = "full"
+    )]
+    pub sqlite_synchronous: String,
+    /// The secret mixed into every key hash. Required for PostgreSQL (all instances must
+    /// share it); for SQLite, when neither this nor a pepper file is given, a pepper is
+    /// generated once into `<database file>.pepper`.
+    #[arg(long, global = true, env = "HUMANHOURS_PEPPER", hide_env_values = true)]
+    pub pepper: Option<String>,
+    /// A file holding the pepper.
+    #[arg(long, global = true, env = "HUMANHOURS_PEPPER_FILE")]
+    pub pepper_file: Option<PathBuf>,
+}
+
+impl DbArgs {
+    /// The store's settings.
+    pub fn db_config(&self) -> anyhow::Result<DbConfig> {
+        let mut c = DbConfig::new(self.database_url.clone());
+        if self.db_pool_size == 0 {
+            bail!("HUMANHOURS_DB_POOL_SIZE must be at least 1");
+        }
+        c.pool_size = self.db_pool_size;
+        c.connect_timeout = Duration::from_millis(self.db_timeout_ms.max(1));
+        c.sqlite_sync = SqliteSync::parse(&self.sqlite_synchronous)
+            .context("HUMANHOURS_SQLITE_SYNCHRONOUS must be 'full' or 'normal'")?;
+        Ok(c)
+    }
+
+    /// The pepper: given, read from a file, or (SQLite only) made once beside the database.
+    pub fn pepper(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(p) = &self.pepper {
+            if p.len() < 16 {
+                bail!("HUMANHOURS_PEPPER must be at least 16 characters");
+            }
+            return Ok(p.as_bytes().to_vec());
+        }
+        let config = self.db_config()?;
+        let path = match (&self.pepper_file, config.backend()) {
+            (Some(path), _) => path.clone(),
+            (None, Backend::Sqlite) => PathBuf::from(format!("{}.pepper", config.sqlite_path())),
+            (None, Backend::Postgres) => bail!(
+                "PostgreSQL needs a pepper shared by every instance: set HUMANHOURS_PEPPER or HUMANHOURS_PEPPER_FILE"
+            ),
+        };
+        if !path.exists() {
+            if self.pepper_file.is_some() {
+                bail!("pepper file {} does not exist", path.display());
+            }
+            let fresh: [u8; 32] = rand::random();
+            let text: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+            write_secret(&path, &text)?;
+            tracing::info!(path = %path.display(), "generated a new key pepper");
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading pepper file {}", path.display()))?;
+        let text = text.trim();
+        if text.len() < 16 {
+            bail!(
+                "pepper file {} must hold at least 16 characters",
+                path.display()
+            );
+        }
+        Ok(text.as_bytes().to_vec())
+    }
+}
+
+fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating pepper file {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// The HTTP server's settings.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HUMANHOURS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "HUMANHOURS_WORKERS")]
+    pub workers: Option<usize>,
+    /// Seconds a verified API key stays cached (1–60): revocation elsewhere takes effect
+    /// within this time.
+    #[arg(long, env = "HUMANHOURS_KEY_CACHE_TTL_SECS", default_value_t = 30)]
+    pub key_cache_ttl_secs: u64,
+    /// Requests per second per key on the free plan.
+    #[arg(long, env = "HUMANHOURS_RATE_LIMIT_FREE", default_value_t = 60)]
+    pub rate_limit_free: u32,
+    /// Requests per second per key on the pro plan.
+    #[arg(long, env = "HUMANHOURS_RATE_LIMIT_PRO", default_value_t = 200)]
+    pub rate_limit_pro: u32,
+    /// Requests per second per key on the enterprise plan.
+    #[arg(long, env = "HUMANHOURS_RATE_LIMIT_ENTERPRISE", default_value_t = 1000)]
+    pub rate_limit_enterprise: u32,
+    /// Seconds between reloads of imported prices and FX rates.
+    #[arg(long, env = "HUMANHOURS_PRICES_REFRESH_SECS", default_value_t = 60)]
+    pub prices_refresh_secs: u64,
+}
+
+impl ServeArgs {
+    /// The server's settings, checked.
+    pub fn server_config(&self) -> anyhow::Result<ServerConfig> {
+        if !(1..=60).contains(&self.key_cache_ttl_secs) {
+            bail!("HUMANHOURS_KEY_CACHE_TTL_SECS must be from 1 to 60");
+        }
+        let rate = |n: u32, name: &str| {
+            NonZeroU32::new(n).with_context(|| format!("{name} must be at least 1"))
+        };
+        let limits = PlanLimits::default()
+            .with_per_second(
+                Plan::Free,
+                rate(self.rate_limit_free, "HUMANHOURS_RATE_LIMIT_FREE")?,
+            )
+            .with_per_second(
+                Plan::Pro,
+                rate(self.rate_limit_pro, "HUMANHOURS_RATE_LIMIT_PRO")?,
+            )
+            .with_per_second(
+                Plan::Enterprise,
+                rate(
+                    self.rate_limit_enterprise,
+                    "HUMANHOURS_RATE_LIMIT_ENTERPRISE",
+                )?,
+            );
+        Ok(ServerConfig {
+            key_cache_ttl: Duration::from_secs(self.key_cache_ttl_secs),
+            plan_limits: limits,
+            prices_refresh: Duration::from_secs(self.prices_refresh_secs.max(1)),
+            ..ServerConfig::default()
+        })
+    }
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (creates an org and a key on an empty database).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage orgs.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage agents.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Manage the model price book.
+    #[command(subcommand)]
+    Prices(PricesCommand),
+    /// Manage USD exchange rates.
+    #[command(subcommand)]
+    Fx(FxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an org; prints its id alone on stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "free")]
+        plan: String,
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        #[arg(long, default_value = "45")]
+        hourly_rate: String,
+        #[arg(long)]
+        fallback_baseline_minutes: Option<String>,
+        /// Hard cap on events per calendar month.
+        #[arg(long)]
+        monthly_event_cap: Option<u64>,
+    },
+    /// List orgs.
+    List,
+    /// Change an org's settings.
+    Set {
+        /// Org id or name.
+        org: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        plan: Option<String>,
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        hourly_rate: Option<String>,
+        /// Minutes, or `none` to clear.
+        #[arg(long)]
+        fallback_baseline_minutes: Option<String>,
+        /// Events, or `none` to clear.
+        #[arg(long)]
+        monthly_event_cap: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key; prints it alone on stdout (the only time it is shown).
+    Create {
+        /// Org id or name.
+        #[arg(long)]
+        org: String,
+        /// A test key (`hh_test_…`).
+        #[arg(long)]
+        test: bool,
+    },
+    /// List an org's keys (prefixes only).
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke a key by its 8-character prefix.
+    Revoke { prefix: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Set an agent's own hourly rate (`none` clears it).
+    SetRate {
+        #[arg(long)]
+        org: String,
+        agent_id: String,
+        rate: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Import prices: the shipped CSV format or an OpenRouter models JSON document.
+    Import {
+        file: PathBuf,
+        /// Import as this org's own prices (default: instance-wide).
+        #[arg(long)]
+        org: Option<String>,
+        /// effective_from for an OpenRouter document's rows (default: today, UTC).
+        #[arg(long)]
+        effective_from: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FxCommand {
+    /// Import rates: CSV `currency,usd_to,effective_from[,source]`.
+    Import { file: PathBuf },
+}

@@ -1,0 +1,248 @@
+//! The error policy of the HTTP API.
+//!
+//! Every non-2xx answer is one JSON envelope, `{"error": {"code", "message", "hint"?,
+//! "field"?}}` (API.md §2), produced from one [`ApiError`]. Handlers return `ApiError` and
+//! map each failure to a variant explicitly; the match in [`ApiError::status_and_code`] is
+//! exhaustive, so a new variant cannot go out without a status. Internal failures are logged
+//! with their whole chain and answered as an opaque `internal`: no database text, path or
+//! backtrace ever reaches a client. A database that cannot be reached is `unavailable` (503,
+//! Retry-After), never `internal`.
+
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// How long a client should wait before retrying after an outage.
+const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
+
+/// One failure of a request, as the client will see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or malformed Authorization header")]
+    MissingAuthorization,
+    #[error("invalid API key")]
+    InvalidApiKey,
+    #[error("API key revoked")]
+    KeyRevoked,
+    #[error("{message}")]
+    Validation {
+        message: String,
+        field: Option<String>,
+        hint: Option<String>,
+    },
+    #[error("unsupported Content-Type")]
+    UnsupportedMediaType,
+    #[error("unknown task type '{task_type}'")]
+    UnknownTaskType { task_type: String },
+    #[error("{message}")]
+    OccurredAtOutOfRange { message: String },
+    #[error("Idempotency-Key reused with a different body")]
+    IdempotencyKeyReused,
+    #[error("Idempotency-Key in use")]
+    IdempotencyKeyInUse,
+    #[error("feature locked: {feature}")]
+    FeatureLocked { feature: &'static str },
+    #[error("{message}")]
+    NotFound { message: String },
+    #[error("payload too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("rate limited")]
+    RateLimited { retry_after: u32 },
+    #[error("quota exceeded")]
+    QuotaExceeded { cap: u64 },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+    #[error("database unavailable")]
+    Unavailable,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// A validation error on one request field (dotted path).
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation {
+            message: message.into(),
+            field: Some(field.into()),
+            hint: None,
+        }
+    }
+
+    /// A validation error not tied to one field.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::Validation {
+            message: message.into(),
+            field: None,
+            hint: None,
+        }
+    }
+
+    /// An internal failure; logged when rendered.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(e.into())
+    }
+
+    /// The HTTP status and the stable error code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::MissingAuthorization => (StatusCode::UNAUTHORIZED, "missing_authorization"),
+            ApiError::InvalidApiKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            ApiError::KeyRevoked => (StatusCode::UNAUTHORIZED, "key_revoked"),
+            ApiError::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::UnknownTaskType { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unknown_task_type")
+            }
+            ApiError::OccurredAtOutOfRange { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "occurred_at_out_of_range")
+            }
+            ApiError::IdempotencyKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            ApiError::IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency_key_in_use"),
+            ApiError::FeatureLocked { .. } => (StatusCode::FORBIDDEN, "feature_locked"),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+
+    fn message_and_hint(&self) -> (String, Option<&str>) {
+        match self {
+            ApiError::MissingAuthorization => (
+                "the request has no 'Authorization: Bearer <api key>' header".into(),
+                Some("send the API key as 'Authorization: Bearer hh_live_…'"),
+            ),
+            ApiError::InvalidApiKey => (
+                "the API key is malformed or unknown".into(),
+                Some("keys look like hh_live_<8 chars>_<48 chars>; create one with 'humanhours key create'"),
+            ),
+            ApiError::KeyRevoked => (
+                "the API key was revoked".into(),
+                Some("create a new key with 'humanhours key create'"),
+            ),
+            ApiError::Validation { message, hint, .. } => (message.clone(), hint.as_deref()),
+            ApiError::UnsupportedMediaType => (
+                "the request body must be JSON".into(),
+                Some("send 'Content-Type: application/json'"),
+            ),
+            ApiError::UnknownTaskType { task_type } => (
+                format!(
+                    "task_type '{task_type}' is neither a built-in nor an active custom task type of this org, and the org has no fallback baseline"
+                ),
+                Some("send human_baseline_minutes, create a custom task type, or set the org's fallback baseline; GET /api/v1/task-types lists the known ones"),
+            ),
+            ApiError::OccurredAtOutOfRange { message } => (
+                message.clone(),
+                Some("occurred_at must lie between 90 days ago and 24 hours from now"),
+            ),
+            ApiError::IdempotencyKeyReused => (
+                "this Idempotency-Key was already used by this org with a different request body".into(),
+                Some("use a new key for a new event; a retry must send the identical body"),
+            ),
+            ApiError::IdempotencyKeyInUse => (
+                "a request with this Idempotency-Key is still being processed".into(),
+                Some("retry shortly"),
+            ),
+            ApiError::FeatureLocked { feature } => (
+                format!("{feature} needs the pro or enterprise plan"),
+                Some("ask the operator to change the org's plan"),
+            ),
+            ApiError::NotFound { message } => (message.clone(), None),
+            ApiError::PayloadTooLarge { limit } => (
+                format!("the request body is larger than {limit} bytes"),
+                None,
+            ),
+            ApiError::RateLimited { .. } => (
+                "too many requests for this API key".into(),
+                Some("wait for the seconds in Retry-After"),
+            ),
+            ApiError::QuotaExceeded { cap } => (
+                format!("the org reached its cap of {cap} events this calendar month (UTC)"),
+                Some("the cap resets on the 1st of next month; a higher plan raises it"),
+            ),
+            ApiError::Internal(_) => ("an internal error occurred".into(), None),
+            ApiError::Unavailable => (
+                "the database cannot be reached right now; nothing was stored".into(),
+                Some("retry after the seconds in Retry-After"),
+            ),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::RateLimited { retry_after } => Some((*retry_after).max(1)),
+            ApiError::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let (status, code) = self.status_and_code();
+        let (message, hint) = self.message_and_hint();
+        let field = match self {
+            ApiError::Validation { field, .. } => field.as_deref(),
+            _ => None,
+        };
+        let mut resp = HttpResponse::build(status);
+        if let Some(secs) = self.retry_after() {
+            resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        resp.json(Envelope {
+            error: Body {
+                code,
+                message,
+                hint,
+                field,
+            },
+        })
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::Unavailable(msg) => {
+                tracing::warn!(%msg, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}

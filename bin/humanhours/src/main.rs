@@ -1,0 +1,14 @@
+//! `humanhours`: see `humanhours --help`.
+
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let cli = humanhours::config::Cli::parse();
+    match humanhours::cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

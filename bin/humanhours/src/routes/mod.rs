@@ -1,0 +1,46 @@
+//! HTTP routes. Every API route is mounted twice, under `/api/v1` (what the SDK and the n8n node
+//! call) and `/v1` (what the docs print), with the same handlers and middleware.
+
+pub mod track;
+pub mod track_input;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::auth::require_key;
+use crate::errors::ApiError;
+use crate::state::AppState;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+    for prefix in ["/api/v1", "/v1"] {
+        cfg.service(
+            web::scope(prefix)
+                .wrap(from_fn(require_key))
+                .route("/track", web::post().to(track::track))
+                .default_service(web::to(not_found)),
+        );
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let st = state.clone();
+    web::block(move || st.store.ping()).await??;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound {
+        message: "no such route".into(),
+    })
+}

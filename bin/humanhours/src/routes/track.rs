@@ -1,0 +1,377 @@
+//! `POST /track`: value one finished task and store it, exactly once.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use catalogue::{resolve_price, Catalogue};
+use futures_util::StreamExt as _;
+use idempotency::{Decision, IdempotencyKey};
+use roi_engine::{
+    evaluate, BaselineCandidates, BaselineMinutes, CostInput, HourlyRate, Resolution, Valuation,
+};
+use serde::Serialize;
+use store::{EventRow, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite};
+use time::OffsetDateTime;
+
+use super::track_input::{check_window, from_value, parse_json, TrackInput, TrackWire};
+use crate::auth::{AuthContext, OrgSettings};
+use crate::clock;
+use crate::errors::ApiError;
+use crate::state::AppState;
+use crate::wire::Num;
+
+/// The 201 body (API.md §4). Decimals serialize as exact JSON numbers.
+#[derive(Debug, Serialize)]
+struct TrackResponse<'a> {
+    event_id: &'a str,
+    agent_id: &'a str,
+    task_type: &'a str,
+    outcome: &'static str,
+    resolved_baseline_minutes: Num,
+    resolved_baseline_source: &'static str,
+    resolved_hourly_rate: Num,
+    currency: &'a str,
+    agent_duration_seconds: Num,
+    hours_saved: Num,
+    cost_saved: Num,
+    agent_cost: Option<Num>,
+    resolved_cost_source: &'static str,
+    net_saved: Num,
+    occurred_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens_out: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<&'static str>,
+}
+
+/// The caller, as the auth middleware left it.
+pub(crate) fn auth_context(req: &HttpRequest) -> Result<Arc<AuthContext>, ApiError> {
+    req.extensions()
+        .get::<Arc<AuthContext>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("route mounted without auth")))
+}
+
+/// JSON only: a body of another declared type is refused rather than guessed at.
+pub(crate) fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(ct) = req.headers().get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = ct
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+/// Reads the body up to `limit` bytes. A larger body is read to its end and discarded, so the
+/// client gets the 413 answer instead of a connection reset.
+pub(crate) async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    let mut too_large = false;
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
+        if too_large || body.len() + chunk.len() > limit {
+            too_large = true;
+            body.clear();
+            continue;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if too_large {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(body)
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = raw.to_str().map_err(|_| {
+        ApiError::field(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        )
+    })?;
+    IdempotencyKey::parse(text)
+        .map(Some)
+        .map_err(|e| ApiError::field("Idempotency-Key", e.to_string()))
+}
+
+/// The handler.
+pub async fn track(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let auth = auth_context(&req)?;
+    require_json(&req)?;
+    let body = read_body(payload, state.config.max_body_bytes).await?;
+    let value = parse_json(&body)?;
+    let idem = idempotency_key(&req)?;
+    let claim = idem.map(|key| IdempotencyClaim {
+        key: key.as_str().to_owned(),
+        fingerprint: idempotency::fingerprint(&value),
+    });
+    let input = from_value::<TrackWire>(value)?.into_input()?;
+    let st = state.clone();
+    let (replayed, body) =
+        web::block(move || process(&st, &auth.org, input, claim, clock::now())).await??;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut resp = HttpResponse::build(status);
+    resp.content_type("application/json");
+    if replayed {
+        resp.insert_header(("Idempotent-Replayed", HeaderValue::from_static("true")));
+    }
+    Ok(resp.body(body))
+}
+
+/// Returns (replayed, body). Runs on the blocking pool.
+fn process(
+    state: &AppState,
+    org: &OrgSettings,
+    input: TrackInput,
+    claim: Option<IdempotencyClaim>,
+    now: OffsetDateTime,
+) -> Result<(bool, String), ApiError> {
+    // A retry is answered before anything that could have changed since the first request
+    // (the time window, an archived task type, the quota) is looked at again.
+    if let Some(c) = &claim {
+        if let Some(row) = state.store.find_idempotency(&org.id, &c.key)? {
+            match store::decide_existing(&row, &c.fingerprint, now)? {
+                Decision::Replay => return Ok((true, row.response)),
+                Decision::Reused => return Err(ApiError::IdempotencyKeyReused),
+                Decision::InFlight => return Err(ApiError::IdempotencyKeyInUse),
+                Decision::Proceed | Decision::ProceedReplacingExpired => {}
+            }
+        }
+    }
+    let occurred_at = input.occurred_at.unwrap_or(now);
+    check_window(occurred_at, now)?;
+
+    let ctx = state
+        .store
+        .track_context(&org.id, &input.agent_id, input.task_type.as_str())?;
+    let stored_decimal =
+        |what: &str, s: &str| anyhow::anyhow!("stored {what} '{s}' of org {} is invalid", org.id);
+    let builtin = Catalogue::builtin().get(input.task_type.as_str());
+    let baseline = BaselineCandidates {
+        request: input.human_baseline,
+        org_override: match (&ctx.override_baseline, builtin) {
+            (Some(s), Some(_)) => Some(
+                BaselineMinutes::parse(s)
+                    .map_err(|_| ApiError::Internal(stored_decimal("override", s)))?,
+            ),
+            _ => None,
+        },
+        builtin: builtin.map(|b| b.baseline),
+        custom: ctx
+            .custom_baseline
+            .as_deref()
+            .map(|s| {
+                BaselineMinutes::parse(s)
+                    .map_err(|_| ApiError::Internal(stored_decimal("custom baseline", s)))
+            })
+            .transpose()?,
+        fallback: org.fallback_baseline,
+    };
+    let agent_rate = ctx
+        .agent_rate
+        .as_deref()
+        .map(|s| {
+            HourlyRate::parse(s).map_err(|_| ApiError::Internal(stored_decimal("agent rate", s)))
+        })
+        .transpose()?;
+    let cost = match (&input.agent_cost, &input.model) {
+        (Some(m), _) => CostInput::Provided(*m),
+        (None, Some(model)) => {
+            let pricing = state.pricing.current();
+            CostInput::Model {
+                model: model.clone(),
+                tokens: input.tokens,
+                price: resolve_price(
+                    pricing.org_books.get(&org.id),
+                    &pricing.book,
+                    model,
+                    occurred_at,
+                )
+                .map(|p| p.price),
+                fx: pricing.fx.rate_at(&org.currency, occurred_at),
+                currency: org.currency.as_str().to_owned(),
+            }
+        }
+        (None, None) => CostInput::Nothing,
+    };
+    let valuation = evaluate(&Resolution {
+        baseline,
+        agent_rate,
+        org_rate: Some(org.hourly_rate),
+        outcome: input.outcome,
+        duration: input.duration,
+        cost,
+    })
+    .map_err(|_| ApiError::UnknownTaskType {
+        task_type: input.task_type.as_str().to_owned(),
+    })?;
+
+    let event_id = format!("evt_{}", clock::ulid(now));
+    let mut warnings: Vec<&'static str> = valuation.cost.warning.iter().map(|w| w.code()).collect();
+    let keep_audit = org.plan.has_pro_features();
+    if input.audit_sample.is_some() && !keep_audit {
+        warnings.push("audit_sample_not_stored");
+    }
+    let body = response_body(&event_id, org, &input, &valuation, occurred_at, &warnings)?;
+    let event = event_row(
+        event_id,
+        org,
+        &input,
+        &valuation,
+        occurred_at,
+        now,
+        keep_audit,
+        &warnings,
+    );
+    let write = TrackWrite {
+        event,
+        idempotency: claim,
+        quota: QuotaInput {
+            plan: org.plan,
+            cap_override: org.monthly_event_cap,
+            month: clock::month(now),
+        },
+        response: body.clone(),
+        now,
+    };
+    match state.store.record_event(&write) {
+        Ok(Recorded::Created { .. }) => Ok((false, body)),
+        Ok(Recorded::Replayed { response }) => Ok((true, response)),
+        Err(TrackError::QuotaExceeded) => Err(ApiError::QuotaExceeded {
+            cap: org
+                .monthly_event_cap
+                .or(org.plan.included_events())
+                .unwrap_or_default(),
+        }),
+        Err(TrackError::KeyReused) => Err(ApiError::IdempotencyKeyReused),
+        Err(TrackError::KeyInFlight) => Err(ApiError::IdempotencyKeyInUse),
+        Err(TrackError::Store(e)) => Err(e.into()),
+    }
+}
+
+fn response_body(
+    event_id: &str,
+    org: &OrgSettings,
+    input: &TrackInput,
+    v: &Valuation,
+    occurred_at: OffsetDateTime,
+    warnings: &[&'static str],
+) -> Result<String, ApiError> {
+    serde_json::to_string(&TrackResponse {
+        event_id,
+        agent_id: &input.agent_id,
+        task_type: input.task_type.as_str(),
+        outcome: input.outcome.as_str(),
+        resolved_baseline_minutes: Num(v.baseline_minutes.get()),
+        resolved_baseline_source: v.baseline_source.as_str(),
+        resolved_hourly_rate: Num(v.hourly_rate.get()),
+        currency: org.currency.as_str(),
+        agent_duration_seconds: Num(input.duration.get()),
+        hours_saved: Num(v.hours_saved),
+        cost_saved: Num(v.cost_saved),
+        agent_cost: v.cost.amount.map(Num),
+        resolved_cost_source: v.cost.source.as_str(),
+        net_saved: Num(v.net_saved),
+        occurred_at: clock::format_ms(occurred_at),
+        model: input.model.as_deref(),
+        tokens_in: input.tokens.map(|t| t.input()),
+        tokens_out: input.tokens.map(|t| t.output()),
+        warnings: warnings.to_vec(),
+    })
+    .map_err(ApiError::internal)
+}
+
+#[expect(clippy::too_many_arguments, reason = "one flat mapping into the row")]
+fn event_row(
+    id: String,
+    org: &OrgSettings,
+    input: &TrackInput,
+    v: &Valuation,
+    occurred_at: OffsetDateTime,
+    now: OffsetDateTime,
+    keep_audit: bool,
+    warnings: &[&'static str],
+) -> EventRow {
+    let audit_sample = input.audit_sample.as_ref().filter(|_| keep_audit).map(|a| {
+        serde_json::json!({
+            "input_excerpt": a.input_excerpt,
+            "output_excerpt": a.output_excerpt,
+            "model": a.model,
+            "tokens_in": a.tokens_in,
+            "tokens_out": a.tokens_out,
+        })
+        .to_string()
+    });
+    let client = input
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("client"))
+        .and_then(|c| c.as_str())
+        .map(str::to_owned);
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    EventRow {
+        id,
+        org_id: org.id.clone(),
+        agent_id: input.agent_id.clone(),
+        task_type: input.task_type.as_str().to_owned(),
+        outcome: input.outcome.as_str().to_owned(),
+        occurred_at: clock::unix_ms(occurred_at),
+        received_at: clock::unix_ms(now),
+        agent_duration_seconds: input.duration.to_string(),
+        model: input.model.clone(),
+        tokens_in: input.tokens.map(|t| to_i64(t.input())),
+        tokens_out: input.tokens.map(|t| to_i64(t.output())),
+        baseline_minutes: v.baseline_minutes.to_string(),
+        baseline_source: v.baseline_source.as_str().to_owned(),
+        hourly_rate: v.hourly_rate.to_string(),
+        rate_source: v.rate_source.as_str().to_owned(),
+        currency: org.currency.as_str().to_owned(),
+        cost_source: v.cost.source.as_str().to_owned(),
+        price_input_usd_per_mtok: v.cost.price.map(|p| p.input.to_string()),
+        price_output_usd_per_mtok: v.cost.price.map(|p| p.output.to_string()),
+        fx_rate: v.cost.fx.map(|f| f.to_string()),
+        hours_saved_milli: v.hours_saved_milli(),
+        cost_saved_cents: v.cost_saved_cents(),
+        agent_cost_micros: v.agent_cost_micros(),
+        net_saved_cents: v.net_saved_cents(),
+        client,
+        metadata: input
+            .metadata
+            .as_ref()
+            .map(|m| serde_json::Value::Object(m.clone()).to_string()),
+        audit_sample,
+        warnings: (!warnings.is_empty())
+            .then(|| serde_json::to_string(warnings).unwrap_or_default()),
+    }
+}

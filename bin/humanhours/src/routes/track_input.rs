@@ -1,0 +1,345 @@
+//! The wire format of `POST /track` and its conversion into checked domain values.
+//!
+//! A body is parsed in three steps, each failing with a `validation_error` that names the field:
+//! JSON syntax (serde_json, whose number text is kept exact by `arbitrary_precision`), types
+//! (serde, with `serde_path_to_error` to name the field), then ranges and formats (`validator`
+//! for lengths, the domain newtypes' constructors for numbers, keys and times).
+
+use roi_engine::{
+    parse_decimal, BaselineMinutes, DurationSeconds, Money, Outcome, Tokens, ValueError,
+};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Number, Value};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::errors::ApiError;
+
+/// Metadata may be at most this large, serialized.
+pub const METADATA_MAX_BYTES: usize = 16 * 1024;
+/// Metadata may have at most this many top-level keys.
+pub const METADATA_MAX_KEYS: usize = 64;
+/// How far back an event may have occurred.
+pub const MAX_AGE: Duration = Duration::days(90);
+/// How far ahead an event may be dated.
+pub const MAX_AHEAD: Duration = Duration::hours(24);
+
+/// A JSON number kept as its exact text. A string is a type error, never coerced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonNumber(String);
+
+impl<'de> Deserialize<'de> for JsonNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Number::deserialize(d).map(|n| JsonNumber(n.to_string()))
+    }
+}
+
+/// A non-negative JSON integer. Decimals, negatives and strings are type errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonCount(u64);
+
+impl<'de> Deserialize<'de> for JsonCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = Number::deserialize(d)?;
+        n.as_u64().map(JsonCount).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "must be a whole number from 0 to {}, got {n}",
+                Tokens::MAX
+            ))
+        })
+    }
+}
+
+/// `audit_sample` as sent.
+#[derive(Debug, Clone, Deserialize, Validate)]
+pub struct AuditSampleWire {
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    pub input_excerpt: Option<String>,
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    pub output_excerpt: Option<String>,
+    #[validate(length(max = 200, message = "must be at most 200 characters"))]
+    pub model: Option<String>,
+    pub tokens_in: Option<JsonCount>,
+    pub tokens_out: Option<JsonCount>,
+}
+
+/// `POST /track` as sent. Unknown fields are ignored; `null` is the same as absent.
+#[derive(Debug, Clone, Deserialize, Validate)]
+pub struct TrackWire {
+    #[validate(length(min = 1, max = 128, message = "must be 1 to 128 characters"))]
+    pub agent_id: String,
+    #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    pub task_type: String,
+    pub outcome: String,
+    pub agent_duration_seconds: Option<JsonNumber>,
+    pub agent_cost: Option<JsonNumber>,
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    pub model: Option<String>,
+    pub tokens_in: Option<JsonCount>,
+    pub tokens_out: Option<JsonCount>,
+    pub human_baseline_minutes: Option<JsonNumber>,
+    pub metadata: Option<Map<String, Value>>,
+    #[validate(nested)]
+    pub audit_sample: Option<AuditSampleWire>,
+    pub occurred_at: Option<String>,
+}
+
+/// An audit sample, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSample {
+    pub input_excerpt: Option<String>,
+    pub output_excerpt: Option<String>,
+    pub model: Option<String>,
+    pub tokens_in: Option<u64>,
+    pub tokens_out: Option<u64>,
+}
+
+/// `POST /track`, checked: every value within the contract's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInput {
+    pub agent_id: String,
+    pub task_type: catalogue::TaskTypeKey,
+    pub outcome: Outcome,
+    pub duration: DurationSeconds,
+    pub agent_cost: Option<Money>,
+    pub model: Option<String>,
+    pub tokens: Option<Tokens>,
+    pub human_baseline: Option<BaselineMinutes>,
+    pub metadata: Option<Map<String, Value>>,
+    pub audit_sample: Option<AuditSample>,
+    /// None: the time of receipt.
+    pub occurred_at: Option<OffsetDateTime>,
+}
+
+/// Parses the body text into JSON, naming the position of a syntax error.
+pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Validation {
+        message: format!("the body is not valid JSON: {e}"),
+        field: None,
+        hint: Some("send a JSON object".into()),
+    })
+}
+
+/// Deserializes a JSON value into a wire struct, naming the offending field.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde reports a missing field at its parent; name the field itself.
+        if let Some(rest) = inner.strip_prefix("missing field `") {
+            let name = rest.split('`').next().unwrap_or_default();
+            let field = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+            return ApiError::field(field, "is required");
+        }
+        if path == "." {
+            ApiError::invalid(format!("the body must be a JSON object: {inner}"))
+        } else {
+            ApiError::field(path, inner)
+        }
+    })
+}
+
+/// The first validator error as an [`ApiError`] with its dotted field path.
+pub fn first_validation_error(errors: &ValidationErrors) -> ApiError {
+    fn walk(errors: &ValidationErrors, prefix: &str) -> Option<ApiError> {
+        let mut fields: Vec<_> = errors.errors().iter().collect();
+        fields.sort_by_key(|(name, _)| name.to_string());
+        for (name, kind) in fields {
+            let path = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            match kind {
+                ValidationErrorsKind::Field(errs) => {
+                    if let Some(e) = errs.first() {
+                        let msg = e
+                            .message
+                            .as_ref()
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|| format!("is invalid ({})", e.code));
+                        return Some(ApiError::field(path, msg));
+                    }
+                }
+                ValidationErrorsKind::Struct(inner) => {
+                    if let Some(e) = walk(inner, &path) {
+                        return Some(e);
+                    }
+                }
+                ValidationErrorsKind::List(items) => {
+                    for (i, inner) in items {
+                        if let Some(e) = walk(inner, &format!("{path}.{i}")) {
+                            return Some(e);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+    walk(errors, "").unwrap_or_else(|| ApiError::invalid("the body is invalid"))
+}
+
+fn number<T>(
+    field: &str,
+    n: Option<JsonNumber>,
+    make: impl Fn(rust_decimal::Decimal) -> Result<T, ValueError>,
+) -> Result<Option<T>, ApiError> {
+    n.map(|JsonNumber(text)| {
+        parse_decimal(&text)
+            .map_err(|_| {
+                ApiError::field(
+                    field,
+                    format!("must be a finite number in range, got {text}"),
+                )
+            })
+            .and_then(|d| make(d).map_err(|e| ApiError::field(field, e.to_string())))
+    })
+    .transpose()
+}
+
+fn no_control_chars(field: &str, s: &str) -> Result<(), ApiError> {
+    if s.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+impl TrackWire {
+    /// Checks every rule and produces domain values. `now` is the time of receipt.
+    pub fn into_input(self) -> Result<TrackInput, ApiError> {
+        self.validate().map_err(|e| first_validation_error(&e))?;
+        no_control_chars("agent_id", &self.agent_id)?;
+        let task_type = catalogue::TaskTypeKey::parse(&self.task_type)
+            .map_err(|e| ApiError::field("task_type", e.to_string()))?;
+        let outcome = self
+            .outcome
+            .parse::<Outcome>()
+            .map_err(|e| ApiError::field("outcome", e.to_string()))?;
+        let duration = number(
+            "agent_duration_seconds",
+            self.agent_duration_seconds,
+            DurationSeconds::new,
+        )?
+        .unwrap_or(DurationSeconds::ZERO);
+        let agent_cost = number("agent_cost", self.agent_cost, Money::new)?;
+        let human_baseline = number(
+            "human_baseline_minutes",
+            self.human_baseline_minutes,
+            BaselineMinutes::new,
+        )?;
+        if let Some(model) = &self.model {
+            no_control_chars("model", model)?;
+        }
+        let tokens = match (self.tokens_in, self.tokens_out) {
+            (None, None) => None,
+            (i, o) => {
+                let i = i.map_or(0, |c| c.0);
+                let o = o.map_or(0, |c| c.0);
+                let field = if i > Tokens::MAX {
+                    "tokens_in"
+                } else {
+                    "tokens_out"
+                };
+                Some(Tokens::new(i, o).map_err(|e| ApiError::field(field, e.to_string()))?)
+            }
+        };
+        if let Some(meta) = &self.metadata {
+            if meta.len() > METADATA_MAX_KEYS {
+                return Err(ApiError::field(
+                    "metadata",
+                    format!(
+                        "must have at most {METADATA_MAX_KEYS} top-level keys, got {}",
+                        meta.len()
+                    ),
+                ));
+            }
+            let size = serde_json::to_string(meta)
+                .map(|s| s.len())
+                .unwrap_or(usize::MAX);
+            if size > METADATA_MAX_BYTES {
+                return Err(ApiError::field(
+                    "metadata",
+                    format!("must be at most {METADATA_MAX_BYTES} bytes serialized, got {size}"),
+                ));
+            }
+        }
+        let audit_sample = self
+            .audit_sample
+            .map(|a| -> Result<AuditSample, ApiError> {
+                for (field, count) in [
+                    ("audit_sample.tokens_in", a.tokens_in),
+                    ("audit_sample.tokens_out", a.tokens_out),
+                ] {
+                    if count.is_some_and(|c| c.0 > Tokens::MAX) {
+                        return Err(ApiError::field(
+                            field,
+                            format!("must be at most {}", Tokens::MAX),
+                        ));
+                    }
+                }
+                Ok(AuditSample {
+                    input_excerpt: a.input_excerpt,
+                    output_excerpt: a.output_excerpt,
+                    model: a.model,
+                    tokens_in: a.tokens_in.map(|c| c.0),
+                    tokens_out: a.tokens_out.map(|c| c.0),
+                })
+            })
+            .transpose()?;
+        let occurred_at = self
+            .occurred_at
+            .map(|s| {
+                OffsetDateTime::parse(&s, &Rfc3339)
+                    .map(|t| {
+                        let t = t.to_offset(time::UtcOffset::UTC);
+                        t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+                            .unwrap_or(t)
+                    })
+                    .map_err(|_| ApiError::Validation {
+                        message: format!("must be an RFC 3339 date-time, got '{s}'"),
+                        field: Some("occurred_at".into()),
+                        hint: Some(
+                            "e.g. 2026-11-29T15:04:05Z or 2026-11-29T16:04:05.123+01:00".into(),
+                        ),
+                    })
+            })
+            .transpose()?;
+        Ok(TrackInput {
+            agent_id: self.agent_id,
+            task_type,
+            outcome,
+            duration,
+            agent_cost,
+            model: self.model,
+            tokens,
+            human_baseline,
+            metadata: self.metadata,
+            audit_sample,
+            occurred_at,
+        })
+    }
+}
+
+/// Checks that an event time lies in the accepted window around `now`.
+pub fn check_window(occurred_at: OffsetDateTime, now: OffsetDateTime) -> Result<(), ApiError> {
+    if occurred_at < now - MAX_AGE {
+        return Err(ApiError::OccurredAtOutOfRange {
+            message: "occurred_at is more than 90 days in the past".into(),
+        });
+    }
+    if occurred_at > now + MAX_AHEAD {
+        return Err(ApiError::OccurredAtOutOfRange {
+            message: "occurred_at is more than 24 hours in the future".into(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! What every request can reach.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::DefaultClock;
+use ratelimit::{KeyedLimiter, PlanLimits};
+use store::Store;
+
+use crate::auth::KeyCache;
+use crate::keys::KeyHasher;
+use crate::pricing::Pricing;
+
+/// Settings of the HTTP server (the database's are in `store::DbConfig`).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Larger request bodies get 413 (API.md §1: 1 MiB).
+    pub max_body_bytes: usize,
+    /// How long a verified key stays cached (at most 60 s).
+    pub key_cache_ttl: Duration,
+    pub plan_limits: PlanLimits,
+    /// How often prices and FX rates are reloaded from the database.
+    pub prices_refresh: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            key_cache_ttl: Duration::from_secs(30),
+            plan_limits: PlanLimits::default(),
+            prices_refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Shared application state.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub hasher: KeyHasher,
+    pub key_cache: KeyCache,
+    pub limiter: KeyedLimiter<DefaultClock>,
+    pub pricing: Pricing,
+    pub config: ServerConfig,
+}
+
+impl AppState {
+    /// State over an opened store. Loads prices and FX rates.
+    pub fn new(store: Arc<Store>, hasher: KeyHasher, config: ServerConfig) -> anyhow::Result<Self> {
+        let pricing = Pricing::load(&store)?;
+        Ok(Self {
+            key_cache: KeyCache::new(config.key_cache_ttl),
+            limiter: KeyedLimiter::new(DefaultClock::default()),
+            pricing,
+            store,
+            hasher,
+            config,
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! Test harness: the real server on port 0 over a fresh database, and helpers that talk HTTP
+//! to it like a client would.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared by several test binaries, each using a part"
+)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test harness: a failure should fail the test loudly"
+)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use humanhours::admin::{self, NewOrg};
+use humanhours::clock;
+use humanhours::keys::{KeyHasher, KeyMode};
+use humanhours::state::{AppState, ServerConfig};
+use ratelimit::{Plan, PlanLimits};
+use serde_json::Value;
+use store::{DbConfig, SqliteSync, Store};
+
+pub const PEPPER: &str = "test-pepper-0123456789";
+
+/// A running server and direct access to its database.
+pub struct TestApp {
+    pub base: String,
+    pub store: Arc<Store>,
+    pub state: web::Data<AppState>,
+    pub hasher: KeyHasher,
+    pub db_url: String,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// A response as the tests look at it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `error.code` of an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// `error.field` of an error envelope.
+    pub fn field(&self) -> Option<&str> {
+        self.body["error"]["field"].as_str()
+    }
+}
+
+/// Generous limits so only the tests about limits meet them.
+pub fn test_config() -> ServerConfig {
+    let big = std::num::NonZeroU32::new(100_000).unwrap();
+    ServerConfig {
+        plan_limits: PlanLimits::default()
+            .with_per_second(Plan::Free, big)
+            .with_per_second(Plan::Pro, big)
+            .with_per_second(Plan::Enterprise, big),
+        key_cache_ttl: Duration::from_secs(1),
+        ..ServerConfig::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(test_config()).await
+    }
+
+    pub async fn spawn_with(config: ServerConfig) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let mut db = DbConfig::new(db_url.clone());
+        db.sqlite_sync = SqliteSync::Normal;
+        let store = Arc::new(Store::open(&db).unwrap());
+        let hasher = KeyHasher::new(PEPPER.as_bytes().to_vec());
+        let state = web::Data::new(AppState::new(store.clone(), hasher.clone(), config).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = humanhours::startup::run(listener, state.clone(), Some(2)).unwrap();
+        actix_web::rt::spawn(server);
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            store,
+            state,
+            hasher,
+            db_url,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// A new org with these settings and one live key for it: (org id, key).
+    pub fn org_with(&self, new: NewOrg) -> (String, String) {
+        let now = clock::now();
+        let org = admin::create_org(&self.store, &new, now).unwrap();
+        let key =
+            admin::create_key(&self.store, &self.hasher, &org.id, KeyMode::Live, now).unwrap();
+        (org.id, key)
+    }
+
+    /// A new org of this plan (EUR, 45/h): (org id, key).
+    pub fn org(&self, plan: Plan) -> (String, String) {
+        let name = format!("org-{}", clock::ulid(clock::now()));
+        self.org_with(NewOrg::named(&name, plan))
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.header("Authorization", format!("Bearer {k}"));
+        }
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// POST /api/v1/track with a JSON body.
+    pub async fn track(&self, key: &str, body: &Value, idem: Option<&str>) -> Reply {
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(k) = idem {
+            headers.push(("Idempotency-Key", k));
+        }
+        self.send(
+            reqwest::Method::POST,
+            "/api/v1/track",
+            Some(key),
+            &headers,
+            Some(serde_json::to_vec(body).unwrap()),
+        )
+        .await
+    }
+
+    /// POST /api/v1/track with raw bytes.
+    pub async fn track_raw(&self, key: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+        self.send(
+            reqwest::Method::POST,
+            "/api/v1/track",
+            Some(key),
+            headers,
+            Some(body.to_vec()),
+        )
+        .await
+    }
+
+    /// Runs the real binary against this test's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_humanhours"))
+            .args(args)
+            .env("HUMANHOURS_DATABASE_URL", &self.db_url)
+            .env("HUMANHOURS_PEPPER", PEPPER)
+            .env("HUMANHOURS_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+}
+
+/// The seed request of the docs.
+pub fn seed_body() -> Value {
+    serde_json::json!({
+        "agent_id": "support-bot",
+        "task_type": "email_classification",
+        "outcome": "success",
+        "agent_duration_seconds": 4
+    })
+}

@@ -1,0 +1,60 @@
+"""Drives the real `humanhours` Python SDK (PyPI, 0.0.1) against this server.
+
+Run by tests/sdk.rs with HUMANHOURS_BASE_URL and HUMANHOURS_API_KEY set. Exits non-zero with a
+message on the first mismatch.
+"""
+
+import os
+import sys
+
+from humanhours import Humanhours, HumanhoursError, track
+
+base = os.environ["HUMANHOURS_BASE_URL"]
+key = os.environ["HUMANHOURS_API_KEY"]
+
+
+def check(cond, what):
+    if not cond:
+        print(f"FAIL: {what}", file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: {what}")
+
+
+hh = Humanhours(api_key=key, base_url=base)
+
+r = hh.track(agent_id="support-bot", task_type="email_classification", outcome="success",
+             agent_duration_seconds=4)
+check(r["hours_saved"] == 0.066 and r["cost_saved"] == 2.97, f"seed example via the SDK: {r}")
+check(r["event_id"].startswith("evt_"), "event id")
+
+first = hh.track(agent_id="a", task_type="ticket_routing", outcome="success", idempotency_key="sdk-1")
+again = hh.track(agent_id="a", task_type="ticket_routing", outcome="success", idempotency_key="sdk-1")
+check(first["event_id"] == again["event_id"], "replay through the SDK returns the first event")
+
+try:
+    hh.track(agent_id="a", task_type="no_such_type", outcome="success")
+    check(False, "unknown task type raises")
+except HumanhoursError as e:
+    check(e.code == "unknown_task_type" and e.status == 422 and e.hint, f"error code, status, hint: {e.code}")
+
+try:
+    Humanhours(api_key="hh_live_bad", base_url=base).track(agent_id="a", task_type="ticket_routing", outcome="success")
+    check(False, "bad key raises")
+except HumanhoursError as e:
+    check(e.code == "invalid_api_key" and e.status == 401, "invalid key code")
+
+calls = []
+
+
+@track(hh, task_type="customer_email_draft", agent_id="drafter",
+       metadata_fn=lambda out: {"client": "acme", "length": len(out)})
+def draft(name):
+    calls.append(name)
+    return f"Dear {name}"
+
+
+check(draft("Ada") == "Dear Ada" and calls == ["Ada"], "decorated function runs")
+r = hh.track(agent_id="drafter", task_type="customer_email_draft", outcome="needs_review",
+             agent_duration_seconds=0.000123456789, metadata={"client": "acme"})
+check(r["agent_duration_seconds"] == 0.000123456789, "a float duration in Python's repr is kept exactly")
+print("sdk smoke: all passed")

@@ -1,0 +1,291 @@
+//! Connecting, pooling, migrating, and the two macros that run one repository body on either
+//! backend.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PoolError};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Runs `$body` with `$c: &mut` a pooled connection of whichever backend the store uses. The
+/// body is compiled once per backend.
+macro_rules! with_conn {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.pools {
+            $crate::db::Pools::Sqlite { read, .. } => {
+                let mut pooled = read.get().map_err($crate::StoreError::from)?;
+                let $c: &mut diesel::sqlite::SqliteConnection = &mut pooled;
+                $body
+            }
+            $crate::db::Pools::Pg(pool) => {
+                let mut pooled = pool.get().map_err($crate::StoreError::from)?;
+                let $c: &mut diesel::pg::PgConnection = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` (which returns `Result<T, E>` with `E: From<diesel::result::Error>`) in a write
+/// transaction: `BEGIN IMMEDIATE` on SQLite's single writer connection, so the transaction holds
+/// the write lock from its first statement and never fails on a lock upgrade; a plain
+/// transaction on PostgreSQL, where row locks and unique constraints do the serializing.
+macro_rules! with_tx {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.pools {
+            $crate::db::Pools::Sqlite { write, .. } => {
+                let mut pooled = write.get().map_err($crate::StoreError::from)?;
+                let conn: &mut diesel::sqlite::SqliteConnection = &mut pooled;
+                conn.immediate_transaction(|$c| $body)
+            }
+            $crate::db::Pools::Pg(pool) => {
+                let mut pooled = pool.get().map_err($crate::StoreError::from)?;
+                let conn: &mut diesel::pg::PgConnection = &mut pooled;
+                diesel::Connection::transaction(conn, |$c| $body)
+            }
+        }
+    };
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite's `synchronous` setting under WAL: what a committed transaction survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// Survives a crash of the process; the last commits may be lost on power loss or an OS
+    /// crash (the WAL is fsynced at checkpoints, not at every commit).
+    Normal,
+    /// Survives power loss too: every commit fsyncs the WAL.
+    Full,
+}
+
+impl SqliteSync {
+    /// Parses `normal` or `full`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "normal" => Some(Self::Normal),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `postgres://…`/`postgresql://…`, or for SQLite `sqlite://PATH`, `sqlite:PATH` or a path.
+    pub url: String,
+    /// Connections in the pool (PostgreSQL) or readers (SQLite; SQLite has one writer).
+    pub pool_size: u32,
+    /// How long a request waits for a connection before the store answers `Unavailable`.
+    pub connect_timeout: Duration,
+    pub sqlite_sync: SqliteSync,
+}
+
+impl DbConfig {
+    /// A config with the defaults for everything but the URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+            sqlite_sync: SqliteSync::Full,
+        }
+    }
+
+    /// The backend the URL names.
+    pub fn backend(&self) -> Backend {
+        if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The SQLite file path the URL names.
+    pub fn sqlite_path(&self) -> &str {
+        let u = self.url.as_str();
+        u.strip_prefix("sqlite://")
+            .or_else(|| u.strip_prefix("sqlite:"))
+            .unwrap_or(u)
+    }
+}
+
+/// A storage failure. `Unavailable` means the database could not be reached in time (answered
+/// as 503 with Retry-After); `Query` is anything else the database said.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(diesel::result::Error),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &e {
+            // SQLite answers "database is locked" once busy_timeout has passed: the database is
+            // there but cannot take the write now, which is an outage to the caller.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("database is locked") =>
+            {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            _ => StoreError::Query(e),
+        }
+    }
+}
+
+impl From<PoolError> for StoreError {
+    fn from(e: PoolError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+#[derive(Debug)]
+struct SqlitePragmas {
+    sync: SqliteSync,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+             PRAGMA synchronous = {};",
+            self.sync.pragma()
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+pub(crate) type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
+pub(crate) type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+pub(crate) enum Pools {
+    /// Readers share a pool; every write goes through the single writer connection, so writers
+    /// queue in-process instead of spinning on SQLite's lock.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
+    Pg(PgPool),
+}
+
+/// The database: pools plus every repository method (in `repo`).
+pub struct Store {
+    pub(crate) pools: Pools,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects, runs pending migrations, and builds the pools. Fails with the database's own
+    /// message when it cannot be reached.
+    pub fn open(config: &DbConfig) -> anyhow::Result<Store> {
+        match config.backend() {
+            Backend::Sqlite => {
+                let path = config.sqlite_path();
+                if path.is_empty() || path == ":memory:" {
+                    anyhow::bail!(
+                        "an in-memory SQLite database cannot be shared by a connection pool; give a file path"
+                    );
+                }
+                let mut conn = SqliteConnection::establish(path)
+                    .with_context(|| format!("opening SQLite database {path}"))?;
+                SqlitePragmas {
+                    sync: config.sqlite_sync,
+                }
+                .on_acquire(&mut conn)
+                .context("configuring SQLite")?;
+                conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(|e| anyhow::anyhow!("running SQLite migrations: {e}"))?;
+                drop(conn);
+                let build = |size: u32| {
+                    Pool::builder()
+                        .max_size(size)
+                        .connection_timeout(config.connect_timeout)
+                        .connection_customizer(Box::new(SqlitePragmas {
+                            sync: config.sqlite_sync,
+                        }))
+                        .build(ConnectionManager::<SqliteConnection>::new(path))
+                };
+                Ok(Store {
+                    pools: Pools::Sqlite {
+                        read: build(config.pool_size.max(1)).context("SQLite read pool")?,
+                        write: build(1).context("SQLite write pool")?,
+                    },
+                })
+            }
+            Backend::Postgres => {
+                // Connect the concrete connection first so an operator sees the real cause
+                // (auth, host, database) rather than a pool time-out.
+                let mut conn = PgConnection::establish(&config.url)
+                    .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
+                // Many instances may start at once: one migrates, the others wait.
+                conn.batch_execute("SELECT pg_advisory_lock(7265746)")
+                    .context("taking the migration lock")?;
+                let migrated = conn
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("running PostgreSQL migrations: {e}"));
+                conn.batch_execute("SELECT pg_advisory_unlock(7265746)")
+                    .context("releasing the migration lock")?;
+                migrated?;
+                let pool = Pool::builder()
+                    .max_size(config.pool_size.max(1))
+                    .connection_timeout(config.connect_timeout)
+                    .build(ConnectionManager::<PgConnection>::new(&config.url))
+                    .context("PostgreSQL pool")?;
+                Ok(Store {
+                    pools: Pools::Pg(pool),
+                })
+            }
+        }
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        with_conn!(self, |c| c
+            .batch_execute("SELECT 1")
+            .map_err(StoreError::from))
+    }
+}

@@ -1,0 +1,22 @@
+//! Persistence for HumanHours: the diesel schema, row models, repositories and embedded
+//! migrations, for SQLite (the embedded default) and PostgreSQL (the shared, scale-out backend).
+//!
+//! The backend is chosen at run time from the database URL. Each repository method is written
+//! once and compiled for both concrete connection types through the `with_conn!`/`with_tx!`
+//! macros (see `db.rs`), so every diesel feature either backend needs (`ON CONFLICT`,
+//! `RETURNING`, SQLite's `BEGIN IMMEDIATE`) stays available; the schema itself uses only types
+//! both share (Text, BigInt). This crate owns storage, not rules: it asks the pure crates
+//! (`idempotency`, `ratelimit`) for decisions and takes times and ids as arguments.
+
+#[macro_use]
+mod db;
+mod models;
+mod repo;
+pub mod schema;
+
+pub use db::{Backend, DbConfig, SqliteSync, Store, StoreError};
+pub use models::*;
+pub use repo::track::{
+    decide_existing, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite,
+};
+pub use repo::TrackContext;

@@ -1,0 +1,137 @@
+//! Row types. Separate insert and update structs where the shapes differ; decimals as canonical
+//! text, sums as fixed-point integers, times as Unix milliseconds (see the migrations).
+
+use diesel::prelude::*;
+
+use crate::schema::*;
+
+/// An organisation: the tenant every key, agent and event belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = orgs, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub currency: String,
+    pub hourly_rate: String,
+    pub fallback_baseline_minutes: Option<String>,
+    pub monthly_event_cap: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A change to an org: `None` leaves a field as it is; `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = orgs)]
+pub struct OrgChanges {
+    pub name: Option<String>,
+    pub plan: Option<String>,
+    pub currency: Option<String>,
+    pub hourly_rate: Option<String>,
+    pub fallback_baseline_minutes: Option<Option<String>>,
+    pub monthly_event_cap: Option<Option<i64>>,
+}
+
+/// An API key: its public prefix and a slow salted hash of the whole key; never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct ApiKeyRow {
+    pub prefix: String,
+    pub org_id: String,
+    pub mode: String,
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// An agent of an org, created on first use.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = agents, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct AgentRow {
+    pub org_id: String,
+    pub agent_id: String,
+    pub hourly_rate: Option<String>,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// A price row; `org_id` is empty for the instance-wide book.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = prices, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct PriceDbRow {
+    pub org_id: String,
+    pub model_id: String,
+    pub input_usd_per_mtok: String,
+    pub output_usd_per_mtok: String,
+    /// `YYYY-MM-DD`.
+    pub effective_from: String,
+    pub source: String,
+}
+
+/// An FX row: units of `currency` per US dollar from `effective_from` on.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = fx_rates, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct FxDbRow {
+    pub currency: String,
+    /// `YYYY-MM-DD`.
+    pub effective_from: String,
+    pub usd_to: String,
+    pub source: String,
+}
+
+/// A stored event with everything resolved for it, frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct EventRow {
+    pub id: String,
+    pub org_id: String,
+    pub agent_id: String,
+    pub task_type: String,
+    pub outcome: String,
+    pub occurred_at: i64,
+    pub received_at: i64,
+    pub agent_duration_seconds: String,
+    pub model: Option<String>,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub baseline_minutes: String,
+    pub baseline_source: String,
+    pub hourly_rate: String,
+    pub rate_source: String,
+    pub currency: String,
+    pub cost_source: String,
+    pub price_input_usd_per_mtok: Option<String>,
+    pub price_output_usd_per_mtok: Option<String>,
+    pub fx_rate: Option<String>,
+    pub hours_saved_milli: i64,
+    pub cost_saved_cents: i64,
+    pub agent_cost_micros: Option<i64>,
+    pub net_saved_cents: i64,
+    pub client: Option<String>,
+    pub metadata: Option<String>,
+    pub audit_sample: Option<String>,
+    pub warnings: Option<String>,
+}
+
+/// A stored idempotent answer.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_keys, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct IdempotencyRow {
+    pub org_id: String,
+    pub idem_key: String,
+    /// Hex SHA-256 of the canonical request body.
+    pub fingerprint: String,
+    pub event_id: String,
+    /// The exact 201 body, answered again on a replay.
+    pub response: String,
+    pub created_at: i64,
+}
+
+/// Accepted events of an org in one calendar month (UTC, `YYYY-MM`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = monthly_usage, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct UsageRow {
+    pub org_id: String,
+    pub month: String,
+    pub events: i64,
+    pub overage_events: i64,
+}

@@ -1,0 +1,337 @@
+//! Repository methods on [`Store`]. Each body is written once and compiled for both backends.
+
+pub(crate) mod track;
+
+use diesel::prelude::*;
+
+use crate::models::*;
+use crate::schema::*;
+use crate::{Store, StoreError};
+
+/// What the track path reads before valuing an event: the org's settings that live in rows
+/// other than the org's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackContext {
+    /// The agent's own hourly rate, when set.
+    pub agent_rate: Option<String>,
+    /// The org's override of this (built-in) task type.
+    pub override_baseline: Option<String>,
+    /// The org's active custom task type of this key.
+    pub custom_baseline: Option<String>,
+}
+
+impl Store {
+    /// Inserts a new org.
+    pub fn create_org(&self, row: &OrgRow) -> Result<(), StoreError> {
+        with_conn!(self, |c| {
+            diesel::insert_into(orgs::table).values(row).execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// Every org, oldest first.
+    pub fn list_orgs(&self) -> Result<Vec<OrgRow>, StoreError> {
+        with_conn!(self, |c| Ok(orgs::table
+            .order(orgs::created_at.asc())
+            .select(OrgRow::as_select())
+            .load(c)?))
+    }
+
+    /// The org with this id, or else with this name.
+    pub fn find_org(&self, id_or_name: &str) -> Result<Option<OrgRow>, StoreError> {
+        with_conn!(self, |c| Ok(orgs::table
+            .filter(orgs::id.eq(id_or_name).or(orgs::name.eq(id_or_name)))
+            .select(OrgRow::as_select())
+            .first(c)
+            .optional()?))
+    }
+
+    /// Applies a change to an org; false when there is no such org.
+    pub fn update_org(&self, id: &str, changes: &OrgChanges) -> Result<bool, StoreError> {
+        with_conn!(self, |c| {
+            let n = diesel::update(orgs::table.find(id))
+                .set(changes)
+                .execute(c)?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Stores a new API key (its hash, never the key).
+    pub fn insert_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
+        with_conn!(self, |c| {
+            diesel::insert_into(api_keys::table)
+                .values(row)
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// The keys of an org, oldest first.
+    pub fn list_keys(&self, org_id: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
+        with_conn!(self, |c| Ok(api_keys::table
+            .filter(api_keys::org_id.eq(org_id))
+            .order(api_keys::created_at.asc())
+            .select(ApiKeyRow::as_select())
+            .load(c)?))
+    }
+
+    /// The key with this public prefix and its org.
+    pub fn find_key(&self, prefix: &str) -> Result<Option<(ApiKeyRow, OrgRow)>, StoreError> {
+        with_conn!(self, |c| Ok(api_keys::table
+            .inner_join(orgs::table)
+            .filter(api_keys::prefix.eq(prefix))
+            .select((ApiKeyRow::as_select(), OrgRow::as_select()))
+            .first(c)
+            .optional()?))
+    }
+
+    /// Marks a key revoked; false when there is no such key or it was revoked already.
+    pub fn revoke_key(&self, prefix: &str, now_ms: i64) -> Result<bool, StoreError> {
+        with_conn!(self, |c| {
+            let n = diesel::update(
+                api_keys::table
+                    .filter(api_keys::prefix.eq(prefix))
+                    .filter(api_keys::revoked_at.is_null()),
+            )
+            .set(api_keys::revoked_at.eq(Some(now_ms)))
+            .execute(c)?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Sets an agent's own hourly rate, creating the agent if it is new.
+    pub fn set_agent_rate(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        rate: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let row = AgentRow {
+            org_id: org_id.to_owned(),
+            agent_id: agent_id.to_owned(),
+            hourly_rate: rate.map(str::to_owned),
+            first_seen_at: now_ms,
+            last_seen_at: now_ms,
+        };
+        with_conn!(self, |c| {
+            diesel::insert_into(agents::table)
+                .values(&row)
+                .on_conflict((agents::org_id, agents::agent_id))
+                .do_update()
+                .set(agents::hourly_rate.eq(rate))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// The agents of an org.
+    pub fn list_agents(&self, org_id: &str) -> Result<Vec<AgentRow>, StoreError> {
+        with_conn!(self, |c| Ok(agents::table
+            .filter(agents::org_id.eq(org_id))
+            .order(agents::agent_id.asc())
+            .select(AgentRow::as_select())
+            .load(c)?))
+    }
+
+    /// Reads what valuing an event of this agent and task type needs besides the org row.
+    pub fn track_context(
+        &self,
+        org_id: &str,
+        agent_id: &str,
+        task_type: &str,
+    ) -> Result<TrackContext, StoreError> {
+        with_conn!(self, |c| {
+            let agent_rate = agents::table
+                .filter(agents::org_id.eq(org_id))
+                .filter(agents::agent_id.eq(agent_id))
+                .select(agents::hourly_rate)
+                .first::<Option<String>>(c)
+                .optional()?
+                .flatten();
+            let override_baseline = task_type_overrides::table
+                .filter(task_type_overrides::org_id.eq(org_id))
+                .filter(task_type_overrides::task_type.eq(task_type))
+                .select(task_type_overrides::baseline_minutes)
+                .first::<String>(c)
+                .optional()?;
+            let custom_baseline = custom_task_types::table
+                .filter(custom_task_types::org_id.eq(org_id))
+                .filter(custom_task_types::key.eq(task_type))
+                .filter(custom_task_types::archived_at.is_null())
+                .select(custom_task_types::baseline_minutes)
+                .first::<String>(c)
+                .optional()?;
+            Ok(TrackContext {
+                agent_rate,
+                override_baseline,
+                custom_baseline,
+            })
+        })
+    }
+
+    /// The stored answer for an Idempotency-Key of an org, if any (expired ones included: the
+    /// caller decides with the `idempotency` crate).
+    pub fn find_idempotency(
+        &self,
+        org_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRow>, StoreError> {
+        with_conn!(self, |c| Ok(idempotency_keys::table
+            .filter(idempotency_keys::org_id.eq(org_id))
+            .filter(idempotency_keys::idem_key.eq(key))
+            .select(IdempotencyRow::as_select())
+            .first(c)
+            .optional()?))
+    }
+
+    /// Deletes idempotency records created before the cutoff; returns how many.
+    pub fn prune_idempotency(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        with_conn!(self, |c| Ok(diesel::delete(
+            idempotency_keys::table.filter(idempotency_keys::created_at.lt(cutoff_ms))
+        )
+        .execute(c)?))
+    }
+
+    /// Stores an org's override of a task type's baseline (replacing an earlier one).
+    pub fn set_override(
+        &self,
+        org_id: &str,
+        task_type: &str,
+        baseline_minutes: &str,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        with_conn!(self, |c| {
+            diesel::insert_into(task_type_overrides::table)
+                .values((
+                    task_type_overrides::org_id.eq(org_id),
+                    task_type_overrides::task_type.eq(task_type),
+                    task_type_overrides::baseline_minutes.eq(baseline_minutes),
+                    task_type_overrides::reason.eq(reason),
+                    task_type_overrides::updated_at.eq(now_ms),
+                ))
+                .on_conflict((task_type_overrides::org_id, task_type_overrides::task_type))
+                .do_update()
+                .set((
+                    task_type_overrides::baseline_minutes.eq(baseline_minutes),
+                    task_type_overrides::reason.eq(reason),
+                    task_type_overrides::updated_at.eq(now_ms),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// Creates an org's custom task type.
+    pub fn insert_custom_type(
+        &self,
+        org_id: &str,
+        key: &str,
+        display_name: &str,
+        category: &str,
+        baseline_minutes: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        with_conn!(self, |c| {
+            diesel::insert_into(custom_task_types::table)
+                .values((
+                    custom_task_types::org_id.eq(org_id),
+                    custom_task_types::key.eq(key),
+                    custom_task_types::display_name.eq(display_name),
+                    custom_task_types::category.eq(category),
+                    custom_task_types::baseline_minutes.eq(baseline_minutes),
+                    custom_task_types::baseline_source.eq(None::<String>),
+                    custom_task_types::created_at.eq(now_ms),
+                    custom_task_types::archived_at.eq(None::<i64>),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// Adds or replaces price rows (same org, model and effective_from replace).
+    pub fn upsert_prices(&self, rows: &[PriceDbRow]) -> Result<usize, StoreError> {
+        with_tx!(self, |c| {
+            for row in rows {
+                diesel::insert_into(prices::table)
+                    .values(row)
+                    .on_conflict((prices::org_id, prices::model_id, prices::effective_from))
+                    .do_update()
+                    .set((
+                        prices::input_usd_per_mtok.eq(&row.input_usd_per_mtok),
+                        prices::output_usd_per_mtok.eq(&row.output_usd_per_mtok),
+                        prices::source.eq(&row.source),
+                    ))
+                    .execute(c)?;
+            }
+            Ok::<_, StoreError>(rows.len())
+        })
+    }
+
+    /// Every stored price row (instance-wide and per org).
+    pub fn list_prices(&self) -> Result<Vec<PriceDbRow>, StoreError> {
+        with_conn!(self, |c| Ok(prices::table
+            .select(PriceDbRow::as_select())
+            .load(c)?))
+    }
+
+    /// Adds or replaces FX rows (same currency and effective_from replace).
+    pub fn upsert_fx(&self, rows: &[FxDbRow]) -> Result<usize, StoreError> {
+        with_tx!(self, |c| {
+            for row in rows {
+                diesel::insert_into(fx_rates::table)
+                    .values(row)
+                    .on_conflict((fx_rates::currency, fx_rates::effective_from))
+                    .do_update()
+                    .set((
+                        fx_rates::usd_to.eq(&row.usd_to),
+                        fx_rates::source.eq(&row.source),
+                    ))
+                    .execute(c)?;
+            }
+            Ok::<_, StoreError>(rows.len())
+        })
+    }
+
+    /// Every stored FX row.
+    pub fn list_fx(&self) -> Result<Vec<FxDbRow>, StoreError> {
+        with_conn!(self, |c| Ok(fx_rates::table
+            .select(FxDbRow::as_select())
+            .load(c)?))
+    }
+
+    /// One stored event.
+    pub fn get_event(&self, org_id: &str, id: &str) -> Result<Option<EventRow>, StoreError> {
+        with_conn!(self, |c| Ok(events::table
+            .filter(events::org_id.eq(org_id))
+            .filter(events::id.eq(id))
+            .select(EventRow::as_select())
+            .first(c)
+            .optional()?))
+    }
+
+    /// How many events an org has stored.
+    pub fn count_events(&self, org_id: &str) -> Result<i64, StoreError> {
+        with_conn!(self, |c| Ok(events::table
+            .filter(events::org_id.eq(org_id))
+            .count()
+            .get_result(c)?))
+    }
+
+    /// An org's usage counters for a month (`YYYY-MM`), zero when none.
+    pub fn usage(&self, org_id: &str, month: &str) -> Result<UsageRow, StoreError> {
+        with_conn!(self, |c| Ok(monthly_usage::table
+            .filter(monthly_usage::org_id.eq(org_id))
+            .filter(monthly_usage::month.eq(month))
+            .select(UsageRow::as_select())
+            .first(c)
+            .optional()?
+            .unwrap_or_else(|| UsageRow {
+                org_id: org_id.to_owned(),
+                month: month.to_owned(),
+                events: 0,
+                overage_events: 0,
+            })))
+    }
+}

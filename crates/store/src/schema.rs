@@ -1,0 +1,146 @@
+//! The one portable schema for both backends (migrations/sqlite and migrations/postgres create
+//! the same tables). Only types both backends share: Text and BigInt.
+
+diesel::table! {
+    orgs (id) {
+        id -> Text,
+        name -> Text,
+        plan -> Text,
+        currency -> Text,
+        hourly_rate -> Text,
+        fallback_baseline_minutes -> Nullable<Text>,
+        monthly_event_cap -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (prefix) {
+        prefix -> Text,
+        org_id -> Text,
+        mode -> Text,
+        secret_hash -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    agents (org_id, agent_id) {
+        org_id -> Text,
+        agent_id -> Text,
+        hourly_rate -> Nullable<Text>,
+        first_seen_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    task_type_overrides (org_id, task_type) {
+        org_id -> Text,
+        task_type -> Text,
+        baseline_minutes -> Text,
+        reason -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    custom_task_types (org_id, key) {
+        org_id -> Text,
+        key -> Text,
+        display_name -> Text,
+        category -> Text,
+        baseline_minutes -> Text,
+        baseline_source -> Nullable<Text>,
+        created_at -> BigInt,
+        archived_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    prices (org_id, model_id, effective_from) {
+        org_id -> Text,
+        model_id -> Text,
+        input_usd_per_mtok -> Text,
+        output_usd_per_mtok -> Text,
+        effective_from -> Text,
+        source -> Text,
+    }
+}
+
+diesel::table! {
+    fx_rates (currency, effective_from) {
+        currency -> Text,
+        effective_from -> Text,
+        usd_to -> Text,
+        source -> Text,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        org_id -> Text,
+        agent_id -> Text,
+        task_type -> Text,
+        outcome -> Text,
+        occurred_at -> BigInt,
+        received_at -> BigInt,
+        agent_duration_seconds -> Text,
+        model -> Nullable<Text>,
+        tokens_in -> Nullable<BigInt>,
+        tokens_out -> Nullable<BigInt>,
+        baseline_minutes -> Text,
+        baseline_source -> Text,
+        hourly_rate -> Text,
+        rate_source -> Text,
+        currency -> Text,
+        cost_source -> Text,
+        price_input_usd_per_mtok -> Nullable<Text>,
+        price_output_usd_per_mtok -> Nullable<Text>,
+        fx_rate -> Nullable<Text>,
+        hours_saved_milli -> BigInt,
+        cost_saved_cents -> BigInt,
+        agent_cost_micros -> Nullable<BigInt>,
+        net_saved_cents -> BigInt,
+        client -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        audit_sample -> Nullable<Text>,
+        warnings -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (org_id, idem_key) {
+        org_id -> Text,
+        idem_key -> Text,
+        fingerprint -> Text,
+        event_id -> Text,
+        response -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    monthly_usage (org_id, month) {
+        org_id -> Text,
+        month -> Text,
+        events -> BigInt,
+        overage_events -> BigInt,
+    }
+}
+
+diesel::joinable!(api_keys -> orgs (org_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    orgs,
+    api_keys,
+    agents,
+    task_type_overrides,
+    custom_task_types,
+    prices,
+    fx_rates,
+    events,
+    idempotency_keys,
+    monthly_usage,
+);

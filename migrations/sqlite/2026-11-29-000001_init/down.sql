@@ -1,0 +1,10 @@
+DROP TABLE monthly_usage;
+DROP TABLE idempotency_keys;
+DROP TABLE events;
+DROP TABLE fx_rates;
+DROP TABLE prices;
+DROP TABLE custom_task_types;
+DROP TABLE task_type_overrides;
+DROP TABLE agents;
+DROP TABLE api_keys;
+DROP TABLE orgs;
