@@ -20,6 +20,14 @@ test: check-pure sdk
     trap 'rm -f "$log"' EXIT
     cargo test --workspace --all-targets 2>&1 | tee "$log"
     cargo test --workspace --doc 2>&1 | tee -a "$log"
+    if [ -n "${HUMANHOURS_TEST_POSTGRES_URL:-}" ]; then
+        echo "== the HTTP suite again, on PostgreSQL (each test in its own database)"
+        HUMANHOURS_TEST_BACKEND=postgres cargo test -p humanhours --tests 2>&1 | tee -a "$log"
+    else
+        echo "== PostgreSQL suite SKIPPED: HUMANHOURS_TEST_POSTGRES_URL is not set."
+        echo "   Set it to a server where tests may create databases, e.g."
+        echo "   HUMANHOURS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres just test"
+    fi
     awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 
 # Formatting, clippy (warnings are errors) and the purity check.

@@ -147,7 +147,13 @@ pub fn ensure_default_org(
     if !store.list_orgs()?.is_empty() {
         return Ok(None);
     }
-    let org = create_org(store, &NewOrg::named("default", Plan::Enterprise), now)?;
+    let org = match create_org(store, &NewOrg::named("default", Plan::Enterprise), now) {
+        Ok(org) => org,
+        // Several instances starting on one empty database race here; one wins, and the
+        // others must start normally rather than fail.
+        Err(_) if !store.list_orgs()?.is_empty() => return Ok(None),
+        Err(e) => return Err(e),
+    };
     create_key(store, hasher, &org.id, KeyMode::Live, now).map(Some)
 }
 

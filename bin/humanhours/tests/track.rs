@@ -818,3 +818,14 @@ async fn health_and_readiness() {
         .await;
     assert_eq!((r.status, &r.body["database"]), (200, &json!("ok")));
 }
+
+#[actix_web::test]
+async fn runs_on_the_backend_the_suite_asked_for() {
+    let app = TestApp::spawn().await;
+    let want = if common::postgres_url().is_some() {
+        store::Backend::Postgres
+    } else {
+        store::Backend::Sqlite
+    };
+    assert_eq!(app.store.backend(), want);
+}

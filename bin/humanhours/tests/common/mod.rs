@@ -8,6 +8,7 @@
 )]
 #![expect(
     clippy::unwrap_used,
+    clippy::expect_used,
     reason = "test harness: a failure should fail the test loudly"
 )]
 
@@ -26,6 +27,92 @@ use store::{DbConfig, SqliteSync, Store};
 
 pub const PEPPER: &str = "test-pepper-0123456789";
 
+/// Which database the suite runs on: SQLite unless `HUMANHOURS_TEST_BACKEND=postgres`, in which
+/// case `HUMANHOURS_TEST_POSTGRES_URL` names a server where each test creates (and drops) its own
+/// database. `just test` runs the suite once per backend.
+pub fn postgres_url() -> Option<String> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test harness reads its own settings"
+    )]
+    let backend = std::env::var("HUMANHOURS_TEST_BACKEND").unwrap_or_default();
+    if backend != "postgres" {
+        return None;
+    }
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test harness reads its own settings"
+    )]
+    let url = std::env::var("HUMANHOURS_TEST_POSTGRES_URL")
+        .expect("HUMANHOURS_TEST_BACKEND=postgres needs HUMANHOURS_TEST_POSTGRES_URL");
+    Some(url)
+}
+
+/// A fresh database for one test, removed when dropped.
+pub enum TestDb {
+    Sqlite {
+        dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        match postgres_url() {
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDb::Sqlite { dir, url }
+            }
+            Some(admin_url) => {
+                use diesel::connection::SimpleConnection as _;
+                use diesel::Connection as _;
+                let name = format!("hh_test_{}", clock::ulid(clock::now())).to_lowercase();
+                let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+                    panic!("cannot reach PostgreSQL at HUMANHOURS_TEST_POSTGRES_URL: {e}")
+                });
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .unwrap();
+                let (base, _) = admin_url.rsplit_once('/').unwrap();
+                let url = format!("{base}/{name}");
+                TestDb::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            use diesel::connection::SimpleConnection as _;
+            use diesel::Connection as _;
+            if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
 /// A running server and direct access to its database.
 pub struct TestApp {
     pub base: String,
@@ -34,7 +121,8 @@ pub struct TestApp {
     pub hasher: KeyHasher,
     pub db_url: String,
     pub client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    // Last: dropped after the server's state, so the database outlives its connections.
+    pub db: TestDb,
 }
 
 /// A response as the tests look at it.
@@ -81,8 +169,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: ServerConfig) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let test_db = TestDb::new();
+        let db_url = test_db.url().to_owned();
         let mut db = DbConfig::new(db_url.clone());
         db.sqlite_sync = SqliteSync::Normal;
         let store = Arc::new(Store::open(&db).unwrap());
@@ -99,7 +187,7 @@ impl TestApp {
             hasher,
             db_url,
             client: reqwest::Client::new(),
-            _dir: dir,
+            db: test_db,
         }
     }
 

@@ -1,0 +1,220 @@
+//! Several stateless server processes on one PostgreSQL database: the guarantees of a single
+//! server must hold across instances. Runs in the PostgreSQL pass of `just test`
+//! (HUMANHOURS_TEST_BACKEND=postgres); on SQLite there is nothing to share, so it returns.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should fail the test loudly"
+)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{seed_body, TestDb, PEPPER};
+use humanhours::admin::{self, NewOrg};
+use humanhours::clock;
+use humanhours::keys::{KeyHasher, KeyMode};
+use ratelimit::Plan;
+use serde_json::Value;
+use store::{DbConfig, Store};
+
+/// A `humanhours serve` child process, killed when dropped.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(db_url: &str) -> Instance {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_humanhours"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "2",
+        ])
+        .env("HUMANHOURS_DATABASE_URL", db_url)
+        .env("HUMANHOURS_PEPPER", PEPPER)
+        .env("HUMANHOURS_RATE_LIMIT_FREE", "100000")
+        .env("HUMANHOURS_RATE_LIMIT_ENTERPRISE", "100000")
+        .env("HUMANHOURS_KEY_CACHE_TTL_SECS", "2")
+        .env("HUMANHOURS_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Owned from here on, so it is killed and reaped however the test ends.
+    let instance = Instance {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = client.get(format!("{}/readyz", instance.base)).send().await {
+            if r.status().is_success() {
+                return instance;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("instance on port {port} did not become ready");
+}
+
+/// A database with one org of `plan` and its key, and two instances serving it.
+async fn two_instances(plan: Plan) -> Option<(TestDb, Arc<Store>, String, String, [Instance; 2])> {
+    if common::postgres_url().is_none() {
+        eprintln!("skipped: multi-instance tests need HUMANHOURS_TEST_BACKEND=postgres");
+        return None;
+    }
+    let db = TestDb::new();
+    let store = Arc::new(Store::open(&DbConfig::new(db.url())).unwrap());
+    let hasher = KeyHasher::new(PEPPER.as_bytes().to_vec());
+    let org = admin::create_org(&store, &NewOrg::named("shared", plan), clock::now()).unwrap();
+    let key = admin::create_key(&store, &hasher, &org.id, KeyMode::Live, clock::now()).unwrap();
+    let (a, b) = (start(db.url()).await, start(db.url()).await);
+    Some((db, store, org.id, key, [a, b]))
+}
+
+async fn post(client: &reqwest::Client, base: &str, key: &str, idem: &str) -> (u16, Value) {
+    let r = client
+        .post(format!("{base}/api/v1/track"))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Idempotency-Key", idem)
+        .json(&seed_body())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+#[actix_web::test]
+async fn one_idempotency_key_across_two_instances_makes_one_event() {
+    let Some((_db, store, org, key, instances)) = two_instances(Plan::Enterprise).await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (client, key) = (client.clone(), key.clone());
+        let base = instances[i % 2].base.clone();
+        tasks.push(tokio::spawn(async move {
+            post(&client, &base, &key, "shared-1").await
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert!(status == 201 || status == 200, "{status}: {body}");
+        created += usize::from(status == 201);
+        ids.insert(body["event_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(created, 1, "exactly one 201");
+    assert_eq!(ids.len(), 1, "every caller got the same event");
+    assert_eq!(store.count_events(&org).unwrap(), 1);
+}
+
+#[actix_web::test]
+async fn the_free_quota_holds_across_two_instances() {
+    let Some((_db, store, org, key, instances)) = two_instances(Plan::Free).await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..520 {
+        let (client, key) = (client.clone(), key.clone());
+        let base = instances[i % 2].base.clone();
+        tasks.push(tokio::spawn(async move {
+            post(&client, &base, &key, &format!("q-{i}")).await
+        }));
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            201 => accepted += 1,
+            429 => {
+                assert_eq!(body["error"]["code"], "quota_exceeded");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((accepted, refused), (500, 20));
+    assert_eq!(store.count_events(&org).unwrap(), 500);
+    assert_eq!(
+        store
+            .usage(&org, &clock::month(clock::now()))
+            .unwrap()
+            .events,
+        500
+    );
+}
+
+#[actix_web::test]
+async fn a_key_revoked_through_one_instance_database_is_refused_by_both() {
+    let Some((_db, store, _org, key, instances)) = two_instances(Plan::Enterprise).await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    for inst in &instances {
+        assert_eq!(
+            post(
+                &client,
+                &inst.base,
+                &key,
+                &clock::ulid(clock::now()).to_string()
+            )
+            .await
+            .0,
+            201
+        );
+    }
+    let prefix = key.split('_').nth(2).unwrap();
+    assert!(store
+        .revoke_key(prefix, clock::unix_ms(clock::now()))
+        .unwrap());
+    // The instances cache verified keys for 2 s; both must refuse within that and a margin.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    let mut refused = [false, false];
+    while refused != [true, true] && tokio::time::Instant::now() < deadline {
+        for (i, inst) in instances.iter().enumerate() {
+            let (status, body) = post(
+                &client,
+                &inst.base,
+                &key,
+                &clock::ulid(clock::now()).to_string(),
+            )
+            .await;
+            if status == 401 {
+                assert_eq!(body["error"]["code"], "key_revoked");
+                refused[i] = true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        refused,
+        [true, true],
+        "both instances refuse the revoked key within the TTL"
+    );
+}
