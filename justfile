@@ -56,6 +56,13 @@ check-pure:
 sdk:
     @python3 -c 'import humanhours' 2>/dev/null || python3 -m pip install --quiet 'humanhours==0.0.1'
 
+# Benchmarks (release build; several minutes; prints figures and ratios).
+bench: bench-ingest
+
+# Ingest: /track req/s, p50/p99 and RSS on SQLite and PostgreSQL, against the no-op ceiling.
+bench-ingest:
+    bench/ingest.sh
+
 # What CI runs.
 ci: lint test
 

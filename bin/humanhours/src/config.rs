@@ -163,6 +163,12 @@ pub struct ServeArgs {
     /// Seconds between reloads of imported prices and FX rates.
     #[arg(long, env = "HUMANHOURS_PRICES_REFRESH_SECS", default_value_t = 60)]
     pub prices_refresh_secs: u64,
+    /// Track requests that may wait for the writer before new ones get 503 (back-pressure).
+    #[arg(long, env = "HUMANHOURS_WRITE_QUEUE", default_value_t = 4096)]
+    pub write_queue: usize,
+    /// Most events committed in one transaction by the group-commit writer.
+    #[arg(long, env = "HUMANHOURS_WRITE_BATCH", default_value_t = 1000)]
+    pub write_batch: usize,
 }
 
 impl ServeArgs {
@@ -194,6 +200,10 @@ impl ServeArgs {
             key_cache_ttl: Duration::from_secs(self.key_cache_ttl_secs),
             plan_limits: limits,
             prices_refresh: Duration::from_secs(self.prices_refresh_secs.max(1)),
+            writer: store::WriterConfig {
+                queue_capacity: self.write_queue.max(1),
+                max_batch: self.write_batch.max(1),
+            },
             ..ServerConfig::default()
         })
     }

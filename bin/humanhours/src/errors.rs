@@ -55,11 +55,8 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
     #[error("database unavailable")]
     Unavailable,
-}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
+    #[error("overloaded")]
+    Overloaded,
 }
 
 #[derive(Serialize)]
@@ -124,7 +121,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Unavailable | ApiError::Overloaded => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
         }
     }
 
@@ -187,6 +186,10 @@ impl ApiError {
                 "the database cannot be reached right now; nothing was stored".into(),
                 Some("retry after the seconds in Retry-After"),
             ),
+            ApiError::Overloaded => (
+                "the server has more writes waiting than it accepts; nothing was stored".into(),
+                Some("retry after the seconds in Retry-After"),
+            ),
         }
     }
 
@@ -194,8 +197,32 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after } => Some((*retry_after).max(1)),
             ApiError::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            ApiError::Overloaded => Some(1),
             _ => None,
         }
+    }
+}
+
+impl ApiError {
+    /// The inner object of the envelope (`{"code", "message", …}`), e.g. for one item of a
+    /// batch. Logs an internal error's chain.
+    pub fn body(&self) -> serde_json::Value {
+        if let ApiError::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let (_, code) = self.status_and_code();
+        let (message, hint) = self.message_and_hint();
+        let field = match self {
+            ApiError::Validation { field, .. } => field.as_deref(),
+            _ => None,
+        };
+        serde_json::to_value(Body {
+            code,
+            message,
+            hint,
+            field,
+        })
+        .unwrap_or_default()
     }
 }
 
@@ -205,27 +232,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(e) = self {
-            tracing::error!(error = ?e, "internal error");
-        }
-        let (status, code) = self.status_and_code();
-        let (message, hint) = self.message_and_hint();
-        let field = match self {
-            ApiError::Validation { field, .. } => field.as_deref(),
-            _ => None,
-        };
-        let mut resp = HttpResponse::build(status);
+        let mut resp = HttpResponse::build(self.status_code());
         if let Some(secs) = self.retry_after() {
             resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
         }
-        resp.json(Envelope {
-            error: Body {
-                code,
-                message,
-                hint,
-                field,
-            },
-        })
+        resp.json(serde_json::json!({ "error": self.body() }))
     }
 }
 

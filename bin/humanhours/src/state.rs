@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use governor::clock::DefaultClock;
 use ratelimit::{KeyedLimiter, PlanLimits};
-use store::Store;
+use store::{Store, Writer, WriterConfig};
 
 use crate::auth::KeyCache;
+use crate::context::ContextCache;
 use crate::keys::KeyHasher;
 use crate::pricing::Pricing;
 
@@ -21,6 +22,8 @@ pub struct ServerConfig {
     pub plan_limits: PlanLimits,
     /// How often prices and FX rates are reloaded from the database.
     pub prices_refresh: Duration,
+    /// The group-commit writer's queue and batch size.
+    pub writer: WriterConfig,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +33,7 @@ impl Default for ServerConfig {
             key_cache_ttl: Duration::from_secs(30),
             plan_limits: PlanLimits::default(),
             prices_refresh: Duration::from_secs(60),
+            writer: WriterConfig::default(),
         }
     }
 }
@@ -39,17 +43,22 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub hasher: KeyHasher,
     pub key_cache: KeyCache,
+    pub contexts: ContextCache,
     pub limiter: KeyedLimiter<DefaultClock>,
     pub pricing: Pricing,
+    pub writer: Writer,
     pub config: ServerConfig,
 }
 
 impl AppState {
-    /// State over an opened store. Loads prices and FX rates.
+    /// State over an opened store. Loads prices and FX rates and starts the writer.
     pub fn new(store: Arc<Store>, hasher: KeyHasher, config: ServerConfig) -> anyhow::Result<Self> {
         let pricing = Pricing::load(&store)?;
+        let writer = Writer::start(store.clone(), config.writer)?;
         Ok(Self {
+            writer,
             key_cache: KeyCache::new(config.key_cache_ttl),
+            contexts: ContextCache::new(config.key_cache_ttl),
             limiter: KeyedLimiter::new(DefaultClock::default()),
             pricing,
             store,

@@ -132,7 +132,12 @@ async fn auth_errors_have_their_codes() {
             "invalid_api_key",
         ),
         (
-            Some(format!("Bearer {}X", &key[..key.len() - 1])),
+            // The right prefix with a wrong secret (last character changed).
+            Some(format!(
+                "Bearer {}{}",
+                &key[..key.len() - 1],
+                if key.ends_with('X') { 'Y' } else { 'X' }
+            )),
             "invalid_api_key",
         ),
         (
@@ -417,6 +422,9 @@ async fn unknown_task_type_and_the_baseline_resolution_order() {
     app.store
         .insert_custom_type(&org, "my_task", "My task", "ops", "30", now)
         .unwrap();
+    // What the task-type routes do after a change; a change made elsewhere (CLI, another
+    // instance) is seen within the cache TTL.
+    app.state.contexts.invalidate(&org);
     let r = app
         .track(
             &key,
@@ -430,6 +438,7 @@ async fn unknown_task_type_and_the_baseline_resolution_order() {
     app.store
         .set_override(&org, "ticket_routing", "3", Some("we are slower"), now)
         .unwrap();
+    app.state.contexts.invalidate(&org);
     let r = app
         .track(
             &key,
@@ -478,6 +487,8 @@ async fn hourly_rate_agent_then_org() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The CLI is another process: the server sees the change within its cache TTL (1 s here).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = app.track(&key, &body, None).await;
     assert_eq!(r.body["resolved_hourly_rate"].to_string(), "80.5");
     assert_eq!(

@@ -140,6 +140,9 @@ pub enum StoreError {
     Query(diesel::result::Error),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A batch the caller was part of failed for another item's or the commit's reason.
+    #[error("write failed: {0}")]
+    Failed(String),
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -174,9 +177,10 @@ struct SqlitePragmas {
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // busy_timeout first, so the statements after it wait for a busy database instead of
+        // failing. journal_mode=WAL is persistent: set once when the store opens.
         conn.batch_execute(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-             PRAGMA synchronous = {};",
+            "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
             self.sync.pragma()
         ))
         .map_err(diesel::r2d2::Error::QueryError)
@@ -228,6 +232,8 @@ impl Store {
                 }
                 .on_acquire(&mut conn)
                 .context("configuring SQLite")?;
+                conn.batch_execute("PRAGMA journal_mode = WAL")
+                    .context("switching SQLite to WAL mode")?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(|e| anyhow::anyhow!("running SQLite migrations: {e}"))?;
                 drop(conn);

@@ -13,10 +13,12 @@ mod db;
 mod models;
 mod repo;
 pub mod schema;
+mod writer;
 
 pub use db::{Backend, DbConfig, SqliteSync, Store, StoreError};
 pub use models::*;
 pub use repo::track::{
     decide_existing, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite,
 };
-pub use repo::TrackContext;
+pub use repo::OrgContextRows;
+pub use writer::{BatchResult, SubmitError, Writer, WriterConfig};

@@ -1,6 +1,7 @@
 //! HTTP routes. Every API route is mounted twice, under `/api/v1` (what the SDK and the n8n node
 //! call) and `/v1` (what the docs print), with the same handlers and middleware.
 
+pub mod batch;
 pub mod track;
 pub mod track_input;
 
@@ -21,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope(prefix)
                 .wrap(from_fn(require_key))
                 .route("/track", web::post().to(track::track))
+                .route("/track/batch", web::post().to(batch::track_batch))
+                .route("/track/validate", web::post().to(track::validate))
                 .default_service(web::to(not_found)),
         );
     }

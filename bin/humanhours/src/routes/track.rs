@@ -8,9 +8,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use catalogue::{resolve_price, Catalogue};
 use futures_util::StreamExt as _;
 use idempotency::{Decision, IdempotencyKey};
-use roi_engine::{
-    evaluate, BaselineCandidates, BaselineMinutes, CostInput, HourlyRate, Resolution, Valuation,
-};
+use roi_engine::{evaluate, BaselineCandidates, CostInput, Resolution, Valuation};
 use serde::Serialize;
 use store::{EventRow, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite};
 use time::OffsetDateTime;
@@ -18,6 +16,7 @@ use time::OffsetDateTime;
 use super::track_input::{check_window, from_value, parse_json, TrackInput, TrackWire};
 use crate::auth::{AuthContext, OrgSettings};
 use crate::clock;
+use crate::context::{ContextCache, OrgContext};
 use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::wire::Num;
@@ -117,7 +116,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError
         .map_err(|e| ApiError::field("Idempotency-Key", e.to_string()))
 }
 
-/// The handler.
+/// The handler of `POST /track`.
 pub async fn track(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -133,9 +132,21 @@ pub async fn track(
         fingerprint: idempotency::fingerprint(&value),
     });
     let input = from_value::<TrackWire>(value)?.into_input()?;
-    let st = state.clone();
-    let (replayed, body) =
-        web::block(move || process(&st, &auth.org, input, claim, clock::now())).await??;
+    let prepared = prepare(&state, &auth.org, input, claim, clock::now()).await?;
+    let (replayed, body) = match prepared {
+        Prepared::Replay(body) => (true, body),
+        Prepared::Write(write) => {
+            let body = write.response.clone();
+            let result = commit(&state, vec![*write])
+                .await?
+                .pop()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("writer returned no result")))?;
+            match recorded(result, &auth.org)? {
+                Recorded::Created { .. } => (false, body),
+                Recorded::Replayed { response } => (true, response),
+            }
+        }
+    };
     let status = if replayed {
         StatusCode::OK
     } else {
@@ -149,62 +160,116 @@ pub async fn track(
     Ok(resp.body(body))
 }
 
-/// Returns (replayed, body). Runs on the blocking pool.
-fn process(
+/// `POST /track/validate`: checks a body against every field rule of `/track` without
+/// valuing or storing it. Also the no-op ceiling the ingest benchmark compares against.
+pub async fn validate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    auth_context(&req)?;
+    require_json(&req)?;
+    let body = read_body(payload, state.config.max_body_bytes).await?;
+    idempotency_key(&req)?;
+    from_value::<TrackWire>(parse_json(&body)?)?.into_input()?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"valid": true})))
+}
+
+/// An event ready to commit, or the stored answer of an earlier identical request.
+pub(crate) enum Prepared {
+    Write(Box<TrackWrite>),
+    Replay(String),
+}
+
+/// Sends writes to the group-commit writer and waits for the commit that holds them.
+pub(crate) async fn commit(
     state: &AppState,
+    writes: Vec<TrackWrite>,
+) -> Result<Vec<Result<Recorded, TrackError>>, ApiError> {
+    let rx = state.writer.submit(writes).map_err(|e| match e {
+        store::SubmitError::Full => ApiError::Overloaded,
+        store::SubmitError::Stopped => ApiError::internal(e),
+    })?;
+    let results = rx
+        .await
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("the writer dropped a write")))?;
+    Ok(results?)
+}
+
+/// Maps one committed (or refused) write to the answer.
+pub(crate) fn recorded(
+    result: Result<Recorded, TrackError>,
+    org: &OrgSettings,
+) -> Result<Recorded, ApiError> {
+    match result {
+        Ok(r) => Ok(r),
+        Err(TrackError::QuotaExceeded) => Err(ApiError::QuotaExceeded {
+            cap: org
+                .monthly_event_cap
+                .or(org.plan.included_events())
+                .unwrap_or_default(),
+        }),
+        Err(TrackError::KeyReused) => Err(ApiError::IdempotencyKeyReused),
+        Err(TrackError::KeyInFlight) => Err(ApiError::IdempotencyKeyInUse),
+        Err(TrackError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Values one event and builds its row and answer, from the org's cached context (no
+/// database read on this path). When a rule that may have changed since an earlier identical
+/// request refuses it (the time window, the task type), that request's stored answer wins: a
+/// retry is answered as it was the first time.
+pub(crate) async fn prepare(
+    state: &web::Data<AppState>,
     org: &OrgSettings,
     input: TrackInput,
     claim: Option<IdempotencyClaim>,
     now: OffsetDateTime,
-) -> Result<(bool, String), ApiError> {
-    // A retry is answered before anything that could have changed since the first request
-    // (the time window, an archived task type, the quota) is looked at again.
-    if let Some(c) = &claim {
-        if let Some(row) = state.store.find_idempotency(&org.id, &c.key)? {
+) -> Result<Prepared, ApiError> {
+    let ctx = ContextCache::get(state, &org.id).await?;
+    match value_event(state, org, &ctx, input, claim.clone(), now) {
+        Ok(write) => Ok(Prepared::Write(Box::new(write))),
+        Err(e @ (ApiError::OccurredAtOutOfRange { .. } | ApiError::UnknownTaskType { .. })) => {
+            let Some(c) = claim else { return Err(e) };
+            let (st, org_id) = (state.clone(), org.id.clone());
+            let stored =
+                web::block(move || st.store.find_idempotency(&org_id, &c.key).map(|r| (r, c)))
+                    .await??;
+            let (Some(row), c) = stored else {
+                return Err(e);
+            };
             match store::decide_existing(&row, &c.fingerprint, now)? {
-                Decision::Replay => return Ok((true, row.response)),
-                Decision::Reused => return Err(ApiError::IdempotencyKeyReused),
-                Decision::InFlight => return Err(ApiError::IdempotencyKeyInUse),
-                Decision::Proceed | Decision::ProceedReplacingExpired => {}
+                Decision::Replay => Ok(Prepared::Replay(row.response)),
+                Decision::Reused => Err(ApiError::IdempotencyKeyReused),
+                Decision::InFlight => Err(ApiError::IdempotencyKeyInUse),
+                Decision::Proceed | Decision::ProceedReplacingExpired => Err(e),
             }
         }
+        Err(e) => Err(e),
     }
+}
+
+fn value_event(
+    state: &AppState,
+    org: &OrgSettings,
+    ctx: &OrgContext,
+    input: TrackInput,
+    claim: Option<IdempotencyClaim>,
+    now: OffsetDateTime,
+) -> Result<TrackWrite, ApiError> {
     let occurred_at = input.occurred_at.unwrap_or(now);
     check_window(occurred_at, now)?;
-
-    let ctx = state
-        .store
-        .track_context(&org.id, &input.agent_id, input.task_type.as_str())?;
-    let stored_decimal =
-        |what: &str, s: &str| anyhow::anyhow!("stored {what} '{s}' of org {} is invalid", org.id);
-    let builtin = Catalogue::builtin().get(input.task_type.as_str());
+    let key = input.task_type.as_str();
+    let builtin = Catalogue::builtin().get(key);
     let baseline = BaselineCandidates {
         request: input.human_baseline,
-        org_override: match (&ctx.override_baseline, builtin) {
-            (Some(s), Some(_)) => Some(
-                BaselineMinutes::parse(s)
-                    .map_err(|_| ApiError::Internal(stored_decimal("override", s)))?,
-            ),
-            _ => None,
-        },
+        // Overrides apply to built-in task types only.
+        org_override: builtin.and(ctx.overrides.get(key).copied()),
         builtin: builtin.map(|b| b.baseline),
-        custom: ctx
-            .custom_baseline
-            .as_deref()
-            .map(|s| {
-                BaselineMinutes::parse(s)
-                    .map_err(|_| ApiError::Internal(stored_decimal("custom baseline", s)))
-            })
-            .transpose()?,
+        custom: ctx.custom_types.get(key).copied(),
         fallback: org.fallback_baseline,
     };
-    let agent_rate = ctx
-        .agent_rate
-        .as_deref()
-        .map(|s| {
-            HourlyRate::parse(s).map_err(|_| ApiError::Internal(stored_decimal("agent rate", s)))
-        })
-        .transpose()?;
+    let agent_rate = ctx.agent_rates.get(&input.agent_id).copied();
     let cost = match (&input.agent_cost, &input.model) {
         (Some(m), _) => CostInput::Provided(*m),
         (None, Some(model)) => {
@@ -254,7 +319,7 @@ fn process(
         keep_audit,
         &warnings,
     );
-    let write = TrackWrite {
+    Ok(TrackWrite {
         event,
         idempotency: claim,
         quota: QuotaInput {
@@ -262,22 +327,9 @@ fn process(
             cap_override: org.monthly_event_cap,
             month: clock::month(now),
         },
-        response: body.clone(),
+        response: body,
         now,
-    };
-    match state.store.record_event(&write) {
-        Ok(Recorded::Created { .. }) => Ok((false, body)),
-        Ok(Recorded::Replayed { response }) => Ok((true, response)),
-        Err(TrackError::QuotaExceeded) => Err(ApiError::QuotaExceeded {
-            cap: org
-                .monthly_event_cap
-                .or(org.plan.included_events())
-                .unwrap_or_default(),
-        }),
-        Err(TrackError::KeyReused) => Err(ApiError::IdempotencyKeyReused),
-        Err(TrackError::KeyInFlight) => Err(ApiError::IdempotencyKeyInUse),
-        Err(TrackError::Store(e)) => Err(e.into()),
-    }
+    })
 }
 
 fn response_body(

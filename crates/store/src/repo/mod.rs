@@ -8,16 +8,15 @@ use crate::models::*;
 use crate::schema::*;
 use crate::{Store, StoreError};
 
-/// What the track path reads before valuing an event: the org's settings that live in rows
-/// other than the org's own.
+/// An org's rows that valuing an event needs, as stored (decimal text).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrackContext {
-    /// The agent's own hourly rate, when set.
-    pub agent_rate: Option<String>,
-    /// The org's override of this (built-in) task type.
-    pub override_baseline: Option<String>,
-    /// The org's active custom task type of this key.
-    pub custom_baseline: Option<String>,
+pub struct OrgContextRows {
+    /// (agent id, hourly rate) of agents with their own rate.
+    pub agent_rates: Vec<(String, String)>,
+    /// (task type, baseline minutes) of the org's overrides.
+    pub overrides: Vec<(String, String)>,
+    /// (key, baseline minutes) of the org's active custom task types.
+    pub custom_types: Vec<(String, String)>,
 }
 
 impl Store {
@@ -134,39 +133,35 @@ impl Store {
             .load(c)?))
     }
 
-    /// Reads what valuing an event of this agent and task type needs besides the org row.
-    pub fn track_context(
-        &self,
-        org_id: &str,
-        agent_id: &str,
-        task_type: &str,
-    ) -> Result<TrackContext, StoreError> {
+    /// Reads everything valuing an org's events needs besides the org row, in one read
+    /// transaction.
+    pub fn org_context(&self, org_id: &str) -> Result<OrgContextRows, StoreError> {
         with_conn!(self, |c| {
-            let agent_rate = agents::table
-                .filter(agents::org_id.eq(org_id))
-                .filter(agents::agent_id.eq(agent_id))
-                .select(agents::hourly_rate)
-                .first::<Option<String>>(c)
-                .optional()?
-                .flatten();
-            let override_baseline = task_type_overrides::table
-                .filter(task_type_overrides::org_id.eq(org_id))
-                .filter(task_type_overrides::task_type.eq(task_type))
-                .select(task_type_overrides::baseline_minutes)
-                .first::<String>(c)
-                .optional()?;
-            let custom_baseline = custom_task_types::table
-                .filter(custom_task_types::org_id.eq(org_id))
-                .filter(custom_task_types::key.eq(task_type))
-                .filter(custom_task_types::archived_at.is_null())
-                .select(custom_task_types::baseline_minutes)
-                .first::<String>(c)
-                .optional()?;
-            Ok(TrackContext {
-                agent_rate,
-                override_baseline,
-                custom_baseline,
-            })
+            let rows = c.transaction(|c| -> Result<OrgContextRows, diesel::result::Error> {
+                let agent_rates = agents::table
+                    .filter(agents::org_id.eq(org_id))
+                    .filter(agents::hourly_rate.is_not_null())
+                    .select((agents::agent_id, agents::hourly_rate.assume_not_null()))
+                    .load::<(String, String)>(c)?;
+                let overrides = task_type_overrides::table
+                    .filter(task_type_overrides::org_id.eq(org_id))
+                    .select((
+                        task_type_overrides::task_type,
+                        task_type_overrides::baseline_minutes,
+                    ))
+                    .load::<(String, String)>(c)?;
+                let custom_types = custom_task_types::table
+                    .filter(custom_task_types::org_id.eq(org_id))
+                    .filter(custom_task_types::archived_at.is_null())
+                    .select((custom_task_types::key, custom_task_types::baseline_minutes))
+                    .load::<(String, String)>(c)?;
+                Ok(OrgContextRows {
+                    agent_rates,
+                    overrides,
+                    custom_types,
+                })
+            })?;
+            Ok(rows)
         })
     }
 

@@ -1,5 +1,8 @@
-//! The write of one tracked event: idempotency record, monthly quota, agent and event in one
+//! The write of tracked events: idempotency records, monthly quota, agents and events in one
 //! transaction, so an answered 201 means all of it is stored and a failure leaves nothing.
+
+use std::collections::btree_map::BTreeMap;
+use std::collections::hash_map::{Entry, HashMap};
 
 use diesel::prelude::*;
 use idempotency::{Decision, Fingerprint, StoredRecord};
@@ -92,107 +95,297 @@ pub fn decide_existing(
     Ok(idempotency::decide(Some(&stored), incoming, now))
 }
 
+/// Where an item of a batch stands while the batch is planned.
+struct BatchPlan<'a> {
+    writes: &'a [&'a TrackWrite],
+    outcome: Vec<Option<Result<Recorded, TrackError>>>,
+    /// For a later item with the same (org, Idempotency-Key) as an earlier one: that item.
+    follows: Vec<Option<usize>>,
+    /// The stored record a key's first item met, when there was one.
+    existing: Vec<Option<IdempotencyRow>>,
+    /// This item's idempotency record is written (new, or an expired one taken over).
+    claimed: Vec<bool>,
+}
+
+impl<'a> BatchPlan<'a> {
+    fn new(writes: &'a [&'a TrackWrite]) -> Self {
+        let n = writes.len();
+        let mut follows = vec![None; n];
+        let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, w) in writes.iter().enumerate() {
+            if let Some(claim) = &w.idempotency {
+                match first.entry((w.event.org_id.as_str(), claim.key.as_str())) {
+                    Entry::Occupied(e) => follows[i] = Some(*e.get()),
+                    Entry::Vacant(v) => {
+                        v.insert(i);
+                    }
+                }
+            }
+        }
+        BatchPlan {
+            writes,
+            outcome: (0..n).map(|_| None).collect(),
+            follows,
+            existing: vec![None; n],
+            claimed: vec![false; n],
+        }
+    }
+
+    /// Items whose key is claimed here, in one global order (org, key), so concurrent
+    /// transactions on PostgreSQL lock records in the same order and cannot deadlock.
+    fn claim_order(&self) -> Vec<usize> {
+        let mut leaders: Vec<usize> = (0..self.writes.len())
+            .filter(|&i| self.writes[i].idempotency.is_some() && self.follows[i].is_none())
+            .collect();
+        leaders.sort_by(|&a, &b| self.org_key(a).cmp(&self.org_key(b)));
+        leaders
+    }
+
+    fn org_key(&self, i: usize) -> (&str, &str) {
+        let w = self.writes[i];
+        let key = w.idempotency.as_ref().map_or("", |c| c.key.as_str());
+        (w.event.org_id.as_str(), key)
+    }
+
+    /// Items still to be counted against the quota, by org (sorted), in arrival order.
+    fn pending_by_org(&self) -> BTreeMap<&'a str, Vec<usize>> {
+        let mut by_org: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, w) in self.writes.iter().enumerate() {
+            if self.outcome[i].is_none() && self.follows[i].is_none() {
+                by_org.entry(w.event.org_id.as_str()).or_default().push(i);
+            }
+        }
+        by_org
+    }
+
+    fn created(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.writes.len())
+            .filter(|&i| matches!(self.outcome[i], Some(Ok(Recorded::Created { .. }))))
+    }
+
+    /// A later item with an earlier item's key gets what it would have got had it come alone
+    /// right after that item.
+    fn resolve_follower(
+        &self,
+        j: usize,
+        i: usize,
+    ) -> Result<Result<Recorded, TrackError>, StoreError> {
+        let fp = |k: usize| self.writes[k].idempotency.as_ref().map(|c| &c.fingerprint);
+        let now = self.writes[j].now;
+        Ok(match &self.outcome[i] {
+            Some(Ok(Recorded::Created { .. })) if fp(j) == fp(i) => Ok(Recorded::Replayed {
+                response: self.writes[i].response.clone(),
+            }),
+            Some(Ok(Recorded::Replayed { response })) if fp(j) == fp(i) => Ok(Recorded::Replayed {
+                response: response.clone(),
+            }),
+            Some(Ok(_)) => Err(TrackError::KeyReused),
+            Some(Err(TrackError::KeyReused)) => match (&self.existing[i], fp(j)) {
+                (Some(row), Some(fp)) => match decide_existing(row, fp, now)? {
+                    Decision::Replay => Ok(Recorded::Replayed {
+                        response: row.response.clone(),
+                    }),
+                    _ => Err(TrackError::KeyReused),
+                },
+                _ => Err(TrackError::KeyReused),
+            },
+            Some(Err(TrackError::KeyInFlight)) => Err(TrackError::KeyInFlight),
+            Some(Err(TrackError::QuotaExceeded)) => Err(TrackError::QuotaExceeded),
+            Some(Err(TrackError::Store(_))) | None => {
+                return Err(StoreError::Failed(
+                    "a batch item was left unresolved".into(),
+                ))
+            }
+        })
+    }
+
+    fn finish(mut self) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
+        for j in 0..self.writes.len() {
+            if let Some(i) = self.follows[j] {
+                let r = self.resolve_follower(j, i)?;
+                self.outcome[j] = Some(r);
+            }
+        }
+        self.outcome
+            .into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Failed("a batch item was left unresolved".into())))
+            .collect()
+    }
+}
+
 impl Store {
     /// Stores one event under its idempotency key and the org's monthly quota, atomically.
     pub fn record_event(&self, w: &TrackWrite) -> Result<Recorded, TrackError> {
-        let now_ms = unix_ms(w.now);
-        let e = &w.event;
+        self.record_batch(&[w])?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Failed("empty batch result".into()).into()))
+    }
+
+    /// Stores many events in ONE transaction (one commit, one fsync). Each item gets what it
+    /// would have got alone, in order: a replay, a refusal (quota, reused key), or created.
+    /// The work is done per batch where it can be (one usage update per org, one upsert per
+    /// agent) and per item where it must (the idempotency record, the event). Returns one result
+    /// per write, only after the commit; a database failure fails the batch and stores nothing.
+    pub fn record_batch(
+        &self,
+        writes: &[&TrackWrite],
+    ) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
         with_tx!(self, |c| {
-            // 1. Claim the idempotency key. The primary key makes this the one place where
-            //    concurrent duplicates meet: on PostgreSQL the second INSERT waits for the
-            //    first transaction and then sees its row; SQLite serializes writers.
-            if let Some(claim) = &w.idempotency {
+            let mut plan = BatchPlan::new(writes);
+
+            // 1. Claim each Idempotency-Key once. The primary key is where concurrent
+            //    duplicates meet: on PostgreSQL a second INSERT waits for the first
+            //    transaction, then sees its row; SQLite has one writer.
+            for i in plan.claim_order() {
+                let w = writes[i];
+                let Some(claim) = &w.idempotency else {
+                    continue;
+                };
                 let row = IdempotencyRow {
-                    org_id: e.org_id.clone(),
+                    org_id: w.event.org_id.clone(),
                     idem_key: claim.key.clone(),
                     fingerprint: claim.fingerprint.to_hex(),
-                    event_id: e.id.clone(),
+                    event_id: w.event.id.clone(),
                     response: w.response.clone(),
-                    created_at: now_ms,
+                    created_at: unix_ms(w.now),
                 };
                 let inserted = diesel::insert_into(idempotency_keys::table)
                     .values(&row)
                     .on_conflict_do_nothing()
                     .execute(c)?;
-                if inserted == 0 {
-                    let existing: IdempotencyRow = idempotency_keys::table
-                        .filter(idempotency_keys::org_id.eq(&e.org_id))
-                        .filter(idempotency_keys::idem_key.eq(&claim.key))
-                        .select(IdempotencyRow::as_select())
-                        .first(c)?;
-                    match decide_existing(&existing, &claim.fingerprint, w.now)? {
-                        Decision::Replay => {
-                            return Ok(Recorded::Replayed {
-                                response: existing.response,
-                            })
+                if inserted == 1 {
+                    plan.claimed[i] = true;
+                    continue;
+                }
+                let stored: IdempotencyRow = idempotency_keys::table
+                    .filter(idempotency_keys::org_id.eq(&row.org_id))
+                    .filter(idempotency_keys::idem_key.eq(&row.idem_key))
+                    .select(IdempotencyRow::as_select())
+                    .first(c)?;
+                match decide_existing(&stored, &claim.fingerprint, w.now)? {
+                    Decision::Replay => {
+                        plan.outcome[i] = Some(Ok(Recorded::Replayed {
+                            response: stored.response.clone(),
+                        }))
+                    }
+                    Decision::Reused => plan.outcome[i] = Some(Err(TrackError::KeyReused)),
+                    Decision::InFlight => plan.outcome[i] = Some(Err(TrackError::KeyInFlight)),
+                    Decision::Proceed | Decision::ProceedReplacingExpired => {
+                        // Past the window: this request takes the key over.
+                        diesel::update(
+                            idempotency_keys::table
+                                .filter(idempotency_keys::org_id.eq(&row.org_id))
+                                .filter(idempotency_keys::idem_key.eq(&row.idem_key)),
+                        )
+                        .set((
+                            idempotency_keys::fingerprint.eq(&row.fingerprint),
+                            idempotency_keys::event_id.eq(&row.event_id),
+                            idempotency_keys::response.eq(&row.response),
+                            idempotency_keys::created_at.eq(row.created_at),
+                        ))
+                        .execute(c)?;
+                        plan.claimed[i] = true;
+                    }
+                }
+                plan.existing[i] = Some(stored);
+            }
+
+            // 2. Count the new events against each org's month: one row update per org, under
+            //    its row lock (PostgreSQL) or the write lock (SQLite), so counts are exact
+            //    across instances. Items are decided in arrival order; refused ones are taken
+            //    back out, with their idempotency records.
+            for (org, items) in plan.pending_by_org() {
+                let month = writes[items[0]].quota.month.clone();
+                let n = i64::try_from(items.len()).unwrap_or(i64::MAX);
+                diesel::insert_into(monthly_usage::table)
+                    .values(&UsageRow {
+                        org_id: org.to_owned(),
+                        month: month.clone(),
+                        events: n,
+                        overage_events: 0,
+                    })
+                    .on_conflict((monthly_usage::org_id, monthly_usage::month))
+                    .do_update()
+                    .set(monthly_usage::events.eq(monthly_usage::events + n))
+                    .execute(c)?;
+                // Read back under the lock the upsert took (a separate statement: SQLite
+                // re-prepares an upsert with RETURNING on every run, a plain one it caches).
+                let after: i64 = monthly_usage::table
+                    .filter(monthly_usage::org_id.eq(org))
+                    .filter(monthly_usage::month.eq(&month))
+                    .select(monthly_usage::events)
+                    .first(c)?;
+                let mut used = u64::try_from(after - n).unwrap_or(0);
+                let (mut refused, mut overage) = (0i64, 0i64);
+                for i in items {
+                    let q = &writes[i].quota;
+                    match monthly_quota(q.plan, q.cap_override, used) {
+                        QuotaDecision::Reject => {
+                            plan.outcome[i] = Some(Err(TrackError::QuotaExceeded));
+                            refused += 1;
+                            if plan.claimed[i] {
+                                let (org, key) = plan.org_key(i);
+                                diesel::delete(
+                                    idempotency_keys::table
+                                        .filter(idempotency_keys::org_id.eq(org))
+                                        .filter(idempotency_keys::idem_key.eq(key)),
+                                )
+                                .execute(c)?;
+                            }
                         }
-                        Decision::Reused => return Err(TrackError::KeyReused),
-                        Decision::InFlight => return Err(TrackError::KeyInFlight),
-                        Decision::Proceed | Decision::ProceedReplacingExpired => {
-                            // The old record is past the window: this request takes the key.
-                            diesel::update(
-                                idempotency_keys::table
-                                    .filter(idempotency_keys::org_id.eq(&e.org_id))
-                                    .filter(idempotency_keys::idem_key.eq(&claim.key)),
-                            )
-                            .set((
-                                idempotency_keys::fingerprint.eq(&row.fingerprint),
-                                idempotency_keys::event_id.eq(&row.event_id),
-                                idempotency_keys::response.eq(&row.response),
-                                idempotency_keys::created_at.eq(now_ms),
-                            ))
-                            .execute(c)?;
+                        QuotaDecision::Accept { overage: over } => {
+                            used += 1;
+                            overage += i64::from(over);
+                            plan.outcome[i] = Some(Ok(Recorded::Created { overage: over }));
                         }
                     }
                 }
+                if refused > 0 || overage > 0 {
+                    diesel::update(
+                        monthly_usage::table
+                            .filter(monthly_usage::org_id.eq(org))
+                            .filter(monthly_usage::month.eq(&month)),
+                    )
+                    .set((
+                        monthly_usage::events.eq(monthly_usage::events - refused),
+                        monthly_usage::overage_events.eq(monthly_usage::overage_events + overage),
+                    ))
+                    .execute(c)?;
+                }
             }
 
-            // 2. Count the event against the month; the row lock (PostgreSQL) or the write
-            //    lock (SQLite) makes the count exact across instances.
-            let used_after: i64 = diesel::insert_into(monthly_usage::table)
-                .values(&UsageRow {
-                    org_id: e.org_id.clone(),
-                    month: w.quota.month.clone(),
-                    events: 1,
-                    overage_events: 0,
-                })
-                .on_conflict((monthly_usage::org_id, monthly_usage::month))
-                .do_update()
-                .set(monthly_usage::events.eq(monthly_usage::events + 1))
-                .returning(monthly_usage::events)
-                .get_result(c)?;
-            let used_before = u64::try_from(used_after - 1).unwrap_or(0);
-            let overage = match monthly_quota(w.quota.plan, w.quota.cap_override, used_before) {
-                QuotaDecision::Reject => return Err(TrackError::QuotaExceeded),
-                QuotaDecision::Accept { overage } => overage,
-            };
-            if overage {
-                diesel::update(
-                    monthly_usage::table
-                        .filter(monthly_usage::org_id.eq(&e.org_id))
-                        .filter(monthly_usage::month.eq(&w.quota.month)),
-                )
-                .set(monthly_usage::overage_events.eq(monthly_usage::overage_events + 1))
-                .execute(c)?;
+            // 3. Agents exist from their first event on: one upsert per agent of the batch.
+            let mut seen: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+            for i in plan.created() {
+                let e = &writes[i].event;
+                let now = unix_ms(writes[i].now);
+                let last = seen
+                    .entry((e.org_id.as_str(), e.agent_id.as_str()))
+                    .or_insert(now);
+                *last = (*last).max(now);
+            }
+            for ((org, agent), now_ms) in seen {
+                diesel::insert_into(agents::table)
+                    .values(&AgentRow {
+                        org_id: org.to_owned(),
+                        agent_id: agent.to_owned(),
+                        hourly_rate: None,
+                        first_seen_at: now_ms,
+                        last_seen_at: now_ms,
+                    })
+                    .on_conflict((agents::org_id, agents::agent_id))
+                    .do_update()
+                    .set(agents::last_seen_at.eq(now_ms))
+                    .execute(c)?;
             }
 
-            // 3. The agent exists from its first event on.
-            diesel::insert_into(agents::table)
-                .values(&AgentRow {
-                    org_id: e.org_id.clone(),
-                    agent_id: e.agent_id.clone(),
-                    hourly_rate: None,
-                    first_seen_at: now_ms,
-                    last_seen_at: now_ms,
-                })
-                .on_conflict((agents::org_id, agents::agent_id))
-                .do_update()
-                .set(agents::last_seen_at.eq(now_ms))
-                .execute(c)?;
-
-            // 4. The event itself.
-            diesel::insert_into(events::table).values(e).execute(c)?;
-            Ok(Recorded::Created { overage })
+            // 4. The events.
+            for i in plan.created() {
+                diesel::insert_into(events::table)
+                    .values(&writes[i].event)
+                    .execute(c)?;
+            }
+            plan.finish()
         })
     }
 }

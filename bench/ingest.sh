@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Ingest benchmark (`just bench-ingest`): the release server pinned to core 0, wrk pinned to
+# core 1 with 64 connections, each figure the median of BENCH_RUNS runs of BENCH_SECONDS.
+#
+# Prints, for SQLite (synchronous FULL and NORMAL) and PostgreSQL (when reachable):
+# POST /track req/s, p50, p99 and server RSS; the same for POST /track/validate, a route of the
+# same app that authenticates, parses and validates the same body but stores nothing (the
+# ceiling); the ratio track / ceiling; and /track/batch events per second.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/target/release/humanhours"
+secs=${BENCH_SECONDS:-10}
+runs=${BENCH_RUNS:-3}
+conns=${BENCH_CONNECTIONS:-64}
+nkeys=${BENCH_KEYS:-128}
+pg_admin=${HUMANHOURS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+pepper="bench-pepper-0123456789abcdef"
+
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk); }
+[ "$(nproc)" -ge 2 ] || { echo "bench: needs 2 cores (server on one, load on the other)" >&2; exit 1; }
+cargo build --release -q -p humanhours --manifest-path "$root/Cargo.toml"
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+    if [ -n "${pg_db:-}" ]; then psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Creates $nkeys enterprise orgs with a key each on database $1; writes the keys to $2.
+make_keys() {
+    local url=$1 out=$2
+    : > "$out"
+    for i in $(seq 1 "$nkeys"); do
+        org=$(HUMANHOURS_DATABASE_URL=$url HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error \
+            "$bin" org create --name "bench-$i" --plan enterprise --currency USD)
+        HUMANHOURS_DATABASE_URL=$url HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error \
+            "$bin" key create --org "$org" >> "$out"
+    done
+}
+
+# Starts the server on database $1 with SQLite sync $2; sets server_pid and port.
+start_server() {
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    HUMANHOURS_DATABASE_URL=$1 HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=warn \
+        HUMANHOURS_SQLITE_SYNCHRONOUS=$2 HUMANHOURS_WORKERS=1 \
+        taskset -c 0 "$bin" serve --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0
+        sleep 0.1
+    done
+    echo "bench: server did not start" >&2; cat "$work/server.log" >&2; exit 1
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_pid=""
+}
+
+to_ms() { # "1.23ms" | "850.00us" | "1.20s" → milliseconds
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+
+median() { awk 'NF' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# Runs wrk $runs times against path $1 (batch size $2, connections $3); prints "rps p50 p99 errors".
+measure() {
+    local path=$1 batch=$2 c=$3 rps="" p50="" p99="" errs=0
+    taskset -c 1 wrk -t1 -c"$c" -d3s -s "$root/bench/track.lua" "http://127.0.0.1:$port" -- "$work/keys" "$path" "$batch" > /dev/null
+    for _ in $(seq 1 "$runs"); do
+        out=$(taskset -c 1 wrk -t1 -c"$c" -d"${secs}s" --latency -s "$root/bench/track.lua" "http://127.0.0.1:$port" -- "$work/keys" "$path" "$batch")
+        rps+="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"$'\n'
+        p50+="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"$'\n'
+        p99+="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"$'\n'
+        e=$(awk '/Non-2xx/ { print $5 }' <<<"$out"); errs=$((errs + ${e:-0}))
+        e=$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out"); errs=$((errs + ${e:-0}))
+    done
+    echo "$(median <<<"$rps") $(median <<<"$p50") $(median <<<"$p99") $errs"
+}
+
+rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status"; }
+
+report() { # label path batch conns
+    read -r rps p50 p99 errs <<<"$(measure "$2" "$3" "$4")"
+    local unit="req/s"
+    if [ "$3" -gt 0 ]; then rps=$(awk -v r="$rps" -v b="$3" 'BEGIN { printf "%.0f", r * b }'); unit="events/s"; fi
+    printf "%-34s %12s %-8s p50 %7s ms  p99 %7s ms  peak RSS %4s MB  errors %s\n" "$1" "$rps" "$unit" "$p50" "$p99" "$(rss_mb)" "$errs"
+    last_rps=$rps
+}
+
+bench_backend() { # name url sync
+    local name=$1 url=$2 sync=$3
+    start_server "$url" "$sync"
+    report "$name /track/validate (ceiling)" /api/v1/track/validate 0 "$conns"; ceiling=$last_rps
+    report "$name /track" /api/v1/track 0 "$conns"; track=$last_rps
+    printf "%-34s %12s\n" "$name ratio track / ceiling" "$(awk -v t="$track" -v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')"
+    report "$name /track/batch (1000 per request)" /api/v1/track/batch 1000 4
+    stop_server
+}
+
+echo "ingest benchmark: server on core 0 (1 worker), wrk on core 1, $conns connections, median of $runs x ${secs}s"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+
+make_keys "sqlite://$work/full.db" "$work/keys"
+bench_backend "sqlite FULL" "sqlite://$work/full.db" full
+cp "$work/full.db" "$work/normal.db"; cp "$work/full.db.pepper" "$work/normal.db.pepper" 2>/dev/null || true
+bench_backend "sqlite NORMAL" "sqlite://$work/normal.db" normal
+
+if psql "$pg_admin" -Atc 'select 1' >/dev/null 2>&1; then
+    pg_db="hh_bench_$$"
+    psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
+    pg_url="${pg_admin%/*}/$pg_db"
+    make_keys "$pg_url" "$work/keys"
+    bench_backend "postgres" "$pg_url" full
+else
+    echo "postgres: SKIPPED (cannot connect to $pg_admin; set HUMANHOURS_TEST_POSTGRES_URL)"
+fi

@@ -1,0 +1,297 @@
+//! The group-commit write path and the batch endpoint.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should fail the test loudly"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{seed_body, test_config, TestApp};
+use diesel::connection::SimpleConnection as _;
+use diesel::Connection as _;
+use humanhours::admin::NewOrg;
+use ratelimit::Plan;
+use serde_json::{json, Value};
+
+#[actix_web::test]
+async fn a_201_is_committed_when_it_is_answered_even_under_concurrency() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.org(Plan::Enterprise);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (client, key, store) = (app.client.clone(), key.clone(), app.store.clone());
+        let url = format!("{}/api/v1/track", app.base);
+        let org = org.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut body = seed_body();
+            body["agent_id"] = json!(format!("agent-{}", i % 7));
+            let resp = client
+                .post(url)
+                .header("Authorization", format!("Bearer {key}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 201);
+            let body: Value = resp.json().await.unwrap();
+            let id = body["event_id"].as_str().unwrap().to_owned();
+            // Read through another connection the moment the answer arrives.
+            let row = store.get_event(&org, &id).unwrap();
+            assert!(row.is_some(), "event {id} answered 201 but not readable");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(app.store.count_events(&org).unwrap(), 200);
+}
+
+fn batch_item(agent: &str, idem: Option<&str>) -> Value {
+    let mut b = seed_body();
+    b["agent_id"] = json!(agent);
+    if let Some(k) = idem {
+        b["idempotency_key"] = json!(k);
+    }
+    b
+}
+
+async fn post_batch(app: &TestApp, key: &str, body: &Value) -> common::Reply {
+    app.send(
+        reqwest::Method::POST,
+        "/api/v1/track/batch",
+        Some(key),
+        &[("Content-Type", "application/json")],
+        Some(serde_json::to_vec(body).unwrap()),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn batch_answers_one_result_per_item_in_order_and_bad_items_stay_alone() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.org(Plan::Pro);
+    // An event already tracked with Idempotency-Key k-old.
+    let first = app.track(&key, &batch_item("a", None), Some("k-old")).await;
+    assert_eq!(first.status, 201);
+    let mut bad_type = batch_item("a", None);
+    bad_type["task_type"] = json!("nope_nope");
+    let mut bad_field = batch_item("a", None);
+    bad_field["outcome"] = json!("maybe");
+    let mut reused = batch_item("a", Some("k-old"));
+    reused["agent_duration_seconds"] = json!(99);
+    let items = vec![
+        batch_item("a", Some("k-1")),     // 0 created
+        bad_field,                        // 1 validation error
+        batch_item("b", None),            // 2 created
+        batch_item("a", Some("k-1")),     // 3 same key and body within the batch: replayed
+        bad_type,                         // 4 unknown task type
+        batch_item("a", Some("k-old")),   // 5 replay of an earlier single track
+        reused,                           // 6 same key, other body
+        json!("not an object"),           // 7
+        batch_item("c", Some("bad key")), // 8 invalid idempotency key
+    ];
+    let r = post_batch(&app, &key, &json!({ "events": items })).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 9);
+    let status: Vec<&str> = results
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        status,
+        [
+            "created", "error", "created", "replayed", "error", "replayed", "error", "error",
+            "error"
+        ]
+    );
+    for (i, x) in results.iter().enumerate() {
+        assert_eq!(x["index"], json!(i));
+    }
+    assert_eq!(results[1]["error"]["code"], "validation_error");
+    assert_eq!(results[1]["error"]["field"], "outcome");
+    assert_eq!(results[1]["http_status"], 422);
+    assert_eq!(results[4]["error"]["code"], "unknown_task_type");
+    assert_eq!(results[6]["error"]["code"], "idempotency_key_reused");
+    assert_eq!(results[8]["error"]["field"], "idempotency_key");
+    assert_eq!(
+        results[3]["event"]["event_id"],
+        results[0]["event"]["event_id"]
+    );
+    assert_eq!(results[5]["event"]["event_id"], first.body["event_id"]);
+    assert_eq!(results[0]["event"]["hours_saved"].to_string(), "0.066");
+    assert_eq!(
+        (
+            r.body["created"].as_u64(),
+            r.body["replayed"].as_u64(),
+            r.body["failed"].as_u64()
+        ),
+        (Some(2), Some(2), Some(5))
+    );
+    assert_eq!(
+        app.store.count_events(&org).unwrap(),
+        3,
+        "1 single + 2 created by the batch"
+    );
+    // The batch's keyed event replays through the single route too.
+    let again = app.track(&key, &seed_body_for("a"), Some("k-1")).await;
+    assert_eq!(
+        (again.status, &again.body["event_id"]),
+        (200, &results[0]["event"]["event_id"])
+    );
+}
+
+fn seed_body_for(agent: &str) -> Value {
+    let mut b = seed_body();
+    b["agent_id"] = json!(agent);
+    b
+}
+
+#[actix_web::test]
+async fn batch_counts_each_item_against_the_quota() {
+    let app = TestApp::spawn().await;
+    let mut new = NewOrg::named("capped-batch", Plan::Free);
+    new.monthly_event_cap = Some(3);
+    let (org, key) = app.org_with(new);
+    let items: Vec<Value> = (0..5).map(|i| batch_item(&format!("a{i}"), None)).collect();
+    let r = post_batch(&app, &key, &json!({ "events": items })).await;
+    let status: Vec<&str> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["created", "created", "created", "error", "error"]);
+    assert_eq!(r.body["results"][4]["error"]["code"], "quota_exceeded");
+    assert_eq!(app.store.count_events(&org).unwrap(), 3);
+}
+
+#[actix_web::test]
+async fn batch_body_errors() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Free);
+    let many: Vec<Value> = (0..1001).map(|_| json!({})).collect();
+    for (body, field) in [
+        (json!({}), Some("events")),
+        (json!({"events": {}}), Some("events")),
+        (json!({"events": []}), Some("events")),
+        (json!({"events": many}), Some("events")),
+        (json!([1, 2]), None),
+    ] {
+        let r = post_batch(&app, &key, &body).await;
+        assert_eq!(
+            (r.status, r.code(), r.field()),
+            (422, "validation_error", field),
+            "{}",
+            r.text
+        );
+    }
+    let thousand: Vec<Value> = (0..1000)
+        .map(|i| batch_item(&format!("a{i}"), None))
+        .collect();
+    let r = post_batch(&app, &key, &json!({ "events": thousand })).await;
+    assert_eq!(
+        (r.status, r.body["created"].as_u64()),
+        (200, Some(500)),
+        "free quota: 500 of 1000"
+    );
+}
+
+#[actix_web::test]
+async fn validate_checks_the_body_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.org(Plan::Free);
+    let ok = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/track/validate",
+            Some(&key),
+            &[("Content-Type", "application/json")],
+            Some(seed_body().to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!((ok.status, &ok.body), (200, &json!({"valid": true})));
+    let mut bad = seed_body();
+    bad["agent_duration_seconds"] = json!(-3);
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/track/validate",
+            Some(&key),
+            &[("Content-Type", "application/json")],
+            Some(bad.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!((r.status, r.field()), (422, Some("agent_duration_seconds")));
+    assert_eq!(app.store.count_events(&org).unwrap(), 0);
+}
+
+/// Holds the database's write lock from outside, so the writer stalls and its queue fills.
+fn block_writes(db_url: &str) -> Box<dyn FnOnce() + Send> {
+    if let Some(url) = db_url.strip_prefix("postgres") {
+        let mut c = diesel::PgConnection::establish(&format!("postgres{url}")).unwrap();
+        c.batch_execute("BEGIN; LOCK TABLE monthly_usage IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        Box::new(move || c.batch_execute("ROLLBACK").unwrap())
+    } else {
+        let path = db_url.strip_prefix("sqlite://").unwrap();
+        let mut c = diesel::SqliteConnection::establish(path).unwrap();
+        c.batch_execute("BEGIN IMMEDIATE").unwrap();
+        Box::new(move || c.batch_execute("ROLLBACK").unwrap())
+    }
+}
+
+#[actix_web::test]
+async fn a_full_write_queue_answers_503_with_retry_after() {
+    let mut config = test_config();
+    config.writer.queue_capacity = 2;
+    let app = TestApp::spawn_with(config).await;
+    let (org, key) = app.org(Plan::Enterprise);
+    let release = block_writes(&app.db_url);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (client, key) = (app.client.clone(), key.clone());
+        let url = format!("{}/api/v1/track", app.base);
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .header("Authorization", format!("Bearer {key}"))
+                .json(&seed_body())
+                .send()
+                .await
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, retry, body)
+        }));
+    }
+    // Let the requests reach the queue, then free the database.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    release();
+    let (mut created, mut refused) = (0, 0);
+    for t in tasks {
+        let (status, retry, body) = t.await.unwrap();
+        match status {
+            201 => created += 1,
+            503 => {
+                assert_eq!(body["error"]["code"], "unavailable");
+                assert!(retry.unwrap().parse::<u32>().unwrap() >= 1);
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(refused > 0, "some requests met the full queue");
+    assert!(
+        created > 0,
+        "queued requests were committed once the database was free"
+    );
+    assert_eq!(app.store.count_events(&org).unwrap(), created);
+}
