@@ -1,11 +1,12 @@
-//! The write of one tracked event: idempotency record, monthly quota, agent and event in one
-//! transaction, so an answered 201 means all of it is stored and a failure leaves nothing.
+//! The write of one tracked event: idempotency record, monthly quota, agent, event and its
+//! rollups in one transaction, so an answered 201 means all of it is stored and a failure leaves nothing.
 
 use diesel::prelude::*;
 use idempotency::{Decision, Fingerprint, StoredRecord};
 use ratelimit::{monthly_quota, Plan, QuotaDecision};
 use time::OffsetDateTime;
 
+use super::rollup::{add_rollups, rollup_deltas};
 use crate::models::*;
 use crate::schema::*;
 use crate::{Store, StoreError};
@@ -190,8 +191,10 @@ impl Store {
                 .set(agents::last_seen_at.eq(now_ms))
                 .execute(c)?;
 
-            // 4. The event itself.
+            // 4. The event itself, and its share of the hourly rollups the reports read.
             diesel::insert_into(events::table).values(e).execute(c)?;
+            let deltas = rollup_deltas(std::iter::once(e));
+            add_rollups!(c, deltas);
             Ok(Recorded::Created { overage })
         })
     }
