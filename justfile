@@ -48,6 +48,11 @@ check-pure:
 sdk:
     @python3 -c 'import humanhours' 2>/dev/null || python3 -m pip install --quiet 'humanhours==0.0.1'
 
+# Read-side latency (p50/p95) over seeded SQLite databases of each size; builds release and
+# takes several minutes for 10M events. `just bench 100000` for a quick look.
+bench *SIZES="1000000 10000000":
+    scripts/bench.sh {{SIZES}}
+
 # What CI runs.
 ci: lint test
 
