@@ -57,11 +57,16 @@ sdk:
     @python3 -c 'import humanhours' 2>/dev/null || python3 -m pip install --quiet 'humanhours==0.0.1'
 
 # Benchmarks (release build; several minutes; prints figures and ratios).
-bench: bench-ingest
+bench: bench-ingest bench-read
 
 # Ingest: /track req/s, p50/p99 and RSS on SQLite and PostgreSQL, against the no-op ceiling.
 bench-ingest:
     bench/ingest.sh
+
+# Read-side latency (p50/p95) over seeded SQLite databases of each size; takes several
+# minutes for 10M events. `just bench-read 100000` for a quick look.
+bench-read *SIZES="1000000 10000000":
+    bench/read.sh {{SIZES}}
 
 # What CI runs.
 ci: lint test

@@ -14,7 +14,8 @@ use tracing_subscriber::EnvFilter;
 use crate::admin::{self, NewOrg, OrgUpdate};
 use crate::clock;
 use crate::config::{
-    AgentCommand, Cli, Command, FxCommand, KeyCommand, OrgCommand, PricesCommand, ServeArgs,
+    AgentCommand, Cli, Command, DevCommand, FxCommand, KeyCommand, OrgCommand, PricesCommand,
+    ServeArgs,
 };
 use crate::keys::{KeyHasher, KeyMode};
 use crate::pricing::parse_date;
@@ -137,6 +138,40 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "imported {} price rows ({} skipped); running servers use them within HUMANHOURS_PRICES_REFRESH_SECS",
                 report.imported,
                 report.skipped.len()
+            );
+            Ok(())
+        }
+        Command::Dev(DevCommand::Seed {
+            org,
+            events,
+            days,
+            agents,
+            seed,
+        }) => {
+            anyhow::ensure!(days >= 1, "--days must be at least 1");
+            let store = Store::open(&db)?;
+            let org = admin::org(&store, &org)?;
+            let started = clock::instant();
+            let spec = crate::seed::SeedSpec {
+                events,
+                days,
+                agents,
+                seed,
+                now_ms: clock::unix_ms(clock::now()),
+            };
+            let step = (events / 10).max(1);
+            let mut next = step;
+            crate::seed::seed(&store, &org, &spec, |n| {
+                if n >= next || n == events {
+                    eprintln!("seeded {n} of {events} events");
+                    next = n + step;
+                }
+            })?;
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "seeded {events} events over {days} days into org {} in {secs:.1} s ({:.0} events/s)",
+                org.id,
+                events as f64 / secs.max(0.001)
             );
             Ok(())
         }

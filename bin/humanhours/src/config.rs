@@ -231,6 +231,32 @@ pub enum Command {
     /// Manage USD exchange rates.
     #[command(subcommand)]
     Fx(FxCommand),
+    /// Development tools.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Write realistic events (with their rollups) for benchmarks and demos. They do not count
+    /// toward the monthly quota.
+    Seed {
+        /// The org (id or name).
+        #[arg(long)]
+        org: String,
+        /// How many events.
+        #[arg(long)]
+        events: u64,
+        /// Spread over this many days before now.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// How many agents.
+        #[arg(long, default_value_t = 25)]
+        agents: usize,
+        /// Random seed (same seed, same events).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

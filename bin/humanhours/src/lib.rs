@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod buckets;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod errors;
 pub mod keys;
 pub mod pricing;
 pub mod routes;
+pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod wire;

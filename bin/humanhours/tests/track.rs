@@ -840,3 +840,45 @@ async fn runs_on_the_backend_the_suite_asked_for() {
     };
     assert_eq!(app.store.backend(), want);
 }
+
+#[actix_web::test]
+async fn changes_through_the_api_apply_to_the_next_event_at_once() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Pro);
+    let body = json!({"agent_id": "bot", "task_type": "ticket_routing", "outcome": "success"});
+    assert_eq!(
+        app.track(&key, &body, None).await.body["resolved_hourly_rate"].to_string(),
+        "45"
+    );
+    let json_ct = [("Content-Type", "application/json")];
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/agents/bot",
+            Some(&key),
+            &json_ct,
+            Some(br#"{"hourly_rate": 70}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/task-types/ticket_routing/override",
+            Some(&key),
+            &json_ct,
+            Some(br#"{"baseline_minutes_override": 3, "reason": "slower team"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.track(&key, &body, None).await;
+    assert_eq!(
+        r.body["resolved_hourly_rate"].to_string(),
+        "70",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["resolved_baseline_source"], "override");
+    assert_eq!(r.body["hours_saved"].to_string(), "0.05");
+    assert_eq!(r.body["cost_saved"].to_string(), "3.5");
+}

@@ -17,6 +17,8 @@ mod writer;
 
 pub use db::{Backend, DbConfig, SqliteSync, Store, StoreError};
 pub use models::*;
+pub use repo::reports::{Dim, Path, ReportQuery, ReportRow, Sums, MAX_DIMS};
+pub use repo::rollup::{hour_of, rollup_deltas, HOUR_MS, ROLLUP_DIMS};
 pub use repo::track::{
     decide_existing, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite,
 };

@@ -135,3 +135,48 @@ pub struct UsageRow {
     pub events: i64,
     pub overage_events: i64,
 }
+
+/// One row of the hourly rollups: the sums of an org's events of one UTC hour that share one
+/// value of one dimension (`key` '' = none). Written as a delta and added on conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = rollup_hourly, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct RollupRow {
+    pub org_id: String,
+    pub dim: String,
+    /// Unix milliseconds at which the UTC hour starts.
+    pub hour: i64,
+    pub key: String,
+    pub events: i64,
+    pub hours_saved_milli: i64,
+    pub cost_saved_cents: i64,
+    pub agent_cost_micros: i64,
+    /// Events whose agent cost is known (`agent_cost_micros` sums only those).
+    pub costed_events: i64,
+    pub net_saved_cents: i64,
+}
+
+/// An org's override of a built-in task type's baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = task_type_overrides, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct OverrideRow {
+    pub org_id: String,
+    pub task_type: String,
+    pub baseline_minutes: String,
+    pub reason: Option<String>,
+    pub updated_at: i64,
+}
+
+/// An org's own task type; archived ones stay for the events that used them.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = custom_task_types, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct CustomTaskTypeRow {
+    pub org_id: String,
+    pub key: String,
+    pub display_name: String,
+    pub category: String,
+    pub baseline_minutes: String,
+    /// Where the baseline comes from, as the org wrote it.
+    pub baseline_source: Option<String>,
+    pub created_at: i64,
+    pub archived_at: Option<i64>,
+}

@@ -131,6 +131,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rollup_hourly (org_id, dim, hour, key) {
+        org_id -> Text,
+        dim -> Text,
+        hour -> BigInt,
+        key -> Text,
+        events -> BigInt,
+        hours_saved_milli -> BigInt,
+        cost_saved_cents -> BigInt,
+        agent_cost_micros -> BigInt,
+        costed_events -> BigInt,
+        net_saved_cents -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
@@ -143,4 +158,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     idempotency_keys,
     monthly_usage,
+    rollup_hourly,
 );

@@ -390,6 +390,7 @@ fn event_row(
         .as_ref()
         .and_then(|m| m.get("client"))
         .and_then(|c| c.as_str())
+        .filter(|c| !c.is_empty())
         .map(str::to_owned);
     let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     EventRow {

@@ -57,4 +57,26 @@ check(draft("Ada") == "Dear Ada" and calls == ["Ada"], "decorated function runs"
 r = hh.track(agent_id="drafter", task_type="customer_email_draft", outcome="needs_review",
              agent_duration_seconds=0.000123456789, metadata={"client": "acme"})
 check(r["agent_duration_seconds"] == 0.000123456789, "a float duration in Python's repr is kept exactly")
+
+s = hh.summary()
+check(s["events"] == 4 and s["period"] == "30d", f"hh.summary(): {s['events']} events")
+check(isinstance(s["hours_saved"], float) and s["hours_saved"] > 0, "summary hours are JSON numbers")
+check(set(s["by_outcome"]) == {"success", "failure", "needs_review"} and len(s["trend"]) == 31,
+      "summary by outcome and daily trend")
+check(hh.summary(agent_id="drafter")["events"] == 2, "hh.summary(agent_id=...) filters")
+
+a = hh.agents()
+check(sorted(x["agent_id"] for x in a["agents"]) == ["a", "drafter", "support-bot"], "hh.agents()")
+check(all("last_30_days" in x and "effective_hourly_rate" in x for x in a["agents"]), "agent fields")
+
+rep = hh.report("/time-saved", {"group_by": "agent"})
+check(rep["rows"][0]["agent"] == "drafter" and len(rep["rows"]) == 3,
+      "hh.report('/time-saved', group_by=agent)")
+check(abs(sum(r["hours_saved"] for r in rep["rows"]) - s["hours_saved"]) < 1e-9, "report rows sum to the summary")
+
+try:
+    hh.report("/time-saved", {"group_by": "planet"})
+    check(False, "bad group_by raises")
+except HumanhoursError as e:
+    check(e.code == "validation_error" and e.status == 422, "bad group_by is a validation_error")
 print("sdk smoke: all passed")

@@ -1,5 +1,9 @@
 //! Repository methods on [`Store`]. Each body is written once and compiled for both backends.
 
+pub(crate) mod reports;
+pub(crate) mod rollup;
+pub(crate) mod seed;
+pub(crate) mod task_types;
 pub(crate) mod track;
 
 use diesel::prelude::*;

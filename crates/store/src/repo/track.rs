@@ -1,5 +1,6 @@
-//! The write of tracked events: idempotency records, monthly quota, agents and events in one
-//! transaction, so an answered 201 means all of it is stored and a failure leaves nothing.
+//! The write of tracked events: idempotency records, monthly quota, agents, events and their
+//! hourly rollups in one transaction, so an answered 201 means all of it is stored and a failure
+//! leaves nothing.
 
 use std::collections::btree_map::BTreeMap;
 use std::collections::hash_map::{Entry, HashMap};
@@ -9,6 +10,7 @@ use idempotency::{Decision, Fingerprint, StoredRecord};
 use ratelimit::{monthly_quota, Plan, QuotaDecision};
 use time::OffsetDateTime;
 
+use super::rollup::{add_rollups, rollup_deltas};
 use crate::models::*;
 use crate::schema::*;
 use crate::{Store, StoreError};
@@ -379,12 +381,15 @@ impl Store {
                     .execute(c)?;
             }
 
-            // 4. The events.
+            // 4. The events, and their share of the hourly rollups the reports read, summed over
+            //    the batch first so each rollup row is written once per commit.
             for i in plan.created() {
                 diesel::insert_into(events::table)
                     .values(&writes[i].event)
                     .execute(c)?;
             }
+            let deltas = rollup_deltas(plan.created().map(|i| &writes[i].event));
+            add_rollups!(c, deltas);
             plan.finish()
         })
     }

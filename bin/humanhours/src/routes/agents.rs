@@ -1,0 +1,155 @@
+//! `GET /agents` and `PUT /agents/{agent_id}` (API.md §8). All plans: the n8n node checks its
+//! credentials with `GET /agents`.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use roi_engine::HourlyRate;
+use serde_json::{json, Map, Value};
+use store::{AgentRow, Dim, ReportQuery, Sums};
+
+use super::reports::{agent_cost, hours, money};
+use super::track::{auth_context, read_body, require_json};
+use super::track_input::parse_json;
+use crate::auth::OrgSettings;
+use crate::clock;
+use crate::errors::ApiError;
+use crate::state::AppState;
+use crate::wire::Num;
+
+const DAY_MS: i64 = 86_400_000;
+
+fn agent_json(org: &OrgSettings, a: &AgentRow, s: &Sums) -> Result<Value, ApiError> {
+    let own = a
+        .hourly_rate
+        .as_deref()
+        .map(HourlyRate::parse)
+        .transpose()
+        .map_err(|_| {
+            ApiError::internal(anyhow::anyhow!(
+                "agent {} has a bad stored rate",
+                a.agent_id
+            ))
+        })?;
+    let mut last = Map::new();
+    last.insert("events".into(), json!(s.events));
+    last.insert("hours_saved".into(), json!(hours(s.hours_saved_milli)));
+    last.insert("cost_saved".into(), json!(money(s.cost_saved_cents)));
+    last.insert("agent_cost".into(), json!(agent_cost(s)));
+    last.insert("net_saved".into(), json!(money(s.net_saved_cents)));
+    Ok(json!({
+        "agent_id": a.agent_id,
+        "hourly_rate": own.map(|r| Num(r.get())),
+        "effective_hourly_rate": Num(own.unwrap_or(org.hourly_rate).get()),
+        "rate_source": if own.is_some() { "agent" } else { "org" },
+        "first_seen_at": clock::format_ms(clock::from_unix_ms(a.first_seen_at)),
+        "last_seen_at": clock::format_ms(clock::from_unix_ms(a.last_seen_at)),
+        "last_30_days": last,
+    }))
+}
+
+/// Every agent of the org with its rate and its last 30 days.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let org = auth_context(&req)?.org.clone();
+    let st = state.clone();
+    let org2 = org.clone();
+    let (agents, sums) = web::block(move || -> Result<_, ApiError> {
+        let now = clock::unix_ms(clock::now()) + 1;
+        let agents = st.store.list_agents(&org2.id)?;
+        let rows = st.store.report(&ReportQuery {
+            org_id: org2.id.clone(),
+            from_ms: now - 30 * DAY_MS,
+            to_ms: now,
+            dims: vec![Dim::Agent],
+            buckets: None,
+            agent_id: None,
+            task_type: None,
+        })?;
+        let sums: HashMap<String, Sums> = rows
+            .into_iter()
+            .filter_map(|r| Some((r.keys.into_iter().next()??, r.sums)))
+            .collect();
+        Ok((agents, sums))
+    })
+    .await??;
+    let list = agents
+        .iter()
+        .map(|a| agent_json(&org, a, &sums.get(&a.agent_id).copied().unwrap_or_default()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(json!({
+        "currency": org.currency.as_str(),
+        "agents": list,
+    })))
+}
+
+/// Sets (`null`: clears) an agent's own hourly rate, creating the agent if it is new. Stored
+/// events keep the rate they were valued with.
+pub async fn set_rate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let org = auth_context(&req)?.org.clone();
+    let agent_id = path.into_inner();
+    if agent_id.is_empty()
+        || agent_id.chars().count() > 128
+        || agent_id.chars().any(char::is_control)
+    {
+        return Err(ApiError::field(
+            "agent_id",
+            "must be 1 to 128 characters without control characters",
+        ));
+    }
+    require_json(&req)?;
+    let body = read_body(payload, state.config.max_body_bytes).await?;
+    let value = parse_json(&body)?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("the body must be a JSON object"))?;
+    let rate = match obj.get("hourly_rate") {
+        None => {
+            return Err(ApiError::field(
+                "hourly_rate",
+                "is required (null clears it)",
+            ))
+        }
+        Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            HourlyRate::parse(&n.to_string())
+                .map_err(|e| ApiError::field("hourly_rate", format!("{e}, got {n}")))?,
+        ),
+        Some(_) => return Err(ApiError::field("hourly_rate", "must be a number or null")),
+    };
+    let st = state.clone();
+    let org2 = org.clone();
+    let (row, sums) = web::block(move || -> Result<_, ApiError> {
+        let now = clock::unix_ms(clock::now());
+        let text = rate.map(|r| r.to_string());
+        st.store
+            .set_agent_rate(&org2.id, &agent_id, text.as_deref(), now)?;
+        let row = st
+            .store
+            .list_agents(&org2.id)?
+            .into_iter()
+            .find(|a| a.agent_id == agent_id)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("agent vanished")))?;
+        let rows = st.store.report(&ReportQuery {
+            org_id: org2.id.clone(),
+            from_ms: now + 1 - 30 * DAY_MS,
+            to_ms: now + 1,
+            dims: vec![],
+            buckets: None,
+            agent_id: Some(agent_id.clone()),
+            task_type: None,
+        })?;
+        let mut sums = Sums::default();
+        for r in &rows {
+            sums.add(&r.sums);
+        }
+        Ok((row, sums))
+    })
+    .await??;
+    state.contexts.invalidate(&org.id);
+    Ok(HttpResponse::Ok().json(agent_json(&org, &row, &sums)?))
+}

@@ -1,0 +1,400 @@
+//! The query parameters of the read routes (API.md §8), parsed into checked values. Every bad
+//! value is a 422 `validation_error` whose `field` is the parameter's name. Unknown parameters
+//! are ignored, like unknown body fields; a parameter given twice is an error.
+
+use std::collections::HashMap;
+
+use actix_web::HttpRequest;
+use jiff::tz::TimeZone;
+use store::Dim;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::buckets::Unit;
+use crate::clock;
+use crate::errors::ApiError;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The query string as name → value.
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Parses the query string of a request.
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+            .map_err(|e| ApiError::invalid(format!("the query string is malformed: {e}")))?;
+        let mut map = HashMap::new();
+        for (k, v) in pairs {
+            if map.contains_key(&k) {
+                return Err(ApiError::field(k, "is given more than once"));
+            }
+            map.insert(k, v);
+        }
+        Ok(Params(map))
+    }
+
+    /// A parameter's value; an empty value is the same as absent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(|s| s.as_str())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// `period` presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    H24,
+    D7,
+    D30,
+    D90,
+    Ytd,
+    All,
+}
+
+impl Preset {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "24h" => Self::H24,
+            "7d" => Self::D7,
+            "30d" => Self::D30,
+            "90d" => Self::D90,
+            "ytd" => Self::Ytd,
+            "all" => Self::All,
+            _ => return None,
+        })
+    }
+
+    /// The name as given.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::H24 => "24h",
+            Self::D7 => "7d",
+            Self::D30 => "30d",
+            Self::D90 => "90d",
+            Self::Ytd => "ytd",
+            Self::All => "all",
+        }
+    }
+}
+
+/// The time range asked for, before `all` is resolved against the org's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSpec {
+    Preset(Preset),
+    /// Explicit `from`/`to`, Unix ms, half-open.
+    Explicit {
+        from: i64,
+        to: i64,
+    },
+}
+
+/// The range, zone and filters every read route takes.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub range: RangeSpec,
+    pub tz: TimeZone,
+    pub tz_name: String,
+    pub agent_id: Option<String>,
+    pub task_type: Option<String>,
+}
+
+/// A resolved range: `[from, to)` in Unix ms, and the name to print for it.
+#[derive(Debug, Clone)]
+pub struct Range {
+    pub period: &'static str,
+    pub from: i64,
+    pub to: i64,
+}
+
+fn rfc3339(p: &Params, name: &str) -> Result<Option<i64>, ApiError> {
+    p.get(name)
+        .map(|s| {
+            OffsetDateTime::parse(s, &Rfc3339)
+                .map(clock::unix_ms)
+                .map_err(|_| {
+                    ApiError::field(
+                        name,
+                        format!(
+                            "must be an RFC 3339 date-time such as 2026-11-01T00:00:00Z, got '{s}'"
+                        ),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// Parses `period`, `from`, `to`, `tz`, `agent_id` and `task_type`.
+pub fn scope(p: &Params) -> Result<Scope, ApiError> {
+    let from = rfc3339(p, "from")?;
+    let to = rfc3339(p, "to")?;
+    let range = match (p.get("period"), from, to) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(ApiError::field(
+                "period",
+                "give either period or from/to, not both",
+            ))
+        }
+        (Some(s), None, None) => RangeSpec::Preset(Preset::parse(s).ok_or_else(|| {
+            ApiError::field(
+                "period",
+                format!("must be one of 24h, 7d, 30d, 90d, ytd, all; got '{s}'"),
+            )
+        })?),
+        (None, None, None) => RangeSpec::Preset(Preset::D30),
+        (None, f, t) => {
+            let now = clock::unix_ms(clock::now());
+            let to = t.unwrap_or(now + 1);
+            let from = f.unwrap_or(to - 30 * DAY_MS);
+            if from > to {
+                return Err(ApiError::field("from", "must not be after to"));
+            }
+            RangeSpec::Explicit { from, to }
+        }
+    };
+    let (tz, tz_name) = match p.get("tz") {
+        None => (TimeZone::UTC, "UTC".to_owned()),
+        Some(name) => (
+            TimeZone::get(name).map_err(|_| {
+                ApiError::field(
+                    "tz",
+                    format!("must be an IANA time zone name such as Europe/Berlin, got '{name}'"),
+                )
+            })?,
+            name.to_owned(),
+        ),
+    };
+    let agent_id = p.get("agent_id").map(str::to_owned);
+    if agent_id.as_ref().is_some_and(|a| a.chars().count() > 128) {
+        return Err(ApiError::field("agent_id", "must be 1 to 128 characters"));
+    }
+    let task_type = p.get("task_type").map(str::to_owned);
+    if task_type.as_ref().is_some_and(|t| t.chars().count() > 64) {
+        return Err(ApiError::field("task_type", "must be 1 to 64 characters"));
+    }
+    Ok(Scope {
+        range,
+        tz,
+        tz_name,
+        agent_id,
+        task_type,
+    })
+}
+
+impl Scope {
+    /// The range in Unix ms. Presets end now (the current millisecond included); `ytd` starts at
+    /// January 1st, 00:00 in `tz`; `all` runs from the org's first event to its last (or now).
+    pub fn resolve(
+        &self,
+        now_ms: i64,
+        span: impl FnOnce() -> Result<Option<(i64, i64)>, ApiError>,
+    ) -> Result<Range, ApiError> {
+        let end = now_ms + 1;
+        let (period, from, to) = match self.range {
+            RangeSpec::Explicit { from, to } => ("custom", from, to),
+            RangeSpec::Preset(p) => {
+                let days = |n: i64| end - n * DAY_MS;
+                let (from, to) = match p {
+                    Preset::H24 => (days(1), end),
+                    Preset::D7 => (days(7), end),
+                    Preset::D30 => (days(30), end),
+                    Preset::D90 => (days(90), end),
+                    Preset::Ytd => (
+                        crate::buckets::start_of_year(now_ms, &self.tz)
+                            .map_err(|e| ApiError::field("period", e.to_string()))?,
+                        end,
+                    ),
+                    Preset::All => match span()? {
+                        Some((first, last)) => (first.min(end), (last + 1).max(end)),
+                        None => (end, end),
+                    },
+                };
+                (p.as_str(), from, to)
+            }
+        };
+        Ok(Range { period, from, to })
+    }
+}
+
+/// One `group_by` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Group {
+    Dim(Dim),
+    Time(Unit),
+}
+
+/// `group_by`: its entries and their names as given (the row fields).
+#[derive(Debug, Clone, Default)]
+pub struct Grouping {
+    pub groups: Vec<Group>,
+    pub names: Vec<String>,
+}
+
+impl Grouping {
+    /// The non-time dimensions, in order.
+    pub fn dims(&self) -> Vec<Dim> {
+        self.groups
+            .iter()
+            .filter_map(|g| match g {
+                Group::Dim(d) => Some(d.clone()),
+                Group::Time(_) => None,
+            })
+            .collect()
+    }
+
+    /// The time unit, if one is asked for.
+    pub fn time(&self) -> Option<Unit> {
+        self.groups.iter().find_map(|g| match g {
+            Group::Time(u) => Some(*u),
+            Group::Dim(_) => None,
+        })
+    }
+}
+
+/// Parses a `group_by` comma list (absent: `default`).
+pub fn grouping(p: &Params, default: &str) -> Result<Grouping, ApiError> {
+    let raw = p.get("group_by").unwrap_or(default);
+    let mut g = Grouping::default();
+    if raw.is_empty() {
+        return Ok(g);
+    }
+    let bad = |m: String| {
+        ApiError::Validation {
+        message: m,
+        field: Some("group_by".into()),
+        hint: Some(
+            "a comma list of agent, task_type, model, outcome, client, metadata.<key>, day, week, month"
+                .into(),
+        ),
+    }
+    };
+    for item in raw.split(',').map(str::trim) {
+        let group = match item {
+            "agent" => Group::Dim(Dim::Agent),
+            "task_type" => Group::Dim(Dim::TaskType),
+            "model" => Group::Dim(Dim::Model),
+            "outcome" => Group::Dim(Dim::Outcome),
+            "client" => Group::Dim(Dim::Client),
+            "day" => Group::Time(Unit::Day),
+            "week" => Group::Time(Unit::Week),
+            "month" => Group::Time(Unit::Month),
+            other => match other.strip_prefix("metadata.") {
+                Some(key) if Dim::valid_metadata_key(key) => {
+                    Group::Dim(Dim::Metadata(key.to_owned()))
+                }
+                Some(key) => {
+                    return Err(bad(format!(
+                        "metadata key '{key}' must be 1 to 64 letters, digits, '_' or '-'"
+                    )))
+                }
+                None => return Err(bad(format!("unknown dimension '{other}'"))),
+            },
+        };
+        if g.names.iter().any(|n| n == item) {
+            return Err(bad(format!("'{item}' is given twice")));
+        }
+        if matches!(group, Group::Time(_)) && g.time().is_some() {
+            return Err(bad("at most one of day, week, month".into()));
+        }
+        g.names.push(item.to_owned());
+        g.groups.push(group);
+    }
+    if g.dims().len() > store::MAX_DIMS {
+        return Err(bad(format!(
+            "at most {} dimensions besides the time bucket",
+            store::MAX_DIMS
+        )));
+    }
+    Ok(g)
+}
+
+/// A metric rows can be sorted or ranked by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    HoursSaved,
+    CostSaved,
+    NetSaved,
+    AgentCost,
+    Events,
+}
+
+impl Metric {
+    /// The name as given and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::HoursSaved => "hours_saved",
+            Metric::CostSaved => "cost_saved",
+            Metric::NetSaved => "net_saved",
+            Metric::AgentCost => "agent_cost",
+            Metric::Events => "events",
+        }
+    }
+
+    /// The metric's value in a group's sums (fixed point; comparable within one metric).
+    pub fn of(self, s: &store::Sums) -> i64 {
+        match self {
+            Metric::HoursSaved => s.hours_saved_milli,
+            Metric::CostSaved => s.cost_saved_cents,
+            Metric::NetSaved => s.net_saved_cents,
+            Metric::AgentCost => s.agent_cost_micros,
+            Metric::Events => s.events,
+        }
+    }
+}
+
+/// Parses a metric parameter (`sort` or `metric`).
+pub fn metric(p: &Params, name: &str) -> Result<Option<Metric>, ApiError> {
+    p.get(name)
+        .map(|s| match s {
+            "hours_saved" => Ok(Metric::HoursSaved),
+            "cost_saved" => Ok(Metric::CostSaved),
+            "net_saved" => Ok(Metric::NetSaved),
+            "agent_cost" => Ok(Metric::AgentCost),
+            "events" => Ok(Metric::Events),
+            other => Err(ApiError::field(
+                name,
+                format!(
+                    "must be one of hours_saved, cost_saved, net_saved, agent_cost, events; got '{other}'"
+                ),
+            )),
+        })
+        .transpose()
+}
+
+/// Largest accepted `top`.
+pub const MAX_TOP: u32 = 10_000;
+
+/// Parses `top`: a whole number from 1 to 10,000.
+pub fn top(p: &Params) -> Result<Option<usize>, ApiError> {
+    p.get("top")
+        .map(|s| match s.parse::<u32>() {
+            Ok(n) if (1..=MAX_TOP).contains(&n) => Ok(n as usize),
+            _ => Err(ApiError::field(
+                "top",
+                format!("must be a whole number from 1 to {MAX_TOP}, got '{s}'"),
+            )),
+        })
+        .transpose()
+}
+
+/// The answer format of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+/// Parses `format` (`json` default, `csv`).
+pub fn format(p: &Params) -> Result<Format, ApiError> {
+    match p.get("format") {
+        None | Some("json") => Ok(Format::Json),
+        Some("csv") => Ok(Format::Csv),
+        Some(other) => Err(ApiError::field(
+            "format",
+            format!("must be json or csv, got '{other}'"),
+        )),
+    }
+}

@@ -1,0 +1,610 @@
+//! `GET /summary` and `GET /reports/*` (API.md §8): sums of the org's frozen event values over
+//! a period, as exact JSON numbers or CSV. Shapes are described in docs/decisions.md.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use actix_web::{web, HttpRequest, HttpResponse};
+use ratelimit::Plan;
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+use store::{Dim, ReportQuery, ReportRow, Sums};
+
+use super::read_params::{self, Format, Grouping, Metric, Params, Range, Scope};
+use super::track::auth_context;
+use crate::auth::{AuthContext, OrgSettings};
+use crate::buckets::{self, Buckets, Unit};
+use crate::clock;
+use crate::errors::ApiError;
+use crate::state::AppState;
+use crate::wire::Num;
+
+/// Most time buckets one answer may hold (about 27 years of days).
+pub const MAX_BUCKETS: usize = 10_000;
+
+/// Exact decimals of the fixed-point sums.
+pub fn hours(milli: i64) -> Num {
+    Num(Decimal::new(milli, 3))
+}
+pub fn money(cents: i64) -> Num {
+    Num(Decimal::new(cents, 2))
+}
+/// The known agent costs; `None` when no event of the group had one.
+pub fn agent_cost(s: &Sums) -> Option<Num> {
+    (s.costed_events > 0).then(|| Num(Decimal::new(s.agent_cost_micros, 6)))
+}
+
+fn num(n: Num) -> Value {
+    serde_json::to_value(n).unwrap_or(Value::Null)
+}
+
+/// Pro features are refused on the free plan.
+pub fn require_pro(org: &OrgSettings, feature: &'static str) -> Result<(), ApiError> {
+    if org.plan.has_pro_features() {
+        Ok(())
+    } else {
+        Err(ApiError::FeatureLocked { feature })
+    }
+}
+
+/// The fields every report answer starts with.
+fn head(range: &Range, scope: &Scope, org: &OrgSettings) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("period".into(), json!(range.period));
+    m.insert(
+        "from".into(),
+        json!(clock::format_ms(clock::from_unix_ms(range.from))),
+    );
+    m.insert(
+        "to".into(),
+        json!(clock::format_ms(clock::from_unix_ms(range.to))),
+    );
+    m.insert("tz".into(), json!(scope.tz_name));
+    m.insert("currency".into(), json!(org.currency.as_str()));
+    m.insert("agent_id".into(), json!(scope.agent_id));
+    m.insert("task_type".into(), json!(scope.task_type));
+    m
+}
+
+/// FTE equivalent: hours / (176 × days / 30), to 3 places.
+pub fn fte(hours_milli: i64, span_ms: i64) -> Num {
+    if span_ms <= 0 {
+        return Num(Decimal::ZERO);
+    }
+    let v = Decimal::from(hours_milli) * Decimal::from(2_592_000_i64)
+        / (Decimal::from(176_i64) * Decimal::from(span_ms));
+    Num(roi_engine::round(v, 3))
+}
+
+/// Which metrics a grouped report prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    TimeSaved,
+    CostSaved,
+}
+
+impl Kind {
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Kind::TimeSaved => &["events", "hours_saved", "cost_saved"],
+            Kind::CostSaved => &["events", "cost_saved", "agent_cost", "net_saved"],
+        }
+    }
+}
+
+fn metric_value(col: &str, s: &Sums) -> Option<Num> {
+    match col {
+        "events" => Some(Num(Decimal::from(s.events))),
+        "hours_saved" => Some(hours(s.hours_saved_milli)),
+        "cost_saved" => Some(money(s.cost_saved_cents)),
+        "agent_cost" => agent_cost(s),
+        _ => Some(money(s.net_saved_cents)),
+    }
+}
+
+/// A grouped report, computed.
+struct Grouped {
+    range: Range,
+    grouping: Grouping,
+    labels: Vec<String>,
+    rows: Vec<ReportRow>,
+}
+
+/// The buckets of `unit` over the part of the range that holds events.
+fn buckets_for(
+    state: &AppState,
+    org: &str,
+    unit: Unit,
+    scope: &Scope,
+    range: &Range,
+    field: &str,
+) -> Result<Option<Buckets>, ApiError> {
+    let Some((first, last)) = state.store.event_span(org)? else {
+        return Ok(None);
+    };
+    let (a, b) = (range.from.max(first), range.to.min(last + 1));
+    if a >= b {
+        return Ok(None);
+    }
+    buckets::buckets(unit, &scope.tz, a, b, MAX_BUCKETS)
+        .map(Some)
+        .map_err(|e| bucket_error(e, field))
+}
+
+fn bucket_error(e: buckets::BucketError, field: &str) -> ApiError {
+    ApiError::Validation {
+        message: e.to_string(),
+        field: Some(field.into()),
+        hint: Some("narrow from/to, or group by week or month".into()),
+    }
+}
+
+fn run_grouped(
+    state: &AppState,
+    org: &OrgSettings,
+    scope: &Scope,
+    grouping: Grouping,
+    now_ms: i64,
+) -> Result<Grouped, ApiError> {
+    let range = scope.resolve(now_ms, || Ok(state.store.event_span(&org.id)?))?;
+    let (buckets, labels) = match grouping.time() {
+        Some(unit) => match buckets_for(state, &org.id, unit, scope, &range, "group_by")? {
+            Some(b) => (Some(b.cuts), b.labels),
+            None => (None, Vec::new()),
+        },
+        None => (None, Vec::new()),
+    };
+    // A time grouping over a range with no events has nothing to bucket.
+    let empty = grouping.time().is_some() && buckets.is_none();
+    let rows = if empty {
+        Vec::new()
+    } else {
+        state.store.report(&ReportQuery {
+            org_id: org.id.clone(),
+            from_ms: range.from,
+            to_ms: range.to,
+            dims: grouping.dims(),
+            buckets,
+            agent_id: scope.agent_id.clone(),
+            task_type: scope.task_type.clone(),
+        })?
+    };
+    Ok(Grouped {
+        range,
+        grouping,
+        labels,
+        rows,
+    })
+}
+
+fn cmp_keys(a: &[Option<String>], b: &[Option<String>]) -> Ordering {
+    // Present values first, in byte order; "none" last.
+    for (x, y) in a.iter().zip(b) {
+        let o = match (x, y) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Sorts rows: by the metric, largest first, when one is given (or there is no time bucket);
+/// otherwise chronologically, then by hours saved. Ties by the group values.
+fn sort_rows(rows: &mut [ReportRow], sort: Option<Metric>, timed: bool) {
+    rows.sort_by(|a, b| {
+        let by_metric = |m: Metric| m.of(&b.sums).cmp(&m.of(&a.sums));
+        let primary = match (sort, timed) {
+            (Some(m), _) => by_metric(m),
+            (None, true) => a
+                .bucket
+                .cmp(&b.bucket)
+                .then_with(|| by_metric(Metric::HoursSaved)),
+            (None, false) => by_metric(Metric::HoursSaved),
+        };
+        primary
+            .then_with(|| cmp_keys(&a.keys, &b.keys))
+            .then_with(|| a.bucket.cmp(&b.bucket))
+    });
+}
+
+/// The group values of a row in `group_by` order: text or null.
+fn group_values(g: &Grouping, labels: &[String], r: &ReportRow) -> Vec<Option<String>> {
+    let mut dims = r.keys.iter();
+    g.groups
+        .iter()
+        .map(|grp| match grp {
+            read_params::Group::Dim(_) => dims.next().cloned().flatten(),
+            read_params::Group::Time(_) => r.bucket.and_then(|i| labels.get(i).cloned()),
+        })
+        .collect()
+}
+
+fn totals_json(kind: Kind, s: &Sums) -> Map<String, Value> {
+    let mut m = Map::new();
+    for col in kind.columns() {
+        m.insert(
+            (*col).into(),
+            metric_value(col, s).map(num).unwrap_or(Value::Null),
+        );
+    }
+    m
+}
+
+/// A spreadsheet would run a cell that starts like a formula; such text gets a leading `'`.
+fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn csv_response(name: &str, range: &Range, body: Vec<u8>) -> HttpResponse {
+    let day = |ms: i64| clock::format_ms(clock::from_unix_ms(ms))[..10].to_owned();
+    let filename = format!(
+        "humanhours-{name}-{}-to-{}.csv",
+        day(range.from),
+        day(range.to)
+    );
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body)
+}
+
+fn grouped_csv(
+    kind: Kind,
+    name: &str,
+    org: &OrgSettings,
+    rep: &Grouped,
+    rows: &[ReportRow],
+) -> Result<HttpResponse, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<&str> = rep.grouping.names.iter().map(String::as_str).collect();
+    header.extend(kind.columns());
+    header.push("currency");
+    w.write_record(&header).map_err(ApiError::internal)?;
+    for r in rows {
+        let mut rec: Vec<String> = group_values(&rep.grouping, &rep.labels, r)
+            .into_iter()
+            .map(|v| v.map(|s| csv_text(&s)).unwrap_or_default())
+            .collect();
+        for col in kind.columns() {
+            rec.push(
+                metric_value(col, &r.sums)
+                    .map(|n| n.0.normalize().to_string())
+                    .unwrap_or_default(),
+            );
+        }
+        rec.push(org.currency.as_str().to_owned());
+        w.write_record(&rec).map_err(ApiError::internal)?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(csv_response(name, &rep.range, body))
+}
+
+async fn blocking<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = state.clone();
+    web::block(move || f(&st)).await?
+}
+
+fn org_of(auth: &Arc<AuthContext>) -> Arc<OrgSettings> {
+    auth.org.clone()
+}
+
+/// `GET /reports/time-saved`, `/reports/cost-saved` and `/reports/export`.
+async fn grouped(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    kind: Kind,
+    export: bool,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_of(&auth_context(&req)?);
+    require_pro(&org, "reports other than usage")?;
+    let p = Params::from_request(&req)?;
+    let scope = read_params::scope(&p)?;
+    let default_group = if export { "day,agent,task_type" } else { "" };
+    let grouping = read_params::grouping(&p, default_group)?;
+    let sort = read_params::metric(&p, "sort")?;
+    let top = read_params::top(&p)?;
+    let format = if export {
+        match p.get("format") {
+            None | Some("csv") => Format::Csv,
+            Some(_) => {
+                return Err(ApiError::Validation {
+                    message: "the export is always CSV".into(),
+                    field: Some("format".into()),
+                    hint: Some("use /reports/time-saved for JSON".into()),
+                })
+            }
+        }
+    } else {
+        read_params::format(&p)?
+    };
+    let (org2, scope2) = (org.clone(), scope.clone());
+    let now = clock::unix_ms(clock::now());
+    let rep = blocking(&state, move |st| {
+        run_grouped(st, &org2, &scope2, grouping, now)
+    })
+    .await?;
+    let mut rows = rep.rows.clone();
+    let mut totals = Sums::default();
+    for r in &rows {
+        totals.add(&r.sums);
+    }
+    sort_rows(&mut rows, sort, rep.grouping.time().is_some());
+    let row_count = rows.len();
+    if let Some(n) = top {
+        rows.truncate(n);
+    }
+    let name = match (kind, export) {
+        (_, true) => "export",
+        (Kind::TimeSaved, _) => "time-saved",
+        (Kind::CostSaved, _) => "cost-saved",
+    };
+    if format == Format::Csv {
+        return grouped_csv(kind, name, &org, &rep, &rows);
+    }
+    let mut m = head(&rep.range, &scope, &org);
+    m.insert("group_by".into(), json!(rep.grouping.names));
+    m.insert(
+        "sort".into(),
+        json!(sort
+            .map(Metric::as_str)
+            .unwrap_or(if rep.grouping.time().is_some() {
+                "time"
+            } else {
+                "hours_saved"
+            })),
+    );
+    m.insert("top".into(), json!(top));
+    let out_rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut row = Map::new();
+            for (name, v) in
+                rep.grouping
+                    .names
+                    .iter()
+                    .zip(group_values(&rep.grouping, &rep.labels, r))
+            {
+                row.insert(name.clone(), json!(v));
+            }
+            row.extend(totals_json(kind, &r.sums));
+            Value::Object(row)
+        })
+        .collect();
+    m.insert("row_count".into(), json!(row_count));
+    m.insert("rows".into(), Value::Array(out_rows));
+    m.insert("totals".into(), Value::Object(totals_json(kind, &totals)));
+    Ok(HttpResponse::Ok().json(Value::Object(m)))
+}
+
+/// `GET /reports/time-saved`.
+pub async fn time_saved(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    grouped(state, req, Kind::TimeSaved, false).await
+}
+
+/// `GET /reports/cost-saved`.
+pub async fn cost_saved(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    grouped(state, req, Kind::CostSaved, false).await
+}
+
+/// `GET /reports/export`.
+pub async fn export(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    grouped(state, req, Kind::TimeSaved, true).await
+}
+
+fn sums_json(s: &Sums) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("events".into(), json!(s.events));
+    m.insert("hours_saved".into(), num(hours(s.hours_saved_milli)));
+    m.insert("cost_saved".into(), num(money(s.cost_saved_cents)));
+    m.insert(
+        "agent_cost".into(),
+        agent_cost(s).map(num).unwrap_or(Value::Null),
+    );
+    m.insert("net_saved".into(), num(money(s.net_saved_cents)));
+    m
+}
+
+/// Longest daily trend filled with empty days; a longer period lists only days with events.
+const MAX_FILLED_DAYS: i64 = 3_700;
+
+/// `GET /summary`: totals, by outcome, and a daily trend.
+pub async fn summary(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_of(&auth_context(&req)?);
+    let p = Params::from_request(&req)?;
+    let scope = read_params::scope(&p)?;
+    let now = clock::unix_ms(clock::now());
+    let (org2, scope2) = (org.clone(), scope.clone());
+    let (range, labels, rows) = blocking(&state, move |st| {
+        let range = scope2.resolve(now, || Ok(st.store.event_span(&org2.id)?))?;
+        let b = if (range.to - range.from) / 86_400_000 <= MAX_FILLED_DAYS {
+            if range.from < range.to {
+                Some(
+                    buckets::buckets(Unit::Day, &scope2.tz, range.from, range.to, MAX_BUCKETS)
+                        .map_err(|e| bucket_error(e, "from"))?,
+                )
+            } else {
+                None
+            }
+        } else {
+            buckets_for(st, &org2.id, Unit::Day, &scope2, &range, "from")?
+        };
+        let rows = match &b {
+            None => Vec::new(),
+            Some(b) => st.store.report(&ReportQuery {
+                org_id: org2.id.clone(),
+                from_ms: range.from,
+                to_ms: range.to,
+                dims: vec![Dim::Outcome],
+                buckets: Some(b.cuts.clone()),
+                agent_id: scope2.agent_id.clone(),
+                task_type: scope2.task_type.clone(),
+            })?,
+        };
+        Ok((range, b.map(|b| b.labels).unwrap_or_default(), rows))
+    })
+    .await?;
+    let mut totals = Sums::default();
+    let mut by_outcome: HashMap<String, Sums> = HashMap::new();
+    let mut by_day: Vec<Sums> = vec![Sums::default(); labels.len()];
+    for r in &rows {
+        totals.add(&r.sums);
+        if let Some(Some(o)) = r.keys.first() {
+            by_outcome.entry(o.clone()).or_default().add(&r.sums);
+        }
+        if let Some(d) = r.bucket.and_then(|i| by_day.get_mut(i)) {
+            d.add(&r.sums);
+        }
+    }
+    let mut m = head(&range, &scope, &org);
+    m.extend(sums_json(&totals));
+    m.insert(
+        "fte_equivalent".into(),
+        num(fte(totals.hours_saved_milli, range.to - range.from)),
+    );
+    let mut outcomes = Map::new();
+    for o in ["success", "failure", "needs_review"] {
+        outcomes.insert(
+            o.into(),
+            Value::Object(sums_json(&by_outcome.get(o).copied().unwrap_or_default())),
+        );
+    }
+    m.insert("by_outcome".into(), Value::Object(outcomes));
+    let trend: Vec<Value> = labels
+        .iter()
+        .zip(&by_day)
+        .filter(|(_, s)| s.events > 0 || (range.to - range.from) / 86_400_000 <= MAX_FILLED_DAYS)
+        .map(|(label, s)| {
+            let mut d = Map::new();
+            d.insert("date".into(), json!(label));
+            d.extend(sums_json(s));
+            Value::Object(d)
+        })
+        .collect();
+    m.insert("trend".into(), Value::Array(trend));
+    Ok(HttpResponse::Ok().json(Value::Object(m)))
+}
+
+/// `GET /reports/leaderboard`: agents ranked by `metric`.
+pub async fn leaderboard(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_of(&auth_context(&req)?);
+    require_pro(&org, "reports other than usage")?;
+    let p = Params::from_request(&req)?;
+    let scope = read_params::scope(&p)?;
+    let metric = read_params::metric(&p, "metric")?.unwrap_or(Metric::HoursSaved);
+    let top = read_params::top(&p)?.unwrap_or(10);
+    let now = clock::unix_ms(clock::now());
+    let (org2, scope2) = (org.clone(), scope.clone());
+    let grouping = Grouping {
+        groups: vec![read_params::Group::Dim(Dim::Agent)],
+        names: vec!["agent".into()],
+    };
+    let rep = blocking(&state, move |st| {
+        run_grouped(st, &org2, &scope2, grouping, now)
+    })
+    .await?;
+    let mut rows = rep.rows;
+    sort_rows(&mut rows, Some(metric), false);
+    let mut out = Vec::new();
+    let mut rank = 0;
+    let mut prev: Option<i64> = None;
+    for (i, r) in rows.iter().take(top).enumerate() {
+        let v = metric.of(&r.sums);
+        if prev != Some(v) {
+            rank = i + 1;
+            prev = Some(v);
+        }
+        let mut row = Map::new();
+        row.insert("rank".into(), json!(rank));
+        row.insert("agent_id".into(), json!(r.keys.first().cloned().flatten()));
+        row.extend(sums_json(&r.sums));
+        out.push(Value::Object(row));
+    }
+    let mut m = head(&rep.range, &scope, &org);
+    m.insert("metric".into(), json!(metric.as_str()));
+    m.insert("top".into(), json!(top));
+    m.insert("rows".into(), Value::Array(out));
+    Ok(HttpResponse::Ok().json(Value::Object(m)))
+}
+
+/// `GET /reports/usage`: the billing month's counters and the plan's limits. All plans.
+pub async fn usage(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let org = org_of(&auth_context(&req)?);
+    let now = clock::now();
+    let month = clock::month(now);
+    let (org2, month2) = (org.clone(), month.clone());
+    let used = blocking(&state, move |st| Ok(st.store.usage(&org2.id, &month2)?)).await?;
+    let start = now
+        .to_offset(time::UtcOffset::UTC)
+        .replace_day(1)
+        .map(|d| d.replace_time(time::Time::MIDNIGHT))
+        .map_err(ApiError::internal)?;
+    let end = if start.month() == time::Month::December {
+        start
+            .replace_year(start.year() + 1)
+            .and_then(|d| d.replace_month(time::Month::January))
+    } else {
+        start.replace_month(start.month().next())
+    }
+    .map_err(ApiError::internal)?;
+    let hard_cap = ratelimit_hard_cap(org.plan, org.monthly_event_cap);
+    let included = match org.plan {
+        Plan::Free => hard_cap,
+        _ => org.plan.included_events(),
+    };
+    let per_second = state.config.plan_limits.per_second(org.plan).get();
+    Ok(HttpResponse::Ok().json(json!({
+        "plan": org.plan.as_str(),
+        "currency": org.currency.as_str(),
+        "month": month,
+        "period_start": clock::format_ms(start),
+        "period_end": clock::format_ms(end),
+        "events_this_month": used.events,
+        "events_included": included,
+        "overage_events": used.overage_events,
+        "event_cap": hard_cap,
+        "rate_limit_per_second": per_second,
+    })))
+}
+
+/// The count at which events are refused (ratelimit::monthly_quota's rule); `None`: never.
+fn ratelimit_hard_cap(plan: Plan, cap_override: Option<u64>) -> Option<u64> {
+    match (plan, cap_override) {
+        (_, Some(cap)) => Some(cap),
+        (Plan::Free, None) => plan.included_events(),
+        _ => None,
+    }
+}

@@ -1,0 +1,319 @@
+//! `/task-types` (API.md §8): the built-in catalogue and the org's own task types, with its
+//! overrides shown beside the original baselines. Reading is open to every plan; writing is a
+//! Pro feature. Changes apply to events tracked afterwards; stored events keep their frozen
+//! baselines.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use catalogue::{Catalogue, Category, CustomKeyError};
+use roi_engine::BaselineMinutes;
+use serde_json::{json, Map, Value};
+use store::{CustomTaskTypeRow, OverrideRow};
+
+use super::read_params::Params;
+use super::reports::require_pro;
+use super::track::{auth_context, read_body, require_json};
+use super::track_input::parse_json;
+use crate::clock;
+use crate::errors::ApiError;
+use crate::state::AppState;
+use crate::wire::Num;
+
+const FEATURE_OVERRIDES: &str = "task-type overrides";
+const FEATURE_CUSTOM: &str = "custom task types";
+
+fn decimal(s: &str) -> Value {
+    roi_engine::parse_decimal(s)
+        .map(|d| json!(Num(d)))
+        .unwrap_or(Value::Null)
+}
+
+fn time(ms: i64) -> String {
+    clock::format_ms(clock::from_unix_ms(ms))
+}
+
+fn builtin_json(t: &catalogue::BuiltinTaskType, ov: Option<&OverrideRow>) -> Value {
+    let (eff, eff_source) = match ov {
+        Some(o) => (decimal(&o.baseline_minutes), "override"),
+        None => (json!(Num(t.baseline.get())), "builtin"),
+    };
+    json!({
+        "key": t.key.as_str(),
+        "display_name": t.display_name,
+        "category": t.category.as_str(),
+        "kind": "builtin",
+        "default_baseline_minutes": Num(t.baseline.get()),
+        "baseline_source": t.source,
+        "override": ov.map(|o| json!({
+            "baseline_minutes": decimal(&o.baseline_minutes),
+            "reason": o.reason,
+            "updated_at": time(o.updated_at),
+        })),
+        "effective_baseline_minutes": eff,
+        "effective_baseline_source": eff_source,
+    })
+}
+
+fn custom_json(c: &CustomTaskTypeRow) -> Value {
+    let mut m = Map::new();
+    m.insert("key".into(), json!(c.key));
+    m.insert("display_name".into(), json!(c.display_name));
+    m.insert("category".into(), json!(c.category));
+    m.insert("kind".into(), json!("custom"));
+    m.insert(
+        "default_baseline_minutes".into(),
+        decimal(&c.baseline_minutes),
+    );
+    m.insert("baseline_source".into(), json!(c.baseline_source));
+    m.insert("override".into(), Value::Null);
+    m.insert(
+        "effective_baseline_minutes".into(),
+        decimal(&c.baseline_minutes),
+    );
+    m.insert("effective_baseline_source".into(), json!("custom"));
+    m.insert("created_at".into(), json!(time(c.created_at)));
+    if let Some(a) = c.archived_at {
+        m.insert("archived_at".into(), json!(time(a)));
+    }
+    Value::Object(m)
+}
+
+/// `GET /task-types[?category=]`: built-ins in catalogue order, then active custom types.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let org = auth_context(&req)?.org.clone();
+    let p = Params::from_request(&req)?;
+    let category = p.get("category").map(str::to_owned);
+    let st = state.clone();
+    let org_id = org.id.clone();
+    let (overrides, customs) = web::block(move || -> Result<_, ApiError> {
+        Ok((
+            st.store.list_overrides(&org_id)?,
+            st.store.list_custom_types(&org_id)?,
+        ))
+    })
+    .await??;
+    let wanted = |c: &str| category.as_deref().is_none_or(|w| w == c);
+    let mut out: Vec<Value> = Catalogue::builtin()
+        .iter()
+        .filter(|t| wanted(t.category.as_str()))
+        .map(|t| {
+            let ov = overrides.iter().find(|o| o.task_type == t.key.as_str());
+            builtin_json(t, ov)
+        })
+        .collect();
+    out.extend(
+        customs
+            .iter()
+            .filter(|c| c.archived_at.is_none() && wanted(&c.category))
+            .map(custom_json),
+    );
+    Ok(HttpResponse::Ok().json(json!({ "task_types": out })))
+}
+
+async fn body_object(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Map<String, Value>, ApiError> {
+    require_json(req)?;
+    let body = read_body(payload, state.config.max_body_bytes).await?;
+    match parse_json(&body)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::invalid("the body must be a JSON object")),
+    }
+}
+
+fn text_field(
+    m: &Map<String, Value>,
+    name: &str,
+    required: bool,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match m.get(name) {
+        None | Some(Value::Null) if required => Err(ApiError::field(name, "is required")),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let n = s.chars().count();
+            if n == 0 || n > max || s.chars().any(char::is_control) {
+                Err(ApiError::field(
+                    name,
+                    format!("must be 1 to {max} characters without control characters"),
+                ))
+            } else {
+                Ok(Some(s.clone()))
+            }
+        }
+        Some(_) => Err(ApiError::field(name, "must be a string")),
+    }
+}
+
+fn baseline_field(m: &Map<String, Value>, name: &str) -> Result<BaselineMinutes, ApiError> {
+    match m.get(name) {
+        None | Some(Value::Null) => Err(ApiError::field(name, "is required")),
+        Some(Value::Number(n)) => BaselineMinutes::parse(&n.to_string())
+            .map_err(|e| ApiError::field(name, format!("{e}, got {n}"))),
+        Some(_) => Err(ApiError::field(name, "must be a number of minutes")),
+    }
+}
+
+/// `POST /task-types`: a custom task type (Pro).
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let org = auth_context(&req)?.org.clone();
+    require_pro(&org, FEATURE_CUSTOM)?;
+    let m = body_object(&state, &req, payload).await?;
+    let key_text = text_field(&m, "key", true, 64)?.unwrap_or_default();
+    let key = Catalogue::builtin()
+        .validate_custom_key(&key_text)
+        .map_err(|e| match e {
+            CustomKeyError::CollidesWithBuiltin(k) => ApiError::Validation {
+                message: format!("'{k}' is a built-in task type"),
+                field: Some("key".into()),
+                hint: Some(format!(
+                    "override its baseline with POST /api/v1/task-types/{k}/override, or pick another key"
+                )),
+            },
+            CustomKeyError::Invalid(e) => ApiError::field("key", e.to_string()),
+        })?;
+    let display_name = text_field(&m, "display_name", true, 200)?.unwrap_or_default();
+    let category = match text_field(&m, "category", false, 64)? {
+        Some(c) => Category::parse(&c)
+            .map_err(|e| ApiError::field("category", e.to_string()))?
+            .into_string(),
+        None => "custom".to_owned(),
+    };
+    let baseline = baseline_field(&m, "default_baseline_minutes")?;
+    let baseline_source = text_field(&m, "baseline_source", false, 500)?;
+    let row = CustomTaskTypeRow {
+        org_id: org.id.clone(),
+        key: key.into_string(),
+        display_name,
+        category,
+        baseline_minutes: baseline.to_string(),
+        baseline_source,
+        created_at: clock::unix_ms(clock::now()),
+        archived_at: None,
+    };
+    let st = state.clone();
+    let row2 = row.clone();
+    let created = web::block(move || st.store.create_custom_type(&row2)).await??;
+    state.contexts.invalidate(&org.id);
+    if !created {
+        return Err(ApiError::Validation {
+            message: format!("the custom task type '{}' exists already", row.key),
+            field: Some("key".into()),
+            hint: Some(
+                "archive it first with DELETE /api/v1/task-types/{key}, or pick another key".into(),
+            ),
+        });
+    }
+    Ok(HttpResponse::build(StatusCode::CREATED).json(custom_json(&row)))
+}
+
+fn builtin_or_404(
+    key: &str,
+    org_id: &str,
+    store: &store::Store,
+) -> Result<&'static catalogue::BuiltinTaskType, ApiError> {
+    if let Some(t) = Catalogue::builtin().get(key) {
+        return Ok(t);
+    }
+    if store.find_custom_type(org_id, key)?.is_some() {
+        return Err(ApiError::Validation {
+            message: format!(
+                "'{key}' is a custom task type; only built-in task types have overrides"
+            ),
+            field: Some("key".into()),
+            hint: Some("archive it and create it again with the new baseline".into()),
+        });
+    }
+    Err(ApiError::NotFound {
+        message: format!("no task type '{key}'"),
+    })
+}
+
+/// `POST /task-types/{key}/override` (Pro): the org's own baseline for a built-in type.
+pub async fn set_override(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let org = auth_context(&req)?.org.clone();
+    require_pro(&org, FEATURE_OVERRIDES)?;
+    let key = path.into_inner();
+    let m = body_object(&state, &req, payload).await?;
+    let baseline = baseline_field(&m, "baseline_minutes_override")?;
+    let reason = text_field(&m, "reason", false, 500)?;
+    let st = state.clone();
+    let org_id = org.id.clone();
+    let item = web::block(move || -> Result<Value, ApiError> {
+        let t = builtin_or_404(&key, &org_id, &st.store)?;
+        let now = clock::unix_ms(clock::now());
+        st.store
+            .set_override(&org_id, &key, &baseline.to_string(), reason.as_deref(), now)?;
+        let ov = st.store.list_overrides(&org_id)?;
+        Ok(builtin_json(t, ov.iter().find(|o| o.task_type == key)))
+    })
+    .await??;
+    state.contexts.invalidate(&org.id);
+    Ok(HttpResponse::Ok().json(item))
+}
+
+/// `DELETE /task-types/{key}/override` (Pro): back to the built-in baseline. Removing an
+/// override that does not exist is not an error.
+pub async fn delete_override(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let org = auth_context(&req)?.org.clone();
+    require_pro(&org, FEATURE_OVERRIDES)?;
+    let key = path.into_inner();
+    let st = state.clone();
+    let org_id = org.id.clone();
+    let item = web::block(move || -> Result<Value, ApiError> {
+        let t = builtin_or_404(&key, &org.id, &st.store)?;
+        st.store.delete_override(&org.id, &key)?;
+        Ok(builtin_json(t, None))
+    })
+    .await??;
+    state.contexts.invalidate(&org_id);
+    Ok(HttpResponse::Ok().json(item))
+}
+
+/// `DELETE /task-types/{key}` (Pro): archives a custom type. Built-ins cannot be archived.
+pub async fn archive(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let org = auth_context(&req)?.org.clone();
+    require_pro(&org, FEATURE_CUSTOM)?;
+    let key = path.into_inner();
+    if Catalogue::builtin().is_builtin(&key) {
+        return Err(ApiError::Validation {
+            message: format!("'{key}' is a built-in task type and cannot be archived"),
+            field: Some("key".into()),
+            hint: Some("only custom task types can be archived".into()),
+        });
+    }
+    let st = state.clone();
+    let org_id = org.id.clone();
+    let item = web::block(move || -> Result<Value, ApiError> {
+        st.store
+            .archive_custom_type(&org.id, &key, clock::unix_ms(clock::now()))?;
+        match st.store.find_custom_type(&org.id, &key)? {
+            Some(row) => Ok(custom_json(&row)),
+            None => Err(ApiError::NotFound {
+                message: format!("no custom task type '{key}'"),
+            }),
+        }
+    })
+    .await??;
+    state.contexts.invalidate(&org_id);
+    Ok(HttpResponse::Ok().json(item))
+}

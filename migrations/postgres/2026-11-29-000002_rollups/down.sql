@@ -1,0 +1,2 @@
+DROP INDEX events_org_task_type_occurred;
+DROP TABLE rollup_hourly;
