@@ -14,6 +14,7 @@ secs=${BENCH_SECONDS:-10}
 runs=${BENCH_RUNS:-3}
 conns=${BENCH_CONNECTIONS:-64}
 nkeys=${BENCH_KEYS:-128}
+norgs=${BENCH_ORGS:-8}
 pg_admin=${HUMANHOURS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 pepper="bench-pepper-0123456789abcdef"
 
@@ -30,15 +31,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Creates $nkeys enterprise orgs with a key each on database $1; writes the keys to $2.
+# Creates $norgs enterprise orgs with $nkeys keys between them on database $1 (an org has
+# several keys, as a team's agents do); writes the keys to $2.
 make_keys() {
     local url=$1 out=$2
     : > "$out"
-    for i in $(seq 1 "$nkeys"); do
+    for i in $(seq 1 "$norgs"); do
         org=$(HUMANHOURS_DATABASE_URL=$url HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error \
             "$bin" org create --name "bench-$i" --plan enterprise --currency USD)
-        HUMANHOURS_DATABASE_URL=$url HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error \
-            "$bin" key create --org "$org" >> "$out"
+        for _ in $(seq 1 $((nkeys / norgs))); do
+            HUMANHOURS_DATABASE_URL=$url HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error \
+                "$bin" key create --org "$org" >> "$out"
+        done
     done
 }
 
@@ -101,7 +105,7 @@ bench_backend() { # name url sync
     stop_server
 }
 
-echo "ingest benchmark: server on core 0 (1 worker), wrk on core 1, $conns connections, median of $runs x ${secs}s"
+echo "ingest benchmark: server on core 0 (1 worker), wrk on core 1, $conns connections, $norgs orgs with $nkeys keys, median of $runs x ${secs}s"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 
 make_keys "sqlite://$work/full.db" "$work/keys"

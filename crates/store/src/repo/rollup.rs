@@ -65,35 +65,6 @@ pub fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) -> Vec<
     acc.into_values().collect()
 }
 
-/// Adds rollup deltas inside the caller's transaction (`$c` is a concrete connection).
-/// Expands inline so one body serves both backends, like the repository macros.
-macro_rules! add_rollups {
-    ($c:expr, $rows:expr) => {{
-        use diesel::upsert::excluded;
-        use $crate::schema::rollup_hourly as r;
-        let mut n = 0usize;
-        // One statement a row: diesel cannot batch an upsert on SQLite, and the statement is
-        // prepared once and cached.
-        for row in $rows.iter() {
-            n += diesel::insert_into(r::table)
-                .values(row)
-                .on_conflict((r::org_id, r::dim, r::hour, r::key))
-                .do_update()
-                .set((
-                    r::events.eq(r::events + excluded(r::events)),
-                    r::hours_saved_milli.eq(r::hours_saved_milli + excluded(r::hours_saved_milli)),
-                    r::cost_saved_cents.eq(r::cost_saved_cents + excluded(r::cost_saved_cents)),
-                    r::agent_cost_micros.eq(r::agent_cost_micros + excluded(r::agent_cost_micros)),
-                    r::costed_events.eq(r::costed_events + excluded(r::costed_events)),
-                    r::net_saved_cents.eq(r::net_saved_cents + excluded(r::net_saved_cents)),
-                ))
-                .execute($c)?;
-        }
-        n
-    }};
-}
-pub(crate) use add_rollups;
-
 #[cfg(test)]
 mod tests {
     use super::*;

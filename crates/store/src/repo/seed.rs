@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::rollup::{add_rollups, rollup_deltas};
+use super::bulk::Bulk as _;
+use super::rollup::rollup_deltas;
 use crate::models::*;
 use crate::schema::*;
 use crate::{Store, StoreError};
@@ -31,7 +32,7 @@ impl Store {
                     .values(chunk)
                     .execute(c)?;
             }
-            add_rollups!(c, deltas);
+            c.upsert_rollups(&deltas)?;
             for ((org, agent), (first, last)) in &seen {
                 diesel::insert_into(agents::table)
                     .values(&AgentRow {

@@ -10,7 +10,8 @@ use idempotency::{Decision, Fingerprint, StoredRecord};
 use ratelimit::{monthly_quota, Plan, QuotaDecision};
 use time::OffsetDateTime;
 
-use super::rollup::{add_rollups, rollup_deltas};
+use super::bulk::Bulk as _;
+use super::rollup::rollup_deltas;
 use crate::models::*;
 use crate::schema::*;
 use crate::{Store, StoreError};
@@ -238,27 +239,31 @@ impl Store {
             // 1. Claim each Idempotency-Key once. The primary key is where concurrent
             //    duplicates meet: on PostgreSQL a second INSERT waits for the first
             //    transaction, then sees its row; SQLite has one writer.
-            for i in plan.claim_order() {
+            let leaders = plan.claim_order();
+            let rows: Vec<IdempotencyRow> = leaders
+                .iter()
+                .filter_map(|&i| {
+                    let w = writes[i];
+                    w.idempotency.as_ref().map(|claim| IdempotencyRow {
+                        org_id: w.event.org_id.clone(),
+                        idem_key: claim.key.clone(),
+                        fingerprint: claim.fingerprint.to_hex(),
+                        event_id: w.event.id.clone(),
+                        response: w.response.clone(),
+                        created_at: unix_ms(w.now),
+                    })
+                })
+                .collect();
+            let inserted = c.claim_keys(&rows)?;
+            for ((&i, row), inserted) in leaders.iter().zip(&rows).zip(inserted) {
+                if inserted {
+                    plan.claimed[i] = true;
+                    continue;
+                }
                 let w = writes[i];
                 let Some(claim) = &w.idempotency else {
                     continue;
                 };
-                let row = IdempotencyRow {
-                    org_id: w.event.org_id.clone(),
-                    idem_key: claim.key.clone(),
-                    fingerprint: claim.fingerprint.to_hex(),
-                    event_id: w.event.id.clone(),
-                    response: w.response.clone(),
-                    created_at: unix_ms(w.now),
-                };
-                let inserted = diesel::insert_into(idempotency_keys::table)
-                    .values(&row)
-                    .on_conflict_do_nothing()
-                    .execute(c)?;
-                if inserted == 1 {
-                    plan.claimed[i] = true;
-                    continue;
-                }
                 let stored: IdempotencyRow = idempotency_keys::table
                     .filter(idempotency_keys::org_id.eq(&row.org_id))
                     .filter(idempotency_keys::idem_key.eq(&row.idem_key))
@@ -366,30 +371,23 @@ impl Store {
                     .or_insert(now);
                 *last = (*last).max(now);
             }
-            for ((org, agent), now_ms) in seen {
-                diesel::insert_into(agents::table)
-                    .values(&AgentRow {
-                        org_id: org.to_owned(),
-                        agent_id: agent.to_owned(),
-                        hourly_rate: None,
-                        first_seen_at: now_ms,
-                        last_seen_at: now_ms,
-                    })
-                    .on_conflict((agents::org_id, agents::agent_id))
-                    .do_update()
-                    .set(agents::last_seen_at.eq(now_ms))
-                    .execute(c)?;
-            }
+            let agent_rows: Vec<AgentRow> = seen
+                .into_iter()
+                .map(|((org, agent), now_ms)| AgentRow {
+                    org_id: org.to_owned(),
+                    agent_id: agent.to_owned(),
+                    hourly_rate: None,
+                    first_seen_at: now_ms,
+                    last_seen_at: now_ms,
+                })
+                .collect();
+            c.upsert_agents(&agent_rows)?;
 
             // 4. The events, and their share of the hourly rollups the reports read, summed over
             //    the batch first so each rollup row is written once per commit.
-            for i in plan.created() {
-                diesel::insert_into(events::table)
-                    .values(&writes[i].event)
-                    .execute(c)?;
-            }
-            let deltas = rollup_deltas(plan.created().map(|i| &writes[i].event));
-            add_rollups!(c, deltas);
+            let created: Vec<&EventRow> = plan.created().map(|i| &writes[i].event).collect();
+            c.insert_events(&created)?;
+            c.upsert_rollups(&rollup_deltas(created))?;
             plan.finish()
         })
     }
