@@ -68,6 +68,10 @@ bench-ingest:
 bench-read *SIZES="1000000 10000000":
     bench/read.sh {{SIZES}}
 
+# Long-running tests: crash consistency (kill -9 of the release server under load).
+test-long:
+    cargo test --release -p humanhours --test crash -- --ignored --nocapture
+
 # What CI runs.
 ci: lint test
 

@@ -23,16 +23,27 @@ async fn access_log(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let resp = next.call(req).await?;
-    let org = resp
-        .request()
+    let latency = started.elapsed();
+    let status = resp.status().as_u16();
+    let request = resp.request();
+    if let Some(state) = request.app_data::<web::Data<AppState>>() {
+        let route = request.match_pattern();
+        state.metrics.observe(
+            route.as_deref().unwrap_or("unmatched"),
+            method.as_str(),
+            status,
+            latency,
+        );
+    }
+    let org = request
         .extensions()
         .get::<Arc<AuthContext>>()
         .map(|c| c.org.id.clone());
     tracing::info!(
         %method,
         %path,
-        status = resp.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        status,
+        latency_us = latency.as_micros() as u64,
         org = org.as_deref().unwrap_or("-"),
         "request"
     );

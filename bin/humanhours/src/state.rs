@@ -10,6 +10,7 @@ use store::{Store, Writer, WriterConfig};
 use crate::auth::KeyCache;
 use crate::context::ContextCache;
 use crate::keys::KeyHasher;
+use crate::metrics::Metrics;
 use crate::pricing::Pricing;
 
 /// Settings of the HTTP server (the database's are in `store::DbConfig`).
@@ -47,6 +48,7 @@ pub struct AppState {
     pub limiter: KeyedLimiter<DefaultClock>,
     pub pricing: Pricing,
     pub writer: Writer,
+    pub metrics: Metrics,
     pub config: ServerConfig,
 }
 
@@ -57,6 +59,7 @@ impl AppState {
         let writer = Writer::start(store.clone(), config.writer)?;
         Ok(Self {
             writer,
+            metrics: Metrics::default(),
             key_cache: KeyCache::new(config.key_cache_ttl),
             contexts: ContextCache::new(config.key_cache_ttl),
             limiter: KeyedLimiter::new(DefaultClock::default()),

@@ -159,6 +159,21 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
+            // libpq reports a connection lost mid-statement with these words, whatever kind
+            // diesel gives it: the database went away, it did not refuse the statement.
+            Error::DatabaseError(_, info)
+                if [
+                    "server closed the connection",
+                    "terminating connection",
+                    "could not connect",
+                    "no connection to the server",
+                    "connection to server",
+                ]
+                .iter()
+                .any(|m| info.message().contains(m)) =>
+            {
+                StoreError::Unavailable(info.message().to_owned())
+            }
             _ => StoreError::Query(e),
         }
     }
@@ -198,6 +213,15 @@ pub(crate) enum Pools {
         write: SqlitePool,
     },
     Pg(PgPool),
+}
+
+/// One pool's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub name: &'static str,
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// The database: pools plus every repository method (in `repo`).
@@ -285,6 +309,23 @@ impl Store {
         match self.pools {
             Pools::Sqlite { .. } => Backend::Sqlite,
             Pools::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Connections of each pool, for monitoring.
+    pub fn pool_states(&self) -> Vec<PoolState> {
+        let state = |name: &'static str, s: diesel::r2d2::State, max: u32| PoolState {
+            name,
+            connections: s.connections,
+            idle: s.idle_connections,
+            max,
+        };
+        match &self.pools {
+            Pools::Sqlite { read, write } => vec![
+                state("sqlite_read", read.state(), read.max_size()),
+                state("sqlite_write", write.state(), write.max_size()),
+            ],
+            Pools::Pg(pool) => vec![state("postgres", pool.state(), pool.max_size())],
         }
     }
 

@@ -20,7 +20,8 @@ use crate::state::AppState;
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(crate::metrics::metrics));
     for prefix in ["/api/v1", "/v1"] {
         cfg.service(
             web::scope(prefix)

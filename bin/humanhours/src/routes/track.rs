@@ -192,8 +192,13 @@ pub(crate) async fn commit(
     })?;
     let results = rx
         .await
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("the writer dropped a write")))?;
-    Ok(results?)
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("the writer dropped a write")))??;
+    let stored = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Recorded::Created { .. })))
+        .count();
+    state.metrics.events_stored(stored as u64);
+    Ok(results)
 }
 
 /// Maps one committed (or refused) write to the answer.

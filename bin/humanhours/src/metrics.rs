@@ -1,0 +1,162 @@
+//! `GET /metrics` in the Prometheus text format: requests and their latency by route and
+//! status, events stored, the writer's queue depth and the database pools.
+//!
+//! Counted by hand with a mutex-guarded map (a few hundred distinct route × status pairs at
+//! most: routes are their patterns, never raw paths); rendering walks it once per scrape.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+
+use crate::state::AppState;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum_micros: u64,
+}
+
+/// The server's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    events_stored: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn observe(&self, route: &str, method: &str, status: u16, latency: Duration) {
+        let secs = latency.as_secs_f64();
+        let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let h = map
+            .entry((route.to_owned(), method.to_owned(), status))
+            .or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum_micros += u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    }
+
+    /// Counts events committed by this instance.
+    pub fn events_stored(&self, n: u64) {
+        self.events_stored.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn render(&self, state: &AppState) -> String {
+        let mut out = String::new();
+        let map = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_http_requests_total Answered HTTP requests."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_http_requests_total counter");
+        for ((route, method, status), h) in &map {
+            let _ = writeln!(
+                out,
+                "humanhours_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
+                h.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_http_request_duration_seconds Time from request to answer."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE humanhours_http_request_duration_seconds histogram"
+        );
+        for ((route, method, status), h) in &map {
+            let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
+            for (bound, count) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(
+                    out,
+                    "humanhours_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "humanhours_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "humanhours_http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum_micros as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "humanhours_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_events_stored_total Events committed by this instance."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_events_stored_total counter");
+        let _ = writeln!(
+            out,
+            "humanhours_events_stored_total {}",
+            self.events_stored.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_writer_queue_depth Track submissions waiting for or in a commit."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_writer_queue_depth gauge");
+        let _ = writeln!(
+            out,
+            "humanhours_writer_queue_depth {}",
+            state.writer.depth()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_db_pool_connections Database connections by pool and state."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_db_pool_connections gauge");
+        for pool in state.store.pool_states() {
+            let _ = writeln!(
+                out,
+                "humanhours_db_pool_connections{{pool=\"{}\",state=\"idle\"}} {}",
+                pool.name, pool.idle
+            );
+            let _ = writeln!(
+                out,
+                "humanhours_db_pool_connections{{pool=\"{}\",state=\"in_use\"}} {}",
+                pool.name,
+                pool.connections.saturating_sub(pool.idle)
+            );
+            let _ = writeln!(
+                out,
+                "humanhours_db_pool_max_connections{{pool=\"{}\"}} {}",
+                pool.name, pool.max
+            );
+        }
+        out
+    }
+}
+
+/// The handler (no auth: operational figures only, no org data; expose it to the scraper's
+/// network, not the public).
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state))
+}
