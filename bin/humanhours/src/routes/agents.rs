@@ -9,8 +9,7 @@ use serde_json::{json, Map, Value};
 use store::{AgentRow, Dim, ReportQuery, Sums};
 
 use super::reports::{agent_cost, hours, money};
-use super::track::{auth_context, read_body, require_json};
-use super::track_input::parse_json;
+use super::track::{auth_context, json_body};
 use crate::auth::OrgSettings;
 use crate::clock;
 use crate::errors::ApiError;
@@ -101,9 +100,7 @@ pub async fn set_rate(
             "must be 1 to 128 characters without control characters",
         ));
     }
-    require_json(&req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
-    let value = parse_json(&body)?;
+    let value = json_body(&state, &req, payload).await?;
     let obj = value
         .as_object()
         .ok_or_else(|| ApiError::invalid("the body must be a JSON object"))?;

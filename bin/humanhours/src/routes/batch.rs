@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use store::{IdempotencyClaim, Recorded};
 
-use super::track::{auth_context, commit, prepare, read_body, recorded, require_json, Prepared};
-use super::track_input::{from_value, parse_json, TrackWire};
+use super::track::{auth_context, commit, json_body, prepare, recorded, Prepared};
+use super::track_input::{from_value, TrackWire};
 use crate::clock;
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -93,9 +93,7 @@ pub async fn track_batch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let auth = auth_context(&req)?;
-    require_json(&req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
-    let Value::Object(mut doc) = parse_json(&body)? else {
+    let Value::Object(mut doc) = json_body(&state, &req, payload).await? else {
         return Err(ApiError::invalid(
             "the body must be a JSON object with an 'events' array",
         ));

@@ -12,8 +12,7 @@ use store::{CustomTaskTypeRow, OverrideRow};
 
 use super::read_params::Params;
 use super::reports::require_pro;
-use super::track::{auth_context, read_body, require_json};
-use super::track_input::parse_json;
+use super::track::{auth_context, json_body};
 use crate::clock;
 use crate::errors::ApiError;
 use crate::state::AppState;
@@ -115,9 +114,7 @@ async fn body_object(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Map<String, Value>, ApiError> {
-    require_json(req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
-    match parse_json(&body)? {
+    match json_body(state, req, payload).await? {
         Value::Object(m) => Ok(m),
         _ => Err(ApiError::invalid("the body must be a JSON object")),
     }

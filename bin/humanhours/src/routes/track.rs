@@ -101,6 +101,17 @@ pub(crate) async fn read_body(
     Ok(body)
 }
 
+/// A request's JSON body: the Content-Type checked, at most the body limit read, parsed.
+pub(crate) async fn json_body(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<serde_json::Value, ApiError> {
+    require_json(req)?;
+    let body = read_body(payload, state.config.max_body_bytes).await?;
+    parse_json(&body)
+}
+
 fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = req.headers().get("idempotency-key") else {
         return Ok(None);
@@ -123,9 +134,7 @@ pub async fn track(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let auth = auth_context(&req)?;
-    require_json(&req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
-    let value = parse_json(&body)?;
+    let value = json_body(&state, &req, payload).await?;
     let idem = idempotency_key(&req)?;
     let claim = idem.map(|key| IdempotencyClaim {
         key: key.as_str().to_owned(),
@@ -168,10 +177,9 @@ pub async fn validate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     auth_context(&req)?;
-    require_json(&req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
+    let value = json_body(&state, &req, payload).await?;
     idempotency_key(&req)?;
-    from_value::<TrackWire>(parse_json(&body)?)?.into_input()?;
+    from_value::<TrackWire>(value)?.into_input()?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"valid": true})))
 }
 
