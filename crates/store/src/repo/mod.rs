@@ -1,5 +1,6 @@
 //! Repository methods on [`Store`]. Each body is written once and compiled for both backends.
 
+pub(crate) mod dashboard;
 pub(crate) mod reports;
 pub(crate) mod rollup;
 pub(crate) mod seed;
