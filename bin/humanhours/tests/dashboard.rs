@@ -670,7 +670,7 @@ async fn share_links_open_a_read_only_view_until_revoked_or_expired() {
     assert!(r.text.contains("For finance"));
     assert!(!r.text.contains("<form"), "a share page has no forms");
     assert!(!r.text.contains("hh_live_") && !r.text.contains(&key[8..16]));
-    assert_eq!(r.header("referrer-policy"), "no-referrer");
+    assert_eq!(r.header("referrer-policy"), "same-origin");
     assert_eq!(r.header("x-robots-tag"), "noindex, nofollow");
     assert!(r.set_cookie("hh_session").is_none());
     let r = get(&app, &format!("{path}?period=7d"), &[]).await;

@@ -444,7 +444,7 @@ fn agents_table(o: &Overview, cur: &str) -> Markup {
                                 th scope="row" { (a.row.agent_id) }
                                 td.num { (sign) (number(crate::wire::Num(a.effective_rate.get()))) }
                                 td { @if a.own_rate.is_some() { "the agent's own rate" } @else { "the organisation's default" } }
-                                td { (day(a.row.last_seen_at)) }
+                                td.date { (day(a.row.last_seen_at)) }
                                 td.num { (count(a.last_30_days.events)) }
                                 td.num { (number(hours(a.last_30_days.hours_saved_milli))) }
                                 td.num { (fmt_money(money(a.last_30_days.cost_saved_cents), cur)) }

@@ -61,12 +61,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/share/{token}/export.csv", web::get().to(share_export));
 }
 
-/// The headers of every dashboard answer: no caching (the pages are private), no sniffing, no
-/// referrer (a share link's token is in its URL), the CSP.
+/// The headers of every dashboard answer: no caching (the pages are private), no sniffing, the
+/// CSP, and a referrer only to this server itself: a share link's token is in its URL and must
+/// not reach another site. (`no-referrer` would also make browsers send `Origin: null` with
+/// the forms, which the CSRF check rightly refuses.)
 fn private(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     b.insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP));
     b
