@@ -168,6 +168,22 @@ async fn assert_figures(c: &Client, s: &Value) {
     }
 }
 
+/// Waits (up to 10 s) until the browser shows `path` with `query` (a click on a link or a
+/// submit button may return before the new page is there).
+async fn wait_for(c: &Client, path: &str, query: Option<&str>) {
+    for _ in 0..200 {
+        let url = c.current_url().await.unwrap();
+        if url.path() == path && url.query() == query {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the browser did not get to {path}?{query:?}; it shows: {}",
+        c.source().await.unwrap_or_default()
+    );
+}
+
 async fn js_number(c: &Client, expr: &str) -> u32 {
     let v = c.execute(&format!("return {expr};"), vec![]).await.unwrap();
     v.as_u64().unwrap_or(0).try_into().unwrap_or(u32::MAX)
@@ -253,13 +269,7 @@ async fn a_person_signs_in_switches_the_period_and_shares_the_view() {
         .click()
         .await
         .unwrap();
-    let url = c.current_url().await.unwrap();
-    assert_eq!(
-        url.path(),
-        "/dashboard",
-        "sign-in did not land on the dashboard: {}",
-        c.source().await.unwrap()
-    );
+    wait_for(&c, "/dashboard", None).await;
     let cookies = c.get_all_cookies().await.unwrap();
     let session = cookies.iter().find(|k| k.name() == "hh_session").unwrap();
     assert_eq!(session.http_only(), Some(true));
@@ -283,8 +293,7 @@ async fn a_person_signs_in_switches_the_period_and_shares_the_view() {
         .click()
         .await
         .unwrap();
-    let url = c.current_url().await.unwrap();
-    assert_eq!(url.query(), Some("period=7d"));
+    wait_for(&c, "/dashboard", Some("period=7d")).await;
     let week = summary(&app, &key, "7d").await;
     assert_figures(&c, &week).await;
     assert_ne!(week["events"], summary(&app, &key, "30d").await["events"]);
@@ -333,6 +342,7 @@ async fn a_person_signs_in_switches_the_period_and_shares_the_view() {
         .click()
         .await
         .unwrap();
+    wait_for(&guest, &format!("/share/{token}"), Some("period=90d")).await;
     assert_figures(&guest, &summary(&app, &key, "90d").await).await;
     screenshot(&guest, 375, &dir.join("share-phone-375.png")).await;
 
@@ -361,7 +371,7 @@ async fn a_person_signs_in_switches_the_period_and_shares_the_view() {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/dashboard/sign-in");
+    wait_for(&c, "/dashboard/sign-in", None).await;
     c.goto(&format!("{}/dashboard", app.base)).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/dashboard/sign-in");
     c.close().await.unwrap();

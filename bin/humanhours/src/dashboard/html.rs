@@ -215,6 +215,7 @@ pub fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
                 }
                 section aria-labelledby="h-breakdowns" {
                     h2 #h-breakdowns { "Breakdowns" }
+                    div.breakdown-grid {
                     (breakdown("outcome", "By outcome", &s.by_outcome.iter().map(|(o, x)| (Some((*o).to_owned()), *x)).collect::<Vec<_>>(), cur, None))
                     @match &o.breakdowns {
                         Some(b) => {
@@ -225,6 +226,7 @@ pub fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
                         None => {
                             p.note { "Breakdowns by agent, task type and model are reports of the Pro and Enterprise plans; this organisation is on the free plan." }
                         }
+                    }
                     }
                 }
                 section aria-labelledby="h-agents" {
