@@ -72,6 +72,11 @@ bench-read *SIZES="1000000 10000000":
 test-long:
     cargo test --release -p humanhours --test crash -- --ignored --nocapture
 
+# Dashboard page latency (p50/p95 of /dashboard with a session and of a share link's page)
+# over a seeded SQLite database of each size; the target is under 100 ms at 1M events.
+bench-dashboard *SIZES="1000000":
+    BENCH_ROUTES=dashboard bench/read.sh {{SIZES}}
+
 # What CI runs.
 ci: lint test
 

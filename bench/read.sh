@@ -3,6 +3,9 @@
 # For each size: a fresh database, `humanhours dev seed` over 90 days, the release server on a
 # free port of 127.0.0.1, then ROUNDS timed requests per route (after a warm-up) and their
 # p50/p95 as curl measures them (connect to last byte). Everything is removed afterwards.
+# The dashboard pages are timed too: /dashboard with a signed-in session cookie and a share
+# link's page, both over period 30d. BENCH_ROUTES=dashboard times only those (`just
+# bench-dashboard`), BENCH_ROUTES=api only the API.
 set -euo pipefail
 
 sizes=${*:-1000000 10000000}
@@ -18,6 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+only=${BENCH_ROUTES:-all}
 routes=(
     "summary|/api/v1/summary"
     "time-saved group_by=agent|/api/v1/reports/time-saved?group_by=agent"
@@ -45,22 +49,40 @@ for n in $sizes; do
     echo
     echo "== $n events over 90 days on SQLite ($size on disk), period 30d, $rounds requests per route"
     printf '%-28s %10s %10s\n' route p50_ms p95_ms
-    for entry in "${routes[@]}"; do
-        name=${entry%%|*}
-        path=${entry#*|}
-        url="http://127.0.0.1:$port$path"
+    # time NAME URL HEADER: ROUNDS timed GETs after a warm-up; prints p50/p95.
+    time_route() {
+        local name=$1 url=$2 header=$3
         for _ in 1 2 3; do
-            curl -sf -o /dev/null -H "Authorization: Bearer $key" "$url"
+            curl -sf -o /dev/null -H "$header" "$url"
         done
         for _ in $(seq "$rounds"); do
-            curl -sf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $key" "$url"
+            curl -sf -o /dev/null -w '%{time_total}\n' -H "$header" "$url"
         done | sort -n | awk -v name="$name" '
             { t[NR] = $1 * 1000 }
             END {
                 p50 = t[int((NR + 1) * 0.50)]; p95 = t[int((NR + 1) * 0.95)]
                 printf "%-28s %10.1f %10.1f\n", name, p50, p95
             }'
-    done
+    }
+    if [ "$only" != dashboard ]; then
+        for entry in "${routes[@]}"; do
+            time_route "${entry%%|*}" "http://127.0.0.1:$port${entry#*|}" "Authorization: Bearer $key"
+        done
+    fi
+    if [ "$only" != api ]; then
+        # Sign in as a browser would: the form's CSRF cookie and field, then the key.
+        base="http://127.0.0.1:$port"
+        jar="$dir/cookies"
+        csrf=$(curl -sf -c "$jar" "$base/dashboard/sign-in" | grep -o 'name="csrf" value="[^"]*"' | cut -d'"' -f4)
+        curl -sf -o /dev/null -b "$jar" -c "$jar" --data-urlencode "csrf=$csrf" \
+            --data-urlencode "api_key=$key" "$base/dashboard/sign-in"
+        session=$(awk '$6 == "hh_session" { print $7 }' "$jar")
+        share=$("$bin" share create --org bench --public-url "$base" 2>/dev/null)
+        time_route "dashboard (session)" "$base/dashboard?period=30d" "Cookie: hh_session=$session"
+        time_route "share link page" "$share?period=30d" "Accept: text/html"
+        bytes=$(curl -sf -H "Cookie: hh_session=$session" "$base/dashboard?period=30d" | wc -c)
+        echo "(the dashboard page is $bytes bytes of HTML)"
+    fi
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=""

@@ -5,7 +5,7 @@ use anyhow::{bail, Context as _};
 use catalogue::{parse_fx_csv, parse_openrouter_models, parse_price_csv, Currency, PriceRow};
 use ratelimit::Plan;
 use roi_engine::{BaselineMinutes, HourlyRate};
-use store::{ApiKeyRow, FxDbRow, OrgChanges, OrgRow, PriceDbRow, Store};
+use store::{ApiKeyRow, FxDbRow, OrgChanges, OrgRow, PriceDbRow, ShareLinkRow, Store};
 use time::{Date, OffsetDateTime};
 
 use crate::clock;
@@ -249,4 +249,97 @@ pub fn import_fx(store: &Store, text: &str, source: &str) -> anyhow::Result<Impo
         imported,
         skipped: Vec::new(),
     })
+}
+
+/// How long a share link works: `30d`, `12h`, `2w` (at most 3650 days), or `never`.
+pub fn parse_share_expiry(s: &str) -> anyhow::Result<Option<i64>> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    let bad = || anyhow::anyhow!("--expires must be like 30d, 12h, 2w or never, got '{s}'");
+    let unit_ms: i64 = match s.chars().last() {
+        Some('h') => 3_600_000,
+        Some('d') => 86_400_000,
+        Some('w') => 7 * 86_400_000,
+        _ => return Err(bad()),
+    };
+    let n: i64 = s[..s.len() - 1].parse().map_err(|_| bad())?;
+    let ms = n.checked_mul(unit_ms).ok_or_else(bad)?;
+    if n <= 0 || ms > 3650 * 86_400_000 {
+        bail!("--expires must be from 1h to 3650d, got '{s}'");
+    }
+    Ok(Some(ms))
+}
+
+/// The URL of a share link: the public base URL (`HUMANHOURS_PUBLIC_URL`) and `/share/<token>`.
+pub fn share_url(public_url: &str, token: &str) -> String {
+    format!("{}/share/{token}", public_url.trim_end_matches('/'))
+}
+
+/// Creates a read-only share link to an org's overview. Returns the row and the token; the
+/// token is shown once, only its SHA-256 is stored. `expires_in_ms`: `None` never expires.
+pub fn create_share(
+    store: &Store,
+    org_id: &str,
+    expires_in_ms: Option<i64>,
+    label: Option<&str>,
+    now: OffsetDateTime,
+) -> anyhow::Result<(ShareLinkRow, String)> {
+    let org = org(store, org_id)?;
+    if let Some(l) = label {
+        if l.chars().count() > 200 || l.chars().any(char::is_control) {
+            bail!("a label must be at most 200 characters without control characters");
+        }
+    }
+    let token = crate::dashboard::session::new_token();
+    let created = clock::unix_ms(now);
+    let row = ShareLinkRow {
+        id: format!("shr_{}", clock::ulid(now)),
+        org_id: org.id,
+        token_prefix: token[..crate::dashboard::session::SHARE_PREFIX_LEN].to_owned(),
+        token_hash: crate::dashboard::session::token_hash(&token),
+        label: label.map(str::to_owned),
+        created_at: created,
+        expires_at: expires_in_ms.map(|ms| created + ms),
+        revoked_at: None,
+    };
+    store.insert_share(&row)?;
+    Ok((row, token))
+}
+
+/// Revokes a share link named by its id (`shr_…`), its token's prefix, or the whole token.
+pub fn revoke_share(
+    store: &Store,
+    which: &str,
+    now: OffsetDateTime,
+) -> anyhow::Result<ShareLinkRow> {
+    let which = which.trim();
+    let which = which.rsplit('/').next().unwrap_or(which);
+    let found = if crate::dashboard::session::looks_like_token(which) {
+        store
+            .find_share(&crate::dashboard::session::token_hash(which))?
+            .into_iter()
+            .collect()
+    } else {
+        store.find_shares(which)?
+    };
+    let link = match found.as_slice() {
+        [] => {
+            bail!("no share link with id, token or prefix '{which}' (see 'humanhours share list')")
+        }
+        [one] => one.clone(),
+        many => bail!(
+            "'{which}' names {} share links ({}); give the id",
+            many.len(),
+            many.iter()
+                .map(|l| l.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    if !store.revoke_share(&link.id, clock::unix_ms(now))? {
+        bail!("share link {} was revoked already", link.id);
+    }
+    Ok(link)
 }

@@ -227,6 +227,20 @@ async fn verify(
     verdict.ok_or(ApiError::InvalidApiKey)
 }
 
+/// Verifies a key against the database now, past the cache: for the dashboard's sign-in, which
+/// is rare and where a revocation must count at once.
+pub async fn verify_key_fresh(
+    state: &web::Data<AppState>,
+    token: &str,
+) -> Result<Arc<AuthContext>, ApiError> {
+    let parsed = parse_key(token).ok_or(ApiError::InvalidApiKey)?;
+    let prefix = parsed.prefix.to_owned();
+    match verify(state, token.to_owned(), prefix).await? {
+        Verdict::Valid(ctx) => Ok(ctx),
+        Verdict::Revoked => Err(ApiError::KeyRevoked),
+    }
+}
+
 fn set_rate_headers(headers: &mut actix_web::http::header::HeaderMap, decision: &RateDecision) {
     let pairs = [
         ("ratelimit-policy", decision.policy_header()),

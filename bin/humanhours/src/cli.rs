@@ -15,7 +15,7 @@ use crate::admin::{self, NewOrg, OrgUpdate};
 use crate::clock;
 use crate::config::{
     AgentCommand, Cli, Command, DevCommand, FxCommand, KeyCommand, OrgCommand, PricesCommand,
-    ServeArgs,
+    ServeArgs, ShareCommand,
 };
 use crate::keys::{KeyHasher, KeyMode};
 use crate::pricing::parse_date;
@@ -175,6 +175,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Share(cmd) => {
+            let store = Store::open(&db)?;
+            share_command(&store, cmd)
+        }
         Command::Fx(FxCommand::Import { file }) => {
             let store = Store::open(&db)?;
             let text = std::fs::read_to_string(&file)
@@ -188,6 +192,68 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn time_or(ms: Option<i64>, none: &str) -> String {
+    ms.map(|t| clock::format_ms(clock::from_unix_ms(t)))
+        .unwrap_or_else(|| none.to_owned())
+}
+
+fn share_command(store: &Store, cmd: ShareCommand) -> anyhow::Result<()> {
+    match cmd {
+        ShareCommand::Create {
+            org,
+            expires,
+            label,
+            public_url,
+        } => {
+            let expires = admin::parse_share_expiry(&expires)?;
+            let (row, token) =
+                admin::create_share(store, &org, expires, label.as_deref(), clock::now())?;
+            println!("{}", admin::share_url(&public_url, &token));
+            eprintln!(
+                "share link {} (prefix {}) for org {}: read-only, {}; the URL is shown only this once",
+                row.id,
+                row.token_prefix,
+                row.org_id,
+                row.expires_at
+                    .map(|e| format!("works until {}", time_or(Some(e), "")))
+                    .unwrap_or_else(|| "works until revoked".into())
+            );
+        }
+        ShareCommand::List { org } => {
+            let org = admin::org(store, &org)?;
+            let now = clock::unix_ms(clock::now());
+            println!("id\tprefix\tstatus\tcreated_at\texpires_at\trevoked_at\tlabel");
+            for l in store.list_shares(&org.id)? {
+                let status = if l.revoked_at.is_some() {
+                    "revoked"
+                } else if l.expires_at.is_some_and(|e| e <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    l.id,
+                    l.token_prefix,
+                    status,
+                    time_or(Some(l.created_at), "-"),
+                    time_or(l.expires_at, "never"),
+                    time_or(l.revoked_at, "-"),
+                    l.label.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        ShareCommand::Revoke { token_prefix_or_id } => {
+            let link = admin::revoke_share(store, &token_prefix_or_id, clock::now())?;
+            eprintln!(
+                "share link {} (prefix {}) revoked; it now shows a 'revoked' page",
+                link.id, link.token_prefix
+            );
+        }
+    }
+    Ok(())
 }
 
 fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {

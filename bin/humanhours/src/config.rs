@@ -169,6 +169,9 @@ pub struct ServeArgs {
     /// Most events committed in one transaction by the group-commit writer.
     #[arg(long, env = "HUMANHOURS_WRITE_BATCH", default_value_t = 1000)]
     pub write_batch: usize,
+    /// Hours a dashboard sign-in lasts (1–720).
+    #[arg(long, env = "HUMANHOURS_SESSION_TTL_HOURS", default_value_t = 12)]
+    pub session_ttl_hours: u64,
 }
 
 impl ServeArgs {
@@ -196,7 +199,11 @@ impl ServeArgs {
                     "HUMANHOURS_RATE_LIMIT_ENTERPRISE",
                 )?,
             );
+        if !(1..=720).contains(&self.session_ttl_hours) {
+            bail!("HUMANHOURS_SESSION_TTL_HOURS must be from 1 to 720");
+        }
         Ok(ServerConfig {
+            session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
             key_cache_ttl: Duration::from_secs(self.key_cache_ttl_secs),
             plan_limits: limits,
             prices_refresh: Duration::from_secs(self.prices_refresh_secs.max(1)),
@@ -231,9 +238,42 @@ pub enum Command {
     /// Manage USD exchange rates.
     #[command(subcommand)]
     Fx(FxCommand),
+    /// Read-only share links to an org's dashboard overview.
+    #[command(subcommand)]
+    Share(ShareCommand),
     /// Development tools.
     #[command(subcommand)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShareCommand {
+    /// Create a share link; prints its URL alone on stdout (the only time the token is shown).
+    Create {
+        /// Org id or name.
+        #[arg(long)]
+        org: String,
+        /// How long the link works: 30d, 12h, 2w, or never.
+        #[arg(long, default_value = "30d")]
+        expires: String,
+        /// A note shown on the shared page and in `share list` (e.g. who it is for).
+        #[arg(long)]
+        label: Option<String>,
+        /// The server's address as people reach it; the link is printed under it.
+        #[arg(
+            long,
+            env = "HUMANHOURS_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+    },
+    /// List an org's share links (ids and token prefixes, never tokens).
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke a share link by its id, its token's 8-character prefix, or the whole link.
+    Revoke { token_prefix_or_id: String },
 }
 
 #[derive(Debug, Subcommand)]

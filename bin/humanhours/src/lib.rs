@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod dashboard;
 pub mod errors;
 pub mod keys;
 pub mod metrics;

@@ -21,7 +21,7 @@ async fn access_log(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = clock::instant();
     let method = req.method().clone();
-    let path = req.path().to_owned();
+    let path = loggable_path(req.path());
     let resp = next.call(req).await?;
     let latency = started.elapsed();
     let status = resp.status().as_u16();
@@ -48,6 +48,21 @@ async fn access_log(
         "request"
     );
     Ok(resp)
+}
+
+/// The path as logged: a share link's token is a secret, so only its first characters are kept.
+fn loggable_path(path: &str) -> String {
+    match path.strip_prefix("/share/") {
+        Some(rest) => {
+            let (token, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let shown: String = token
+                .chars()
+                .take(crate::dashboard::session::SHARE_PREFIX_LEN)
+                .collect();
+            format!("/share/{shown}…{tail}")
+        }
+        None => path.to_owned(),
+    }
 }
 
 /// Starts serving on `listener`. Returns the running server (await it to run to the end).
@@ -90,6 +105,8 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
                     let cutoff = idempotency::prune_cutoff(clock::now());
                     let n = st.store.prune_idempotency(clock::unix_ms(cutoff))?;
                     tracing::debug!(pruned = n, "idempotency records pruned");
+                    let n = st.store.prune_sessions(clock::unix_ms(clock::now()))?;
+                    tracing::debug!(pruned = n, "expired dashboard sessions deleted");
                 }
                 Ok(())
             })

@@ -25,6 +25,8 @@ pub struct ServerConfig {
     pub prices_refresh: Duration,
     /// The group-commit writer's queue and batch size.
     pub writer: WriterConfig,
+    /// How long a dashboard sign-in lasts.
+    pub session_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +37,7 @@ impl Default for ServerConfig {
             plan_limits: PlanLimits::default(),
             prices_refresh: Duration::from_secs(60),
             writer: WriterConfig::default(),
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }

@@ -180,3 +180,34 @@ pub struct CustomTaskTypeRow {
     pub created_at: i64,
     pub archived_at: Option<i64>,
 }
+
+/// A signed-in dashboard browser: the SHA-256 of its cookie's token, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = dashboard_sessions, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SessionRow {
+    pub id: String,
+    /// Hex SHA-256 of the session token.
+    pub token_hash: String,
+    pub org_id: String,
+    /// The API key the session signed in with; its revocation ends the session.
+    pub key_prefix: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A read-only share link to an org's overview: the SHA-256 of its token, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = share_links, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct ShareLinkRow {
+    pub id: String,
+    pub org_id: String,
+    /// The token's first characters, to name the link without it.
+    pub token_prefix: String,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    pub label: Option<String>,
+    pub created_at: i64,
+    /// `None`: never expires.
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}

@@ -146,6 +146,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    dashboard_sessions (id) {
+        id -> Text,
+        token_hash -> Text,
+        org_id -> Text,
+        key_prefix -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    share_links (id) {
+        id -> Text,
+        org_id -> Text,
+        token_prefix -> Text,
+        token_hash -> Text,
+        label -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
@@ -159,4 +183,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     monthly_usage,
     rollup_hourly,
+    dashboard_sessions,
+    share_links,
 );

@@ -18,33 +18,90 @@ use crate::wire::Num;
 
 const DAY_MS: i64 = 86_400_000;
 
-fn agent_json(org: &OrgSettings, a: &AgentRow, s: &Sums) -> Result<Value, ApiError> {
-    let own = a
-        .hourly_rate
-        .as_deref()
-        .map(HourlyRate::parse)
-        .transpose()
-        .map_err(|_| {
-            ApiError::internal(anyhow::anyhow!(
-                "agent {} has a bad stored rate",
-                a.agent_id
-            ))
-        })?;
+/// An agent as `GET /agents` and the dashboard show it: its stored row, its own and effective
+/// hourly rate, and its sums over the last 30 days.
+#[derive(Debug, Clone)]
+pub struct AgentInfo {
+    pub row: AgentRow,
+    pub own_rate: Option<HourlyRate>,
+    pub effective_rate: HourlyRate,
+    pub last_30_days: Sums,
+}
+
+impl AgentInfo {
+    fn new(org: &OrgSettings, row: AgentRow, last_30_days: Sums) -> Result<Self, ApiError> {
+        let own = row
+            .hourly_rate
+            .as_deref()
+            .map(HourlyRate::parse)
+            .transpose()
+            .map_err(|_| {
+                ApiError::internal(anyhow::anyhow!(
+                    "agent {} has a bad stored rate",
+                    row.agent_id
+                ))
+            })?;
+        Ok(Self {
+            effective_rate: own.unwrap_or(org.hourly_rate),
+            own_rate: own,
+            row,
+            last_30_days,
+        })
+    }
+
+    /// `agent` when the agent has its own rate, else `org`.
+    pub fn rate_source(&self) -> &'static str {
+        if self.own_rate.is_some() {
+            "agent"
+        } else {
+            "org"
+        }
+    }
+}
+
+fn agent_json(a: &AgentInfo) -> Value {
+    let s = &a.last_30_days;
     let mut last = Map::new();
     last.insert("events".into(), json!(s.events));
     last.insert("hours_saved".into(), json!(hours(s.hours_saved_milli)));
     last.insert("cost_saved".into(), json!(money(s.cost_saved_cents)));
     last.insert("agent_cost".into(), json!(agent_cost(s)));
     last.insert("net_saved".into(), json!(money(s.net_saved_cents)));
-    Ok(json!({
-        "agent_id": a.agent_id,
-        "hourly_rate": own.map(|r| Num(r.get())),
-        "effective_hourly_rate": Num(own.unwrap_or(org.hourly_rate).get()),
-        "rate_source": if own.is_some() { "agent" } else { "org" },
-        "first_seen_at": clock::format_ms(clock::from_unix_ms(a.first_seen_at)),
-        "last_seen_at": clock::format_ms(clock::from_unix_ms(a.last_seen_at)),
+    json!({
+        "agent_id": a.row.agent_id,
+        "hourly_rate": a.own_rate.map(|r| Num(r.get())),
+        "effective_hourly_rate": Num(a.effective_rate.get()),
+        "rate_source": a.rate_source(),
+        "first_seen_at": clock::format_ms(clock::from_unix_ms(a.row.first_seen_at)),
+        "last_seen_at": clock::format_ms(clock::from_unix_ms(a.row.last_seen_at)),
         "last_30_days": last,
-    }))
+    })
+}
+
+/// Every agent of the org, sorted by id, with its last 30 days (blocking).
+pub fn agents_data(st: &AppState, org: &OrgSettings) -> Result<Vec<AgentInfo>, ApiError> {
+    let now = clock::unix_ms(clock::now()) + 1;
+    let agents = st.store.list_agents(&org.id)?;
+    let rows = st.store.report(&ReportQuery {
+        org_id: org.id.clone(),
+        from_ms: now - 30 * DAY_MS,
+        to_ms: now,
+        dims: vec![Dim::Agent],
+        buckets: None,
+        agent_id: None,
+        task_type: None,
+    })?;
+    let sums: HashMap<String, Sums> = rows
+        .into_iter()
+        .filter_map(|r| Some((r.keys.into_iter().next()??, r.sums)))
+        .collect();
+    agents
+        .into_iter()
+        .map(|a| {
+            let s = sums.get(&a.agent_id).copied().unwrap_or_default();
+            AgentInfo::new(org, a, s)
+        })
+        .collect()
 }
 
 /// Every agent of the org with its rate and its last 30 days.
@@ -52,29 +109,8 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let org = auth_context(&req)?.org.clone();
     let st = state.clone();
     let org2 = org.clone();
-    let (agents, sums) = web::block(move || -> Result<_, ApiError> {
-        let now = clock::unix_ms(clock::now()) + 1;
-        let agents = st.store.list_agents(&org2.id)?;
-        let rows = st.store.report(&ReportQuery {
-            org_id: org2.id.clone(),
-            from_ms: now - 30 * DAY_MS,
-            to_ms: now,
-            dims: vec![Dim::Agent],
-            buckets: None,
-            agent_id: None,
-            task_type: None,
-        })?;
-        let sums: HashMap<String, Sums> = rows
-            .into_iter()
-            .filter_map(|r| Some((r.keys.into_iter().next()??, r.sums)))
-            .collect();
-        Ok((agents, sums))
-    })
-    .await??;
-    let list = agents
-        .iter()
-        .map(|a| agent_json(&org, a, &sums.get(&a.agent_id).copied().unwrap_or_default()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let agents = web::block(move || agents_data(&st, &org2)).await??;
+    let list: Vec<Value> = agents.iter().map(agent_json).collect();
     Ok(HttpResponse::Ok().json(json!({
         "currency": org.currency.as_str(),
         "agents": list,
@@ -148,5 +184,5 @@ pub async fn set_rate(
     })
     .await??;
     state.contexts.invalidate(&org.id);
-    Ok(HttpResponse::Ok().json(agent_json(&org, &row, &sums)?))
+    Ok(HttpResponse::Ok().json(agent_json(&AgentInfo::new(&org, row, sums)?)))
 }

@@ -51,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(not_found)),
         );
     }
+    crate::dashboard::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

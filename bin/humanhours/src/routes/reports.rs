@@ -238,7 +238,7 @@ fn totals_json(kind: Kind, s: &Sums) -> Map<String, Value> {
 }
 
 /// A spreadsheet would run a cell that starts like a formula; such text gets a leading `'`.
-fn csv_text(s: &str) -> String {
+pub(crate) fn csv_text(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
@@ -246,7 +246,7 @@ fn csv_text(s: &str) -> String {
     }
 }
 
-fn csv_response(name: &str, range: &Range, body: Vec<u8>) -> HttpResponse {
+pub(crate) fn csv_response(name: &str, range: &Range, body: Vec<u8>) -> HttpResponse {
     let day = |ms: i64| clock::format_ms(clock::from_unix_ms(ms))[..10].to_owned();
     let filename = format!(
         "humanhours-{name}-{}-to-{}.csv",
@@ -435,45 +435,56 @@ fn sums_json(s: &Sums) -> Map<String, Value> {
 /// Longest daily trend filled with empty days; a longer period lists only days with events.
 const MAX_FILLED_DAYS: i64 = 3_700;
 
-/// `GET /summary`: totals, by outcome, and a daily trend.
-pub async fn summary(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let org = org_of(&auth_context(&req)?);
-    let p = Params::from_request(&req)?;
-    let scope = read_params::scope(&p)?;
-    let now = clock::unix_ms(clock::now());
-    let (org2, scope2) = (org.clone(), scope.clone());
-    let (range, labels, rows) = blocking(&state, move |st| {
-        let range = scope2.resolve(now, || Ok(st.store.event_span(&org2.id)?))?;
-        let b = if (range.to - range.from) / 86_400_000 <= MAX_FILLED_DAYS {
-            if range.from < range.to {
-                Some(
-                    buckets::buckets(Unit::Day, &scope2.tz, range.from, range.to, MAX_BUCKETS)
-                        .map_err(|e| bucket_error(e, "from"))?,
-                )
-            } else {
-                None
-            }
+/// What the summary shows: the figures of `GET /summary`, shared by the dashboard so both
+/// print the same numbers from the same queries.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub range: Range,
+    pub totals: Sums,
+    /// `success`, `failure`, `needs_review`, always all three.
+    pub by_outcome: Vec<(&'static str, Sums)>,
+    /// One entry per local day of the range (only days with events past ~10 years).
+    pub trend: Vec<(String, Sums)>,
+    pub fte_equivalent: Num,
+}
+
+/// The three outcomes, in the order every answer lists them.
+pub const OUTCOMES: [&str; 3] = ["success", "failure", "needs_review"];
+
+/// Computes the summary of a scope (blocking: call on the blocking pool).
+pub fn summary_data(
+    st: &AppState,
+    org: &OrgSettings,
+    scope: &Scope,
+    now_ms: i64,
+) -> Result<Summary, ApiError> {
+    let range = scope.resolve(now_ms, || Ok(st.store.event_span(&org.id)?))?;
+    let filled = (range.to - range.from) / 86_400_000 <= MAX_FILLED_DAYS;
+    let b = if filled {
+        if range.from < range.to {
+            Some(
+                buckets::buckets(Unit::Day, &scope.tz, range.from, range.to, MAX_BUCKETS)
+                    .map_err(|e| bucket_error(e, "from"))?,
+            )
         } else {
-            buckets_for(st, &org2.id, Unit::Day, &scope2, &range, "from")?
-        };
-        let rows = match &b {
-            None => Vec::new(),
-            Some(b) => st.store.report(&ReportQuery {
-                org_id: org2.id.clone(),
-                from_ms: range.from,
-                to_ms: range.to,
-                dims: vec![Dim::Outcome],
-                buckets: Some(b.cuts.clone()),
-                agent_id: scope2.agent_id.clone(),
-                task_type: scope2.task_type.clone(),
-            })?,
-        };
-        Ok((range, b.map(|b| b.labels).unwrap_or_default(), rows))
-    })
-    .await?;
+            None
+        }
+    } else {
+        buckets_for(st, &org.id, Unit::Day, scope, &range, "from")?
+    };
+    let rows = match &b {
+        None => Vec::new(),
+        Some(b) => st.store.report(&ReportQuery {
+            org_id: org.id.clone(),
+            from_ms: range.from,
+            to_ms: range.to,
+            dims: vec![Dim::Outcome],
+            buckets: Some(b.cuts.clone()),
+            agent_id: scope.agent_id.clone(),
+            task_type: scope.task_type.clone(),
+        })?,
+    };
+    let labels = b.map(|b| b.labels).unwrap_or_default();
     let mut totals = Sums::default();
     let mut by_outcome: HashMap<String, Sums> = HashMap::new();
     let mut by_day: Vec<Sums> = vec![Sums::default(); labels.len()];
@@ -486,33 +497,81 @@ pub async fn summary(
             d.add(&r.sums);
         }
     }
-    let mut m = head(&range, &scope, &org);
-    m.extend(sums_json(&totals));
-    m.insert(
-        "fte_equivalent".into(),
-        num(fte(totals.hours_saved_milli, range.to - range.from)),
-    );
+    let trend = labels
+        .into_iter()
+        .zip(by_day)
+        .filter(|(_, s)| s.events > 0 || filled)
+        .collect();
+    Ok(Summary {
+        fte_equivalent: fte(totals.hours_saved_milli, range.to - range.from),
+        by_outcome: OUTCOMES
+            .iter()
+            .map(|o| (*o, by_outcome.get(*o).copied().unwrap_or_default()))
+            .collect(),
+        range,
+        totals,
+        trend,
+    })
+}
+
+/// `GET /summary`: totals, by outcome, and a daily trend.
+pub async fn summary(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_of(&auth_context(&req)?);
+    let p = Params::from_request(&req)?;
+    let scope = read_params::scope(&p)?;
+    let now = clock::unix_ms(clock::now());
+    let (org2, scope2) = (org.clone(), scope.clone());
+    let s = blocking(&state, move |st| summary_data(st, &org2, &scope2, now)).await?;
+    let mut m = head(&s.range, &scope, &org);
+    m.extend(sums_json(&s.totals));
+    m.insert("fte_equivalent".into(), num(s.fte_equivalent));
     let mut outcomes = Map::new();
-    for o in ["success", "failure", "needs_review"] {
-        outcomes.insert(
-            o.into(),
-            Value::Object(sums_json(&by_outcome.get(o).copied().unwrap_or_default())),
-        );
+    for (o, sums) in &s.by_outcome {
+        outcomes.insert((*o).into(), Value::Object(sums_json(sums)));
     }
     m.insert("by_outcome".into(), Value::Object(outcomes));
-    let trend: Vec<Value> = labels
+    let trend: Vec<Value> = s
+        .trend
         .iter()
-        .zip(&by_day)
-        .filter(|(_, s)| s.events > 0 || (range.to - range.from) / 86_400_000 <= MAX_FILLED_DAYS)
-        .map(|(label, s)| {
+        .map(|(label, sums)| {
             let mut d = Map::new();
             d.insert("date".into(), json!(label));
-            d.extend(sums_json(s));
+            d.extend(sums_json(sums));
             Value::Object(d)
         })
         .collect();
     m.insert("trend".into(), Value::Array(trend));
     Ok(HttpResponse::Ok().json(Value::Object(m)))
+}
+
+/// One group of a one-dimension report: its value (`None`: events without one) and its sums.
+pub type GroupSums = (Option<String>, Sums);
+
+/// One dimension's rows over a scope, sorted as `GET /reports/time-saved?group_by=<dim>`
+/// sorts them (hours saved, largest first), with the range they cover. Blocking.
+pub fn breakdown(
+    st: &AppState,
+    org: &OrgSettings,
+    scope: &Scope,
+    dim: Dim,
+    name: &str,
+    now_ms: i64,
+) -> Result<(Range, Vec<GroupSums>), ApiError> {
+    let grouping = Grouping {
+        groups: vec![read_params::Group::Dim(dim)],
+        names: vec![name.to_owned()],
+    };
+    let rep = run_grouped(st, org, scope, grouping, now_ms)?;
+    let mut rows = rep.rows;
+    sort_rows(&mut rows, None, false);
+    let rows = rows
+        .into_iter()
+        .map(|r| (r.keys.into_iter().next().flatten(), r.sums))
+        .collect();
+    Ok((rep.range, rows))
 }
 
 /// `GET /reports/leaderboard`: agents ranked by `metric`.
@@ -560,13 +619,28 @@ pub async fn leaderboard(
     Ok(HttpResponse::Ok().json(Value::Object(m)))
 }
 
-/// `GET /reports/usage`: the billing month's counters and the plan's limits. All plans.
-pub async fn usage(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let org = org_of(&auth_context(&req)?);
-    let now = clock::now();
+/// The billing month's counters and the plan's limits, as `GET /reports/usage` prints them.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    pub plan: Plan,
+    pub month: String,
+    pub period_start: time::OffsetDateTime,
+    pub period_end: time::OffsetDateTime,
+    pub events_this_month: i64,
+    pub events_included: Option<u64>,
+    pub overage_events: i64,
+    pub event_cap: Option<u64>,
+    pub rate_limit_per_second: u32,
+}
+
+/// Reads the usage of the month of `now` (blocking).
+pub fn usage_data(
+    st: &AppState,
+    org: &OrgSettings,
+    now: time::OffsetDateTime,
+) -> Result<Usage, ApiError> {
     let month = clock::month(now);
-    let (org2, month2) = (org.clone(), month.clone());
-    let used = blocking(&state, move |st| Ok(st.store.usage(&org2.id, &month2)?)).await?;
+    let used = st.store.usage(&org.id, &month)?;
     let start = now
         .to_offset(time::UtcOffset::UTC)
         .replace_day(1)
@@ -585,18 +659,36 @@ pub async fn usage(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
         Plan::Free => hard_cap,
         _ => org.plan.included_events(),
     };
-    let per_second = state.config.plan_limits.per_second(org.plan).get();
+    Ok(Usage {
+        plan: org.plan,
+        month,
+        period_start: start,
+        period_end: end,
+        events_this_month: used.events,
+        events_included: included,
+        overage_events: used.overage_events,
+        event_cap: hard_cap,
+        rate_limit_per_second: st.config.plan_limits.per_second(org.plan).get(),
+    })
+}
+
+/// `GET /reports/usage`: the billing month's counters and the plan's limits. All plans.
+pub async fn usage(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let org = org_of(&auth_context(&req)?);
+    let now = clock::now();
+    let org2 = org.clone();
+    let u = blocking(&state, move |st| usage_data(st, &org2, now)).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "plan": org.plan.as_str(),
+        "plan": u.plan.as_str(),
         "currency": org.currency.as_str(),
-        "month": month,
-        "period_start": clock::format_ms(start),
-        "period_end": clock::format_ms(end),
-        "events_this_month": used.events,
-        "events_included": included,
-        "overage_events": used.overage_events,
-        "event_cap": hard_cap,
-        "rate_limit_per_second": per_second,
+        "month": u.month,
+        "period_start": clock::format_ms(u.period_start),
+        "period_end": clock::format_ms(u.period_end),
+        "events_this_month": u.events_this_month,
+        "events_included": u.events_included,
+        "overage_events": u.overage_events,
+        "event_cap": u.event_cap,
+        "rate_limit_per_second": u.rate_limit_per_second,
     })))
 }
 

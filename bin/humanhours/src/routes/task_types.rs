@@ -77,21 +77,14 @@ fn custom_json(c: &CustomTaskTypeRow) -> Value {
     Value::Object(m)
 }
 
-/// `GET /task-types[?category=]`: built-ins in catalogue order, then active custom types.
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let org = auth_context(&req)?.org.clone();
-    let p = Params::from_request(&req)?;
-    let category = p.get("category").map(str::to_owned);
-    let st = state.clone();
-    let org_id = org.id.clone();
-    let (overrides, customs) = web::block(move || -> Result<_, ApiError> {
-        Ok((
-            st.store.list_overrides(&org_id)?,
-            st.store.list_custom_types(&org_id)?,
-        ))
-    })
-    .await??;
-    let wanted = |c: &str| category.as_deref().is_none_or(|w| w == c);
+/// The task types as `GET /task-types` lists them (built-ins in catalogue order, then active
+/// custom types), each the JSON object the route answers. The dashboard shows the same objects.
+pub fn entries(
+    overrides: &[OverrideRow],
+    customs: &[CustomTaskTypeRow],
+    category: Option<&str>,
+) -> Vec<Value> {
+    let wanted = |c: &str| category.is_none_or(|w| w == c);
     let mut out: Vec<Value> = Catalogue::builtin()
         .iter()
         .filter(|t| wanted(t.category.as_str()))
@@ -106,6 +99,31 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             .filter(|c| c.archived_at.is_none() && wanted(&c.category))
             .map(custom_json),
     );
+    out
+}
+
+/// The org's task types (blocking): see [`entries`].
+pub fn entries_of(st: &AppState, org_id: &str) -> Result<Vec<Value>, ApiError> {
+    let overrides = st.store.list_overrides(org_id)?;
+    let customs = st.store.list_custom_types(org_id)?;
+    Ok(entries(&overrides, &customs, None))
+}
+
+/// `GET /task-types[?category=]`: built-ins in catalogue order, then active custom types.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let org = auth_context(&req)?.org.clone();
+    let p = Params::from_request(&req)?;
+    let category = p.get("category").map(str::to_owned);
+    let st = state.clone();
+    let org_id = org.id.clone();
+    let (overrides, customs) = web::block(move || -> Result<_, ApiError> {
+        Ok((
+            st.store.list_overrides(&org_id)?,
+            st.store.list_custom_types(&org_id)?,
+        ))
+    })
+    .await??;
+    let out = entries(&overrides, &customs, category.as_deref());
     Ok(HttpResponse::Ok().json(json!({ "task_types": out })))
 }
 

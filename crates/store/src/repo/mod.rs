@@ -1,6 +1,7 @@
 //! Repository methods on [`Store`]. Each body is written once and compiled for both backends.
 
 mod bulk;
+pub(crate) mod dashboard;
 pub(crate) mod reports;
 pub(crate) mod rollup;
 pub(crate) mod seed;

@@ -1,0 +1,142 @@
+//! Dashboard access: random bearer tokens (sessions, share links), their hashes, the cookies
+//! that carry a session, and the CSRF checks of the POST forms.
+//!
+//! A session cookie holds a random 40-character token (about 238 bits); the database holds only
+//! its SHA-256, never the token and never the API key that signed in. The cookie is HttpOnly,
+//! SameSite=Strict, limited to `/dashboard`, and Secure when the request came over TLS (or a
+//! proxy says so with `X-Forwarded-Proto: https`). Every POST form carries a CSRF token that is
+//! checked in constant time: for a signed-in browser a value derived from the session token
+//! (so nothing more is stored), and for the sign-in form a random value that the form's page
+//! also set as a short-lived cookie (double submit). A request whose `Origin` names another
+//! site is refused as well.
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::header::ORIGIN;
+use actix_web::HttpRequest;
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "hh_session";
+/// The sign-in form's double-submit cookie.
+pub const SIGNIN_COOKIE: &str = "hh_signin";
+/// Where the dashboard's cookies are sent.
+pub const COOKIE_PATH: &str = "/dashboard";
+/// Characters of a session or share token.
+pub const TOKEN_LEN: usize = 40;
+/// Characters of a share token that name it in `humanhours share list/revoke`.
+pub const SHARE_PREFIX_LEN: usize = 8;
+/// How long a sign-in form stays usable.
+const SIGNIN_FORM_SECS: i64 = 3600;
+
+/// A new random token of [`TOKEN_LEN`] letters and digits.
+pub fn new_token() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), TOKEN_LEN)
+}
+
+/// True when `s` has the shape of a token (so malformed ones cost no database lookup).
+pub fn looks_like_token(s: &str) -> bool {
+    s.len() == TOKEN_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Hex SHA-256 of a token: what the database stores and looks up.
+pub fn token_hash(token: &str) -> String {
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+/// The CSRF token of a session: derived from the session token, so it needs no storage and is
+/// worthless without the cookie.
+pub fn csrf_for_session(session_token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"humanhours dashboard csrf\0");
+    h.update(session_token.as_bytes());
+    format!("{:x}", h.finalize())
+}
+
+/// Constant-time equality of two strings.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// True when the request came over TLS, directly or through a proxy that says so
+/// (`X-Forwarded-Proto` / `Forwarded`).
+pub fn is_https(req: &HttpRequest) -> bool {
+    req.connection_info().scheme().eq_ignore_ascii_case("https")
+}
+
+/// False when the request carries an `Origin` other than this server's own (a cross-site
+/// form post); true when it matches or is absent (older browsers, curl).
+pub fn same_origin(req: &HttpRequest) -> bool {
+    let Some(origin) = req.headers().get(ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let info = req.connection_info();
+    let ours = format!("{}://{}", info.scheme(), info.host());
+    origin.eq_ignore_ascii_case(&ours)
+}
+
+fn base_cookie(name: &'static str, value: String, req: &HttpRequest) -> Cookie<'static> {
+    let mut c = Cookie::new(name, value);
+    c.set_path(COOKIE_PATH);
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Strict);
+    c.set_secure(is_https(req));
+    c
+}
+
+/// The session cookie for a new session that lives `ttl_secs`.
+pub fn session_cookie(token: &str, ttl_secs: i64, req: &HttpRequest) -> Cookie<'static> {
+    let mut c = base_cookie(SESSION_COOKIE, token.to_owned(), req);
+    c.set_max_age(CookieDuration::seconds(ttl_secs));
+    c
+}
+
+/// The sign-in form's cookie.
+pub fn signin_cookie(token: &str, req: &HttpRequest) -> Cookie<'static> {
+    let mut c = base_cookie(SIGNIN_COOKIE, token.to_owned(), req);
+    c.set_max_age(CookieDuration::seconds(SIGNIN_FORM_SECS));
+    c
+}
+
+/// A cookie that tells the browser to forget `name`.
+pub fn removal(name: &'static str, req: &HttpRequest) -> Cookie<'static> {
+    let mut c = base_cookie(name, String::new(), req);
+    c.make_removal();
+    c
+}
+
+/// The value of a cookie of the request, if it has the shape of a token.
+pub fn token_cookie(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| looks_like_token(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = new_token();
+        let b = new_token();
+        assert!(looks_like_token(&a));
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_ne!(csrf_for_session(&a), token_hash(&a));
+        assert!(!looks_like_token("short"));
+        assert!(!looks_like_token(&format!("{}!", &a[..39])));
+    }
+
+    #[test]
+    fn same_is_exact() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "abcd"));
+    }
+}

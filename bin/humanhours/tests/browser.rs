@@ -1,0 +1,379 @@
+//! End to end in a real browser: Debian's headless Chromium, driven through chromedriver with
+//! the WebDriver client fantoccini. Seeds events, signs in with a key, compares the headline
+//! figures with `GET /api/v1/summary`, switches the period, takes screenshots at desktop and
+//! phone widths, opens a share link in a fresh browser profile and sees it revoked.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian's `chromium` and
+//! `chromium-driver`; `.ci/run` installs them). Without them this test FAILS, saying so: it
+//! never passes without having looked.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test: a failure should fail the test loudly"
+)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::TestApp;
+use fantoccini::{Client, ClientBuilder, Locator};
+use humanhours::clock;
+use ratelimit::Plan;
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port of 127.0.0.1, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        for bin in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is missing: the browser test needs Debian's chromium and chromium-driver \
+                 (apt-get install -y chromium chromium-driver; .ci/run installs them)"
+            );
+        }
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+        // From here on, Drop stops it whatever happens.
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await {
+                let v: Value = r.json().await.unwrap_or_default();
+                if v["value"]["ready"] == true {
+                    return driver;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "chromedriver did not get ready on {} within 10 s",
+            driver.url
+        );
+    }
+
+    /// A new browser session with an empty profile of its own (a fresh context: no cookies).
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-quic",
+                    "--window-size=1280,900", "--hide-scrollbars",
+                ],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("chromedriver could not start chromium: {e}"))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where screenshots go: `<target dir>/e2e-artifacts`.
+fn artifacts() -> PathBuf {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test finds cargo's target dir like cargo does"
+    )]
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("e2e-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn summary(app: &TestApp, key: &str, period: &str) -> Value {
+    let r = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/summary?period={period}"),
+            Some(key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+/// The headline figures as the page shows them: (data-value, visible text) per metric.
+async fn figures(c: &Client) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for name in ["hours_saved", "cost_saved", "fte_equivalent", "events"] {
+        let el = c
+            .find(Locator::Css(&format!("dd[data-metric={name}]")))
+            .await
+            .unwrap();
+        let value = el.attr("data-value").await.unwrap().unwrap_or_default();
+        out.push((name.to_owned(), value, el.text().await.unwrap()));
+    }
+    out
+}
+
+/// The page's figures are the summary's, exactly, and visibly.
+async fn assert_figures(c: &Client, s: &Value) {
+    for (name, value, text) in figures(c).await {
+        assert_eq!(
+            value,
+            s[&name].to_string(),
+            "{name}: page vs /api/v1/summary"
+        );
+        let digits: String = text.chars().filter(|ch| ch.is_ascii_digit()).collect();
+        let want: String = value.chars().filter(|ch| ch.is_ascii_digit()).collect();
+        assert!(
+            digits
+                .trim_start_matches('0')
+                .starts_with(want.trim_start_matches('0')),
+            "{name}: shown as '{text}', exact value {value}"
+        );
+    }
+}
+
+/// Waits (up to 10 s) until the browser shows `path` with `query` (a click on a link or a
+/// submit button may return before the new page is there).
+async fn wait_for(c: &Client, path: &str, query: Option<&str>) {
+    for _ in 0..200 {
+        let url = c.current_url().await.unwrap();
+        if url.path() == path && url.query() == query {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the browser did not get to {path}?{query:?}; it shows: {}",
+        c.source().await.unwrap_or_default()
+    );
+}
+
+async fn js_number(c: &Client, expr: &str) -> u32 {
+    let v = c.execute(&format!("return {expr};"), vec![]).await.unwrap();
+    v.as_u64().unwrap_or(0).try_into().unwrap_or(u32::MAX)
+}
+
+/// A screenshot of the whole page at a viewport `width` CSS pixels wide.
+async fn screenshot(c: &Client, width: u32, file: &Path) {
+    c.set_window_size(width, 900).await.unwrap();
+    let inner = js_number(c, "window.innerWidth").await;
+    assert_eq!(
+        inner, width,
+        "the browser did not take a {width} px wide viewport"
+    );
+    // Nothing but the tables (which scroll in their own box) may be wider than the screen.
+    let scroll = js_number(c, "document.documentElement.scrollWidth").await;
+    assert!(
+        scroll <= width,
+        "the page is {scroll} px wide at a {width} px viewport"
+    );
+    let height = js_number(c, "document.documentElement.scrollHeight").await;
+    c.set_window_size(width, height.clamp(600, 8000))
+        .await
+        .unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(file, png).unwrap();
+    println!("browser test: screenshot {}", file.display());
+}
+
+#[actix_web::test]
+async fn a_person_signs_in_switches_the_period_and_shares_the_view() {
+    let driver = Driver::start().await;
+    let app = TestApp::spawn().await;
+    let (org_id, key) = app.org(Plan::Pro);
+
+    // Events over the last weeks, so 7 and 30 days differ; one hostile agent id.
+    let now = clock::now();
+    let agents = [
+        "support-bot",
+        "invoice-triage",
+        "sales-drafter",
+        "<script>alert(1)</script>",
+    ];
+    let types = [
+        ("email_classification", 4),
+        ("customer_email_draft", 20),
+        ("ticket_routing", 2),
+        ("invoice_data_extraction", 30),
+    ];
+    for i in 0..60_i64 {
+        let (task_type, secs) = types[(i % 4) as usize];
+        let outcome = ["success", "success", "needs_review", "failure"][(i % 7 % 4) as usize];
+        let r = app
+            .track(
+                &key,
+                &json!({
+                    "agent_id": agents[(i % 4) as usize],
+                    "task_type": task_type,
+                    "outcome": outcome,
+                    "agent_duration_seconds": secs,
+                    "model": if i % 3 == 0 { "openai/gpt-4o-mini" } else { "anthropic/claude-3.5-haiku" },
+                    "agent_cost": 0.01 * (i % 5) as f64,
+                    "occurred_at": clock::format_ms(now - time::Duration::hours(i * 11)),
+                }),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+
+    // Sign in with the key.
+    let c = driver.browser().await;
+    c.goto(&format!("{}/dashboard", app.base)).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/dashboard/sign-in");
+    c.find(Locator::Css("#api_key"))
+        .await
+        .unwrap()
+        .send_keys(&key)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "/dashboard", None).await;
+    let cookies = c.get_all_cookies().await.unwrap();
+    let session = cookies.iter().find(|k| k.name() == "hh_session").unwrap();
+    assert_eq!(session.http_only(), Some(true));
+    assert_ne!(session.value(), key);
+
+    // The headline figures are the summary's (30 days by default).
+    assert_figures(&c, &summary(&app, &key, "30d").await).await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+
+    // Screenshots at desktop and phone widths.
+    let dir = artifacts();
+    screenshot(&c, 1280, &dir.join("dashboard-desktop-1280.png")).await;
+    screenshot(&c, 375, &dir.join("dashboard-phone-375.png")).await;
+    c.set_window_size(1280, 900).await.unwrap();
+
+    // Switch the period.
+    c.find(Locator::LinkText("7 days"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "/dashboard", Some("period=7d")).await;
+    let week = summary(&app, &key, "7d").await;
+    assert_figures(&c, &week).await;
+    assert_ne!(week["events"], summary(&app, &key, "30d").await["events"]);
+    let current = c
+        .find(Locator::Css("nav.periods a[aria-current=page]"))
+        .await
+        .unwrap();
+    assert_eq!(current.text().await.unwrap(), "7 days");
+
+    // Share the view; open it in a fresh browser profile.
+    let out = app.cli(&[
+        "share",
+        "create",
+        "--org",
+        &org_id,
+        "--expires",
+        "30d",
+        "--label",
+        "For finance",
+        "--public-url",
+        &app.base,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let share_url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = share_url.rsplit('/').next().unwrap().to_owned();
+    let guest = driver.browser().await;
+    guest.goto(&share_url).await.unwrap();
+    assert!(guest.get_all_cookies().await.unwrap().is_empty());
+    assert_figures(&guest, &summary(&app, &key, "30d").await).await;
+    assert!(guest
+        .find_all(Locator::Css("form"))
+        .await
+        .unwrap()
+        .is_empty());
+    let shared = guest.source().await.unwrap();
+    assert!(shared.contains("Read-only shared view"));
+    assert!(!shared.contains("hh_live_"));
+    guest
+        .find(Locator::LinkText("90 days"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&guest, &format!("/share/{token}"), Some("period=90d")).await;
+    assert_figures(&guest, &summary(&app, &key, "90d").await).await;
+    screenshot(&guest, 375, &dir.join("share-phone-375.png")).await;
+
+    // Revoked: the same link shows an error page, not the overview.
+    let out = app.cli(&["share", "revoke", &token[..8]]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    guest.refresh().await.unwrap();
+    let h1 = guest.find(Locator::Css("h1")).await.unwrap();
+    assert_eq!(h1.text().await.unwrap(), "This share link was revoked");
+    assert!(guest
+        .find_all(Locator::Css("[data-metric]"))
+        .await
+        .unwrap()
+        .is_empty());
+    screenshot(&guest, 1280, &dir.join("share-revoked-1280.png")).await;
+    guest.close().await.unwrap();
+
+    // Sign out: back to the form, and the dashboard asks again.
+    c.find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "/dashboard/sign-in", None).await;
+    c.goto(&format!("{}/dashboard", app.base)).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/dashboard/sign-in");
+    c.close().await.unwrap();
+    println!("browser test: artefacts in {}", dir.display());
+}

@@ -1,0 +1,2 @@
+DROP TABLE share_links;
+DROP TABLE dashboard_sessions;
