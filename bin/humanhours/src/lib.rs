@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod errors;
 pub mod keys;
+pub mod openapi;
 pub mod pricing;
 pub mod routes;
 pub mod seed;

@@ -398,3 +398,102 @@ pub fn format(p: &Params) -> Result<Format, ApiError> {
         )),
     }
 }
+
+/// Documentation of the parameters parsed above, for the OpenAPI document. The parsers are
+/// the rules; these types only describe them.
+pub mod doc {
+    use serde::Serialize;
+    use utoipa::{IntoParams, ToSchema};
+
+    /// A range preset; each ends now.
+    #[derive(Serialize, ToSchema)]
+    pub enum Period {
+        #[serde(rename = "24h")]
+        H24,
+        #[serde(rename = "7d")]
+        D7,
+        #[serde(rename = "30d")]
+        D30,
+        #[serde(rename = "90d")]
+        D90,
+        #[serde(rename = "ytd")]
+        Ytd,
+        #[serde(rename = "all")]
+        All,
+    }
+
+    /// A metric to sort or rank by.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Metric {
+        HoursSaved,
+        CostSaved,
+        NetSaved,
+        AgentCost,
+        Events,
+    }
+
+    /// The answer format of a report.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Format {
+        Json,
+        Csv,
+    }
+
+    /// The range and filters of every read route. Empty values are the same as absent; a
+    /// parameter given twice is a 422.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct ScopeQuery {
+        /// A preset ending now (default `30d`); not together with `from`/`to`.
+        #[param(inline)]
+        pub period: Option<Period>,
+        /// Start of an explicit range (RFC 3339, inclusive); alone, it ends now.
+        #[param(format = DateTime)]
+        pub from: Option<String>,
+        /// End of an explicit range (RFC 3339, exclusive); alone, it starts 30 days earlier.
+        #[param(format = DateTime)]
+        pub to: Option<String>,
+        /// Only this agent's events.
+        #[param(max_length = 128)]
+        pub agent_id: Option<String>,
+        /// Only this task type's events.
+        #[param(max_length = 64)]
+        pub task_type: Option<String>,
+        /// IANA zone of the day, week and month buckets (default UTC), e.g. `Europe/Berlin`.
+        pub tz: Option<String>,
+    }
+
+    /// Grouping, sorting and format of `time-saved`, `cost-saved` and `export`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct GroupQuery {
+        /// A comma list of `agent`, `task_type`, `model`, `outcome`, `client`,
+        /// `metadata.<key>`, and at most one of `day`, `week`, `month`; at most four
+        /// dimensions besides the time bucket.
+        pub group_by: Option<String>,
+        /// Largest first by this metric (default: `hours_saved`, or time order with a time
+        /// bucket).
+        #[param(inline)]
+        pub sort: Option<Metric>,
+        /// Only the first rows (1 to 10,000); totals still cover every row.
+        #[param(minimum = 1, maximum = 10_000)]
+        pub top: Option<u32>,
+        /// `json` (default) or `csv`; the export is always CSV.
+        #[param(inline)]
+        pub format: Option<Format>,
+    }
+
+    /// Ranking of the leaderboard.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct LeaderboardQuery {
+        /// The metric to rank by (default `hours_saved`).
+        #[param(inline)]
+        pub metric: Option<Metric>,
+        /// How many agents (1 to 10,000; default 10).
+        #[param(minimum = 1, maximum = 10_000)]
+        pub top: Option<u32>,
+    }
+}

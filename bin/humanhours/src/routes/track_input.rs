@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
+use utoipa::ToSchema;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::errors::ApiError;
@@ -51,37 +52,92 @@ impl<'de> Deserialize<'de> for JsonCount {
     }
 }
 
-/// `audit_sample` as sent.
-#[derive(Debug, Clone, Deserialize, Validate)]
+/// `audit_sample` as sent. Kept on pro and enterprise; a free org's sample is accepted and
+/// dropped (warning `audit_sample_not_stored`).
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[schema(as = AuditSample)]
 pub struct AuditSampleWire {
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub input_excerpt: Option<String>,
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub output_excerpt: Option<String>,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
+    #[schema(max_length = 200)]
     pub model: Option<String>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub tokens_in: Option<JsonCount>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub tokens_out: Option<JsonCount>,
 }
 
-/// `POST /track` as sent. Unknown fields are ignored; `null` is the same as absent.
-#[derive(Debug, Clone, Deserialize, Validate)]
+/// What became of the task.
+#[derive(ToSchema)]
+#[schema(as = Outcome, rename_all = "snake_case")]
+pub enum OutcomeDoc {
+    Success,
+    Failure,
+    NeedsReview,
+}
+
+/// `POST /track` as sent. Unknown fields are ignored; `null` is the same as absent. The
+/// `schema` attributes document the rules the code below checks.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[schema(as = TrackRequest)]
 pub struct TrackWire {
+    /// The agent; created on first use. No control characters.
     #[validate(length(min = 1, max = 128, message = "must be 1 to 128 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        example = "support-bot"
+    )]
     pub agent_id: String,
+    /// A built-in task type (`GET /api/v1/task-types`), a custom one of the org, or any key
+    /// with `human_baseline_minutes` (or the org's fallback baseline).
     #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
+        example = "email_classification"
+    )]
     pub task_type: String,
+    #[schema(value_type = OutcomeDoc)]
     pub outcome: String,
+    /// Seconds the agent ran; absent means 0.
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000_000, example = 4)]
     pub agent_duration_seconds: Option<JsonNumber>,
+    /// What the run cost, in the org currency; always wins over a computed cost.
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub agent_cost: Option<JsonNumber>,
+    /// The model id, ideally the OpenRouter id; with tokens, the cost is computed from the
+    /// price book. No control characters.
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub model: Option<String>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub tokens_in: Option<JsonCount>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub tokens_out: Option<JsonCount>,
+    /// The baseline for this event only (> 0, at most a week).
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 10_080)]
     pub human_baseline_minutes: Option<JsonNumber>,
+    /// Free-form; at most 64 top-level keys and 16 KiB serialized. Its string `client` feeds
+    /// the `client` report dimension.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     #[validate(nested)]
     pub audit_sample: Option<AuditSampleWire>,
+    /// When the task finished (RFC 3339); default: the time of receipt. From 90 days ago to
+    /// 24 hours ahead.
+    #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
 }
 
