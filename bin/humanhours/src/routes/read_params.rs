@@ -167,14 +167,21 @@ pub fn scope(p: &Params) -> Result<Scope, ApiError> {
             name.to_owned(),
         ),
     };
-    let agent_id = p.get("agent_id").map(str::to_owned);
-    if agent_id.as_ref().is_some_and(|a| a.chars().count() > 128) {
-        return Err(ApiError::field("agent_id", "must be 1 to 128 characters"));
-    }
-    let task_type = p.get("task_type").map(str::to_owned);
-    if task_type.as_ref().is_some_and(|t| t.chars().count() > 64) {
-        return Err(ApiError::field("task_type", "must be 1 to 64 characters"));
-    }
+    // No stored agent id or task type holds a control character (both are refused on the way
+    // in), and PostgreSQL cannot even be asked about a NUL: such a filter is a 422.
+    let filter = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
+        match p.get(name) {
+            Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+                Err(ApiError::field(
+                    name,
+                    format!("must be 1 to {max} characters without control characters"),
+                ))
+            }
+            v => Ok(v.map(str::to_owned)),
+        }
+    };
+    let agent_id = filter("agent_id", 128)?;
+    let task_type = filter("task_type", 64)?;
     Ok(Scope {
         range,
         tz,
@@ -455,11 +462,11 @@ pub mod doc {
         /// End of an explicit range (RFC 3339, exclusive); alone, it starts 30 days earlier.
         #[param(format = DateTime)]
         pub to: Option<String>,
-        /// Only this agent's events.
-        #[param(max_length = 128)]
+        /// Only this agent's events (no control characters).
+        #[param(max_length = 128, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
         pub agent_id: Option<String>,
-        /// Only this task type's events.
-        #[param(max_length = 64)]
+        /// Only this task type's events (no control characters).
+        #[param(max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
         pub task_type: Option<String>,
         /// IANA zone of the day, week and month buckets (default UTC), e.g. `Europe/Berlin`.
         pub tz: Option<String>,

@@ -244,7 +244,10 @@ fn builtin_or_404(
     if let Some(t) = Catalogue::builtin().get(key) {
         return Ok(t);
     }
-    if store.find_custom_type(org_id, key)?.is_some() {
+    // A key outside the grammar names no task type, and is not sent to the database (which
+    // may not even accept its bytes: PostgreSQL refuses NUL).
+    if catalogue::TaskTypeKey::parse(key).is_ok() && store.find_custom_type(org_id, key)?.is_some()
+    {
         return Err(ApiError::Validation {
             message: format!(
                 "'{key}' is a custom task type; only built-in task types have overrides"
@@ -365,6 +368,11 @@ pub async fn archive(
             message: format!("'{key}' is a built-in task type and cannot be archived"),
             field: Some("key".into()),
             hint: Some("only custom task types can be archived".into()),
+        });
+    }
+    if catalogue::TaskTypeKey::parse(&key).is_err() {
+        return Err(ApiError::NotFound {
+            message: format!("no custom task type '{key}'"),
         });
     }
     let st = state.clone();

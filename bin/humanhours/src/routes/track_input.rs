@@ -259,6 +259,31 @@ fn number<T>(
     .transpose()
 }
 
+/// The dotted path of the first key or string holding U+0000, if any. Metadata is queried as
+/// JSON by the database (reports group by its keys) and PostgreSQL's `jsonb` cannot hold NUL,
+/// so both backends refuse it alike. serde_json limits nesting to 128 levels, so the
+/// recursion is bounded.
+fn nul_in(map: &Map<String, Value>, path: &str) -> Option<String> {
+    fn value(v: &Value, path: String) -> Option<String> {
+        match v {
+            Value::String(s) if s.contains('\0') => Some(path),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| value(item, format!("{path}.{i}"))),
+            Value::Object(m) => nul_in(m, &path),
+            _ => None,
+        }
+    }
+    map.iter().find_map(|(k, v)| {
+        let here = format!("{path}.{k}");
+        if k.contains('\0') {
+            return Some(path.to_owned());
+        }
+        value(v, here)
+    })
+}
+
 fn no_control_chars(field: &str, s: &str) -> Result<(), ApiError> {
     if s.chars().any(char::is_control) {
         return Err(ApiError::field(
@@ -309,6 +334,13 @@ impl TrackWire {
             }
         };
         if let Some(meta) = &self.metadata {
+            if let Some(path) = nul_in(meta, "metadata") {
+                return Err(ApiError::Validation {
+                    message: "must not contain the NUL character (U+0000)".into(),
+                    field: Some(path),
+                    hint: Some("PostgreSQL's JSON cannot hold it; drop or replace it".into()),
+                });
+            }
             if meta.len() > METADATA_MAX_KEYS {
                 return Err(ApiError::field(
                     "metadata",
