@@ -773,3 +773,67 @@ async fn a_nul_character_never_reaches_the_database() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(app.store.count_events(&org).unwrap(), 1);
 }
+
+/// Regression: actix decodes a path lossily, so `PUT /agents/%FF` created the agent "\u{FFFD}"
+/// (and `?agent_id=%FF` filtered by it): another id than the one sent. Both are refused now.
+#[actix_web::test]
+async fn ids_that_are_not_utf8_once_decoded_are_refused_not_replaced() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Pro);
+    for path in [
+        "/api/v1/agents/%FF",
+        "/api/v1/agents/a%C3%28b",
+        "/v1/agents/%ED%A0%80",
+    ] {
+        let r = app
+            .send(
+                reqwest::Method::PUT,
+                path,
+                Some(&key),
+                &[("Content-Type", "application/json")],
+                Some(br#"{"hourly_rate": 50}"#.to_vec()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code(), r.field()),
+            (422, "validation_error", Some("agent_id")),
+            "{path}: {}",
+            r.text
+        );
+    }
+    let r = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/agents",
+            Some(&key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.body["agents"], json!([]), "no agent was created");
+    // Valid UTF-8, percent-encoded, is kept exactly.
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/agents/caf%C3%A9%20bot",
+            Some(&key),
+            &[("Content-Type", "application/json")],
+            Some(br#"{"hourly_rate": 50}"#.to_vec()),
+        )
+        .await;
+    assert_eq!((r.status, &r.body["agent_id"]), (200, &json!("café bot")));
+    for path in [
+        "/api/v1/summary?agent_id=%FF",
+        "/api/v1/task-types?category=%C3",
+    ] {
+        let r = app
+            .send(reqwest::Method::GET, path, Some(&key), &[], None)
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "validation_error"),
+            "{path}: {}",
+            r.text
+        );
+    }
+}

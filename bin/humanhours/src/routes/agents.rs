@@ -111,6 +111,12 @@ pub async fn set_rate(
 ) -> Result<HttpResponse, ApiError> {
     let org = auth_context(&req)?.org.clone();
     let agent_id = path.into_inner();
+    if !super::read_params::decodes_to_utf8(req.uri().path()) {
+        return Err(ApiError::field(
+            "agent_id",
+            "must be valid UTF-8 once percent-decoded",
+        ));
+    }
     if agent_id.is_empty()
         || agent_id.chars().count() > 128
         || agent_id.chars().any(char::is_control)

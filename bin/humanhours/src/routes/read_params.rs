@@ -23,6 +23,11 @@ pub struct Params(HashMap<String, String>);
 impl Params {
     /// Parses the query string of a request.
     pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        if !decodes_to_utf8(req.query_string()) {
+            return Err(ApiError::invalid(
+                "the query string is not valid UTF-8 once percent-decoded",
+            ));
+        }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
             .map_err(|e| ApiError::invalid(format!("the query string is malformed: {e}")))?;
         let mut map = HashMap::new();
@@ -42,6 +47,33 @@ impl Params {
             .map(|s| s.as_str())
             .filter(|s| !s.is_empty())
     }
+}
+
+/// Whether percent-decoding `raw` (a path or query string) gives valid UTF-8. actix and
+/// serde_urlencoded decode lossily, turning invalid bytes into U+FFFD: an id sent as `%FF`
+/// would silently become another id. Callers refuse such input instead.
+pub fn decodes_to_utf8(raw: &str) -> bool {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h * 16 + l) as u8),
+            _ => None,
+        };
+        match decoded {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&out).is_ok()
 }
 
 /// `period` presets.
@@ -502,5 +534,29 @@ pub mod doc {
         /// How many agents (1 to 10,000; default 10).
         #[param(minimum = 1, maximum = 10_000)]
         pub top: Option<u32>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decodes_to_utf8;
+
+    #[test]
+    fn percent_decoding_must_give_utf8() {
+        for ok in [
+            "",
+            "a=b",
+            "x=%C3%A9",
+            "%e2%82%ac",
+            "100%",
+            "%zz",
+            "a%2",
+            "caf%C3%A9",
+        ] {
+            assert!(decodes_to_utf8(ok), "{ok}");
+        }
+        for bad in ["%FF", "a=%C3", "%C3%28", "x=%ED%A0%80", "%F5%80%80%80"] {
+            assert!(!decodes_to_utf8(bad), "{bad}");
+        }
     }
 }
