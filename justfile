@@ -68,9 +68,15 @@ bench-ingest:
 bench-read *SIZES="1000000 10000000":
     bench/read.sh {{SIZES}}
 
-# Long-running tests: crash consistency (kill -9 of the release server under load).
-test-long:
+# Long-running tests: the fuzzer, then crash consistency (kill -9 of the release server under
+# load). CI runs them after `just test`.
+test-long: fuzz
     cargo test --release -p humanhours --test crash -- --ignored --nocapture
+
+# Schema-driven hostile input: schemathesis (installed from PyPI if missing) against a real
+# server built from this tree; fails on any 5xx or undocumented answer. About 3 minutes.
+fuzz:
+    fuzz/schemathesis.sh
 
 # Dashboard page latency (p50/p95 of /dashboard with a session and of a share link's page)
 # over a seeded SQLite database of each size; the target is under 100 ms at 1M events.
@@ -78,7 +84,7 @@ bench-dashboard *SIZES="1000000":
     BENCH_ROUTES=dashboard bench/read.sh {{SIZES}}
 
 # What CI runs.
-ci: lint test
+ci: lint test test-long
 
 # Apply migrations to the configured database and exit.
 migrate:

@@ -8,7 +8,7 @@
 //! backtrace ever reaches a client. A database that cannot be reached is `unavailable` (503,
 //! Retry-After), never `internal`.
 
-use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{HeaderValue, ALLOW, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -45,6 +45,8 @@ pub enum ApiError {
     FeatureLocked { feature: &'static str },
     #[error("{message}")]
     NotFound { message: String },
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: Vec<String> },
     #[error("payload too large")]
     PayloadTooLarge { limit: usize },
     #[error("rate limited")]
@@ -59,15 +61,56 @@ pub enum ApiError {
     Overloaded,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'static str,
-    message: String,
+/// The inner object of the error envelope.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    #[schema(value_type = ErrorCode)]
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    hint: Option<&'a str>,
+    pub hint: Option<String>,
+    /// The offending request field (dotted path, e.g. `audit_sample.input_excerpt`), query
+    /// parameter or header.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
 }
+
+/// The body of every non-2xx answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// The `code` of an error: a string from [`ApiError::status_and_code`], documented as an enum
+/// of every variant's code.
+pub struct ErrorCode;
+
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        let all = ApiError::every_variant();
+        let mut codes: Vec<&'static str> = Vec::new();
+        let mut table = Vec::new();
+        for (status, code) in all.iter().map(ApiError::status_and_code) {
+            if !codes.contains(&code) {
+                codes.push(code);
+                table.push(format!("`{code}` ({})", status.as_u16()));
+            }
+        }
+        ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::String))
+            .description(Some(format!(
+                "Every error code, with its HTTP status: {}.",
+                table.join(", ")
+            )))
+            .enum_values(Some(codes))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorCode {}
 
 impl ApiError {
     /// A validation error on one request field (dotted path).
@@ -115,6 +158,9 @@ impl ApiError {
             ApiError::IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency_key_in_use"),
             ApiError::FeatureLocked { .. } => (StatusCode::FORBIDDEN, "feature_locked"),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
@@ -169,6 +215,10 @@ impl ApiError {
                 Some("ask the operator to change the org's plan"),
             ),
             ApiError::NotFound { message } => (message.clone(), None),
+            ApiError::MethodNotAllowed { allow } => (
+                format!("this route answers {} only", allow.join(", ")),
+                Some("the Allow header lists the methods of this route"),
+            ),
             ApiError::PayloadTooLarge { limit } => (
                 format!("the request body is larger than {limit} bytes"),
                 None,
@@ -193,6 +243,51 @@ impl ApiError {
         }
     }
 
+    /// One value of every variant, in declaration order: the OpenAPI document lists the error
+    /// codes from it. Each arm names the next variant, and the match is exhaustive, so a new
+    /// variant does not compile until it is linked into this chain (and so into the document).
+    pub fn every_variant() -> Vec<ApiError> {
+        let mut out = Vec::new();
+        let mut next = Some(ApiError::MissingAuthorization);
+        while let Some(e) = next {
+            next = match &e {
+                ApiError::MissingAuthorization => Some(ApiError::InvalidApiKey),
+                ApiError::InvalidApiKey => Some(ApiError::KeyRevoked),
+                ApiError::KeyRevoked => Some(ApiError::invalid("")),
+                ApiError::Validation { .. } => Some(ApiError::UnsupportedMediaType),
+                ApiError::UnsupportedMediaType => Some(ApiError::UnknownTaskType {
+                    task_type: String::new(),
+                }),
+                ApiError::UnknownTaskType { .. } => Some(ApiError::OccurredAtOutOfRange {
+                    message: String::new(),
+                }),
+                ApiError::OccurredAtOutOfRange { .. } => Some(ApiError::IdempotencyKeyReused),
+                ApiError::IdempotencyKeyReused => Some(ApiError::IdempotencyKeyInUse),
+                ApiError::IdempotencyKeyInUse => Some(ApiError::FeatureLocked { feature: "" }),
+                ApiError::FeatureLocked { .. } => Some(ApiError::NotFound {
+                    message: String::new(),
+                }),
+                ApiError::NotFound { .. } => Some(ApiError::MethodNotAllowed { allow: vec![] }),
+                ApiError::MethodNotAllowed { .. } => Some(ApiError::PayloadTooLarge { limit: 0 }),
+                ApiError::PayloadTooLarge { .. } => Some(ApiError::RateLimited { retry_after: 1 }),
+                ApiError::RateLimited { .. } => Some(ApiError::QuotaExceeded { cap: 0 }),
+                ApiError::QuotaExceeded { .. } => {
+                    Some(ApiError::Internal(anyhow::anyhow!("example")))
+                }
+                ApiError::Internal(_) => Some(ApiError::Unavailable),
+                ApiError::Unavailable => Some(ApiError::Overloaded),
+                ApiError::Overloaded => None,
+            };
+            out.push(e);
+        }
+        out
+    }
+
+    /// Whether the answer carries `Retry-After`.
+    pub fn has_retry_after(&self) -> bool {
+        self.retry_after().is_some()
+    }
+
     fn retry_after(&self) -> Option<u32> {
         match self {
             ApiError::RateLimited { retry_after } => Some((*retry_after).max(1)),
@@ -207,22 +302,26 @@ impl ApiError {
     /// The inner object of the envelope (`{"code", "message", …}`), e.g. for one item of a
     /// batch. Logs an internal error's chain.
     pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(self.error_body()).unwrap_or_default()
+    }
+
+    /// The inner object of the envelope. Logs an internal error's chain.
+    pub fn error_body(&self) -> ErrorBody {
         if let ApiError::Internal(e) = self {
             tracing::error!(error = ?e, "internal error");
         }
         let (_, code) = self.status_and_code();
         let (message, hint) = self.message_and_hint();
         let field = match self {
-            ApiError::Validation { field, .. } => field.as_deref(),
+            ApiError::Validation { field, .. } => field.clone(),
             _ => None,
         };
-        serde_json::to_value(Body {
+        ErrorBody {
             code,
             message,
-            hint,
+            hint: hint.map(str::to_owned),
             field,
-        })
-        .unwrap_or_default()
+        }
     }
 }
 
@@ -236,7 +335,14 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after() {
             resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
         }
-        resp.json(serde_json::json!({ "error": self.body() }))
+        if let ApiError::MethodNotAllowed { allow } = self {
+            if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+                resp.insert_header((ALLOW, v));
+            }
+        }
+        resp.json(ErrorEnvelope {
+            error: self.error_body(),
+        })
     }
 }
 
@@ -255,5 +361,17 @@ impl From<store::StoreError> for ApiError {
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         ApiError::internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_visits_each_variant_once() {
+        let all = ApiError::every_variant();
+        let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
+        assert_eq!(kinds.len(), all.len(), "a variant is linked twice");
     }
 }

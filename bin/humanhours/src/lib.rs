@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 pub mod pricing;
 pub mod routes;
 pub mod seed;

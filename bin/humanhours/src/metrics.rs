@@ -153,8 +153,16 @@ impl Metrics {
     }
 }
 
-/// The handler (no auth: operational figures only, no org data; expose it to the scraper's
-/// network, not the public).
+/// Prometheus metrics.
+///
+/// No key: operational figures only (routes, statuses, queue depth, pools), no org data.
+/// Expose it to the scraper's network, not the public.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain", body = String))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

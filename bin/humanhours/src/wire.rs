@@ -19,6 +19,25 @@ impl Serialize for Num {
     }
 }
 
+/// Documented as `Decimal`: a JSON number whose digits are exact.
+impl utoipa::PartialSchema for Num {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::Number))
+            .description(Some(
+                "An exact decimal printed as a JSON number without float noise or trailing zeros (2.97, 0.066, 45).",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Num {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Decimal".into()
+    }
+}
+
 impl From<Decimal> for Num {
     fn from(d: Decimal) -> Self {
         Num(d)

@@ -104,7 +104,16 @@ pub fn agents_data(st: &AppState, org: &OrgSettings) -> Result<Vec<AgentInfo>, A
         .collect()
 }
 
-/// Every agent of the org with its rate and its last 30 days.
+/// Every agent of the org.
+///
+/// Each with its own and effective hourly rate, first/last seen, and its last 30 days. All
+/// plans (the n8n node checks its credentials with it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/agents",
+    tag = "agents",
+    responses((status = 200, description = "The agents, sorted by id.", body = doc::Agents))
+)]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let org = auth_context(&req)?.org.clone();
     let st = state.clone();
@@ -117,8 +126,18 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     })))
 }
 
-/// Sets (`null`: clears) an agent's own hourly rate, creating the agent if it is new. Stored
-/// events keep the rate they were valued with.
+/// Set an agent's own hourly rate.
+///
+/// `null` clears it; the agent is created if it is new. Stored events keep the rate they were
+/// valued with.
+#[utoipa::path(
+    put,
+    path = "/api/v1/agents/{agent_id}",
+    tag = "agents",
+    params(doc::AgentPath),
+    request_body(content = doc::SetRate, content_type = "application/json"),
+    responses((status = 200, description = "The agent, as `GET /agents` shows it.", body = doc::Agent))
+)]
 pub async fn set_rate(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -127,6 +146,12 @@ pub async fn set_rate(
 ) -> Result<HttpResponse, ApiError> {
     let org = auth_context(&req)?.org.clone();
     let agent_id = path.into_inner();
+    if !super::read_params::decodes_to_utf8(req.uri().path()) {
+        return Err(ApiError::field(
+            "agent_id",
+            "must be valid UTF-8 once percent-decoded",
+        ));
+    }
     if agent_id.is_empty()
         || agent_id.chars().count() > 128
         || agent_id.chars().any(char::is_control)
@@ -185,4 +210,59 @@ pub async fn set_rate(
     .await??;
     state.contexts.invalidate(&org.id);
     Ok(HttpResponse::Ok().json(agent_json(&AgentInfo::new(&org, row, sums)?)))
+}
+
+/// The shapes of the bodies above, for the OpenAPI document (the handlers build and read them
+/// by hand). `Serialize` is derived only so utoipa reads the serde attributes.
+pub mod doc {
+    use serde::Serialize;
+    use utoipa::{IntoParams, ToSchema};
+
+    use crate::routes::reports::doc::Sums;
+    use crate::wire::Num;
+
+    /// The agent of `PUT /agents/{agent_id}`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub struct AgentPath {
+        /// 1 to 128 characters, no control characters.
+        #[param(
+            min_length = 1,
+            max_length = 128,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )]
+        pub agent_id: String,
+    }
+
+    /// `PUT /agents/{agent_id}` as sent.
+    #[derive(Serialize, ToSchema)]
+    pub struct SetRate {
+        /// The agent's own rate in the org currency (0 to 1,000,000); `null` clears it.
+        #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000, required = true)]
+        pub hourly_rate: Option<Num>,
+    }
+
+    /// One agent.
+    #[derive(Serialize, ToSchema)]
+    pub struct Agent {
+        pub agent_id: String,
+        /// Its own rate, or `null`.
+        pub hourly_rate: Option<Num>,
+        /// What `/track` uses now: its own rate or the org's.
+        pub effective_hourly_rate: Num,
+        /// `agent` or `org`.
+        pub rate_source: String,
+        #[schema(format = DateTime)]
+        pub first_seen_at: String,
+        #[schema(format = DateTime)]
+        pub last_seen_at: String,
+        pub last_30_days: Sums,
+    }
+
+    /// `GET /agents`.
+    #[derive(Serialize, ToSchema)]
+    pub struct Agents {
+        pub currency: String,
+        pub agents: Vec<Agent>,
+    }
 }

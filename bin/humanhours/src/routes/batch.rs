@@ -7,39 +7,66 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use idempotency::IdempotencyKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use store::{IdempotencyClaim, Recorded};
 
+use utoipa::ToSchema;
+
+use super::track::TrackResponse;
 use super::track::{auth_context, commit, json_body, prepare, recorded, Prepared};
 use super::track_input::{from_value, TrackWire};
 use crate::clock;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1000;
 
-#[derive(Serialize)]
+/// `POST /track/batch` as sent (documentation: the handler reads the body by hand, so one bad
+/// item does not reject the others).
+#[derive(ToSchema)]
+pub struct BatchRequest {
+    #[schema(min_items = 1, max_items = 1000)]
+    pub events: Vec<BatchItem>,
+}
+
+/// One event of a batch: a `/track` body plus its own optional idempotency key.
+#[derive(Deserialize, ToSchema)]
+pub struct BatchItem {
+    #[serde(flatten)]
+    pub event: TrackWire,
+    /// Like the `Idempotency-Key` header of `/track` (1 to 255 visible ASCII characters).
+    #[schema(min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
+    pub idempotency_key: Option<String>,
+}
+
+/// The outcome of one item, by `status`.
+#[derive(Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 enum ItemResult {
     Created {
         index: usize,
+        #[schema(value_type = TrackResponse)]
         event: Box<RawValue>,
     },
     Replayed {
         index: usize,
+        #[schema(value_type = TrackResponse)]
         event: Box<RawValue>,
     },
     Error {
         index: usize,
+        /// The status a single `/track` of this item would have answered.
         http_status: u16,
+        #[schema(value_type = ErrorBody)]
         error: Value,
     },
 }
 
-#[derive(Serialize)]
+/// One result per item, in order.
+#[derive(Serialize, ToSchema)]
 struct BatchResponse {
     created: usize,
     replayed: usize,
@@ -86,7 +113,17 @@ fn item_input(
     Ok((claim, input))
 }
 
-/// The handler.
+/// Record up to 1,000 events in one request.
+///
+/// Every item follows the rules of a single `POST /track`, with its own optional
+/// `idempotency_key`; a bad item gets its own error result and never rejects the others.
+#[utoipa::path(
+    post,
+    path = "/api/v1/track/batch",
+    tag = "track",
+    request_body(content = BatchRequest, content_type = "application/json"),
+    responses((status = 200, description = "One result per item, in order.", body = BatchResponse))
+)]
 pub async fn track_batch(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -1,5 +1,9 @@
 //! HTTP routes. Every API route is mounted twice, under `/api/v1` (what the SDK and the n8n node
 //! call) and `/v1` (what the docs print), with the same handlers and middleware.
+//!
+//! The routes are listed once, in [`api_routes!`] below: the same list mounts them and feeds
+//! the OpenAPI document (`crate::openapi`), and a test checks that the document holds exactly
+//! these operations, so a route cannot be mounted without being documented.
 
 pub mod agents;
 pub mod batch;
@@ -10,65 +14,171 @@ pub mod track;
 pub mod track_input;
 
 use actix_web::middleware::from_fn;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::auth::require_key;
 use crate::errors::ApiError;
+use crate::openapi;
 use crate::state::AppState;
+
+/// The prefixes every keyed route is served under; the first is the documented one.
+pub const PREFIXES: [&str; 2] = ["/api/v1", "/v1"];
+
+/// Generates, from one list: `PUBLIC_ROUTES` and `API_ROUTES` (method, path), the mounting of
+/// the keyed routes, and `ApiPaths`, the utoipa document of every listed handler.
+macro_rules! api_routes {
+    (
+        public { $($pmethod:ident $ppath:literal => $($phandler:ident)::+;)* }
+        keyed { $($method:ident $path:literal => $($handler:ident)::+;)* }
+    ) => {
+        /// Routes served without a key: (method, full path).
+        pub const PUBLIC_ROUTES: &[(&str, &str)] = &[$((stringify!($pmethod), $ppath)),*];
+
+        /// Routes that need a key: (method, path under each of [`PREFIXES`]).
+        pub const API_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn mount_public(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($ppath, web::$pmethod().to($($phandler)::+));)*
+        }
+
+        fn mount_keyed(cfg: &mut web::ServiceConfig, prefix: &str) {
+            cfg.service(
+                web::scope(prefix)
+                    .wrap(from_fn(require_key))
+                    $(.route($path, web::$method().to($($handler)::+)))*
+                    .default_service(web::to(not_found)),
+            );
+        }
+
+        /// The operations of every route, as utoipa collects them from the handlers'
+        /// `#[utoipa::path]` annotations (with the schemas they name).
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($($phandler)::+,)* $($($handler)::+),*))]
+        pub struct ApiPaths;
+    };
+}
+
+api_routes! {
+    public {
+        get "/healthz" => healthz;
+        get "/readyz" => readyz;
+        get "/metrics" => crate::metrics::metrics;
+        get "/api/v1/openapi.json" => openapi::serve;
+    }
+    keyed {
+        post "/track" => track::track;
+        post "/track/batch" => batch::track_batch;
+        post "/track/validate" => track::validate;
+        get "/summary" => reports::summary;
+        get "/reports/time-saved" => reports::time_saved;
+        get "/reports/cost-saved" => reports::cost_saved;
+        get "/reports/leaderboard" => reports::leaderboard;
+        get "/reports/export" => reports::export;
+        get "/reports/usage" => reports::usage;
+        get "/agents" => agents::list;
+        put "/agents/{agent_id}" => agents::set_rate;
+        get "/task-types" => task_types::list;
+        post "/task-types" => task_types::create;
+        delete "/task-types/{key}" => task_types::archive;
+        post "/task-types/{key}/override" => task_types::set_override;
+        delete "/task-types/{key}/override" => task_types::delete_override;
+    }
+}
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(crate::metrics::metrics));
-    for prefix in ["/api/v1", "/v1"] {
-        cfg.service(
-            web::scope(prefix)
-                .wrap(from_fn(require_key))
-                .route("/track", web::post().to(track::track))
-                .route("/track/batch", web::post().to(batch::track_batch))
-                .route("/track/validate", web::post().to(track::validate))
-                .route("/summary", web::get().to(reports::summary))
-                .route("/reports/time-saved", web::get().to(reports::time_saved))
-                .route("/reports/cost-saved", web::get().to(reports::cost_saved))
-                .route("/reports/leaderboard", web::get().to(reports::leaderboard))
-                .route("/reports/export", web::get().to(reports::export))
-                .route("/reports/usage", web::get().to(reports::usage))
-                .route("/agents", web::get().to(agents::list))
-                .route("/agents/{agent_id}", web::put().to(agents::set_rate))
-                .route("/task-types", web::get().to(task_types::list))
-                .route("/task-types", web::post().to(task_types::create))
-                .route("/task-types/{key}", web::delete().to(task_types::archive))
-                .route(
-                    "/task-types/{key}/override",
-                    web::post().to(task_types::set_override),
-                )
-                .route(
-                    "/task-types/{key}/override",
-                    web::delete().to(task_types::delete_override),
-                )
-                .default_service(web::to(not_found)),
-        );
+    // Before the keyed scopes, which would otherwise claim these paths. The document is the
+    // same under the `/v1` alias.
+    mount_public(cfg);
+    cfg.route("/v1/openapi.json", web::get().to(openapi::serve));
+    for prefix in PREFIXES {
+        mount_keyed(cfg, prefix);
     }
     crate::dashboard::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process answers.", body = Health))
+)]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// Readiness: the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers.", body = Ready),
+        (status = 503, description = "The database cannot be reached."),
+    )
+)]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
     web::block(move || st.store.ping()).await??;
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound {
-        message: "no such route".into(),
-    })
+/// `GET /healthz` (documentation of the `json!` answer above).
+#[derive(utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// `GET /readyz` (documentation of the `json!` answer above).
+#[derive(utoipa::ToSchema)]
+pub struct Ready {
+    #[schema(example = "ready")]
+    pub status: String,
+    #[schema(example = "ok")]
+    pub database: String,
+}
+
+/// No route matched: 405 with `Allow` when the path is a route of other methods, else 404.
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allow = allowed_methods(req.path());
+    if allow.is_empty() {
+        Err(ApiError::NotFound {
+            message: "no such route".into(),
+        })
+    } else {
+        Err(ApiError::MethodNotAllowed { allow })
+    }
+}
+
+/// The methods (upper case) of the routes whose pattern matches `path`.
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let matches = |pattern: &str, path: &str| {
+        let (mut p, mut q) = (pattern.split('/'), path.split('/'));
+        loop {
+            match (p.next(), q.next()) {
+                (None, None) => return true,
+                (Some(a), Some(b)) if a.starts_with('{') && !b.is_empty() => {}
+                (Some(a), Some(b)) if a == b => {}
+                _ => return false,
+            }
+        }
+    };
+    let keyed = PREFIXES
+        .iter()
+        .filter_map(|prefix| path.strip_prefix(prefix))
+        .flat_map(|sub| API_ROUTES.iter().filter(move |(_, p)| matches(p, sub)));
+    let public = PUBLIC_ROUTES
+        .iter()
+        .filter(|(_, p)| matches(p, path) || matches(p, &path.replacen("/v1/", "/api/v1/", 1)));
+    let mut out: Vec<String> = keyed
+        .chain(public)
+        .map(|(m, _)| m.to_ascii_uppercase())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }

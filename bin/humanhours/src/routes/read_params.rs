@@ -23,6 +23,11 @@ pub struct Params(HashMap<String, String>);
 impl Params {
     /// Parses the query string of a request.
     pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        if !decodes_to_utf8(req.query_string()) {
+            return Err(ApiError::invalid(
+                "the query string is not valid UTF-8 once percent-decoded",
+            ));
+        }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
             .map_err(|e| ApiError::invalid(format!("the query string is malformed: {e}")))?;
         let mut map = HashMap::new();
@@ -42,6 +47,33 @@ impl Params {
             .map(|s| s.as_str())
             .filter(|s| !s.is_empty())
     }
+}
+
+/// Whether percent-decoding `raw` (a path or query string) gives valid UTF-8. actix and
+/// serde_urlencoded decode lossily, turning invalid bytes into U+FFFD: an id sent as `%FF`
+/// would silently become another id. Callers refuse such input instead.
+pub fn decodes_to_utf8(raw: &str) -> bool {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h * 16 + l) as u8),
+            _ => None,
+        };
+        match decoded {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&out).is_ok()
 }
 
 /// `period` presets.
@@ -167,14 +199,21 @@ pub fn scope(p: &Params) -> Result<Scope, ApiError> {
             name.to_owned(),
         ),
     };
-    let agent_id = p.get("agent_id").map(str::to_owned);
-    if agent_id.as_ref().is_some_and(|a| a.chars().count() > 128) {
-        return Err(ApiError::field("agent_id", "must be 1 to 128 characters"));
-    }
-    let task_type = p.get("task_type").map(str::to_owned);
-    if task_type.as_ref().is_some_and(|t| t.chars().count() > 64) {
-        return Err(ApiError::field("task_type", "must be 1 to 64 characters"));
-    }
+    // No stored agent id or task type holds a control character (both are refused on the way
+    // in), and PostgreSQL cannot even be asked about a NUL: such a filter is a 422.
+    let filter = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
+        match p.get(name) {
+            Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+                Err(ApiError::field(
+                    name,
+                    format!("must be 1 to {max} characters without control characters"),
+                ))
+            }
+            v => Ok(v.map(str::to_owned)),
+        }
+    };
+    let agent_id = filter("agent_id", 128)?;
+    let task_type = filter("task_type", 64)?;
     Ok(Scope {
         range,
         tz,
@@ -396,5 +435,128 @@ pub fn format(p: &Params) -> Result<Format, ApiError> {
             "format",
             format!("must be json or csv, got '{other}'"),
         )),
+    }
+}
+
+/// Documentation of the parameters parsed above, for the OpenAPI document. The parsers are
+/// the rules; these types only describe them.
+pub mod doc {
+    use serde::Serialize;
+    use utoipa::{IntoParams, ToSchema};
+
+    /// A range preset; each ends now.
+    #[derive(Serialize, ToSchema)]
+    pub enum Period {
+        #[serde(rename = "24h")]
+        H24,
+        #[serde(rename = "7d")]
+        D7,
+        #[serde(rename = "30d")]
+        D30,
+        #[serde(rename = "90d")]
+        D90,
+        #[serde(rename = "ytd")]
+        Ytd,
+        #[serde(rename = "all")]
+        All,
+    }
+
+    /// A metric to sort or rank by.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Metric {
+        HoursSaved,
+        CostSaved,
+        NetSaved,
+        AgentCost,
+        Events,
+    }
+
+    /// The answer format of a report.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Format {
+        Json,
+        Csv,
+    }
+
+    /// The range and filters of every read route. Empty values are the same as absent; a
+    /// parameter given twice is a 422.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct ScopeQuery {
+        /// A preset ending now (default `30d`); not together with `from`/`to`.
+        #[param(inline)]
+        pub period: Option<Period>,
+        /// Start of an explicit range (RFC 3339, inclusive); alone, it ends now.
+        #[param(format = DateTime)]
+        pub from: Option<String>,
+        /// End of an explicit range (RFC 3339, exclusive); alone, it starts 30 days earlier.
+        #[param(format = DateTime)]
+        pub to: Option<String>,
+        /// Only this agent's events (no control characters).
+        #[param(max_length = 128, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+        pub agent_id: Option<String>,
+        /// Only this task type's events (no control characters).
+        #[param(max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+        pub task_type: Option<String>,
+        /// IANA zone of the day, week and month buckets (default UTC), e.g. `Europe/Berlin`.
+        pub tz: Option<String>,
+    }
+
+    /// Grouping, sorting and format of `time-saved`, `cost-saved` and `export`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct GroupQuery {
+        /// A comma list of `agent`, `task_type`, `model`, `outcome`, `client`,
+        /// `metadata.<key>`, and at most one of `day`, `week`, `month`; at most four
+        /// dimensions besides the time bucket.
+        pub group_by: Option<String>,
+        /// Largest first by this metric (default: `hours_saved`, or time order with a time
+        /// bucket).
+        #[param(inline)]
+        pub sort: Option<Metric>,
+        /// Only the first rows (1 to 10,000); totals still cover every row.
+        #[param(minimum = 1, maximum = 10_000)]
+        pub top: Option<u32>,
+        /// `json` (default) or `csv`; the export is always CSV.
+        #[param(inline)]
+        pub format: Option<Format>,
+    }
+
+    /// Ranking of the leaderboard.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct LeaderboardQuery {
+        /// The metric to rank by (default `hours_saved`).
+        #[param(inline)]
+        pub metric: Option<Metric>,
+        /// How many agents (1 to 10,000; default 10).
+        #[param(minimum = 1, maximum = 10_000)]
+        pub top: Option<u32>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decodes_to_utf8;
+
+    #[test]
+    fn percent_decoding_must_give_utf8() {
+        for ok in [
+            "",
+            "a=b",
+            "x=%C3%A9",
+            "%e2%82%ac",
+            "100%",
+            "%zz",
+            "a%2",
+            "caf%C3%A9",
+        ] {
+            assert!(decodes_to_utf8(ok), "{ok}");
+        }
+        for bad in ["%FF", "a=%C3", "%C3%28", "x=%ED%A0%80", "%F5%80%80%80"] {
+            assert!(!decodes_to_utf8(bad), "{bad}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use store::{Dim, ReportQuery, ReportRow, Sums};
 
+use super::read_params::doc as doc_params;
 use super::read_params::{self, Format, Grouping, Metric, Params, Range, Scope};
 use super::track::auth_context;
 use crate::auth::{AuthContext, OrgSettings};
@@ -395,7 +396,20 @@ async fn grouped(
     Ok(HttpResponse::Ok().json(Value::Object(m)))
 }
 
-/// `GET /reports/time-saved`.
+/// Time saved, grouped.
+///
+/// `events`, `hours_saved` and `cost_saved` per `group_by` group, and their totals. Pro.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/time-saved",
+    tag = "read",
+    params(doc_params::ScopeQuery, doc_params::GroupQuery),
+    responses(
+        (status = 200, description = "The rows and their totals (JSON), or the rows as CSV with `format=csv`.",
+            content((doc::GroupedReport = "application/json"), (String = "text/csv"))),
+        (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
+    )
+)]
 pub async fn time_saved(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -403,7 +417,21 @@ pub async fn time_saved(
     grouped(state, req, Kind::TimeSaved, false).await
 }
 
-/// `GET /reports/cost-saved`.
+/// Cost saved, grouped.
+///
+/// `events`, `cost_saved`, `agent_cost` and `net_saved` per `group_by` group, and their
+/// totals. Pro.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/cost-saved",
+    tag = "read",
+    params(doc_params::ScopeQuery, doc_params::GroupQuery),
+    responses(
+        (status = 200, description = "The rows and their totals (JSON), or the rows as CSV with `format=csv`.",
+            content((doc::GroupedReport = "application/json"), (String = "text/csv"))),
+        (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
+    )
+)]
 pub async fn cost_saved(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -411,7 +439,21 @@ pub async fn cost_saved(
     grouped(state, req, Kind::CostSaved, false).await
 }
 
-/// `GET /reports/export`.
+/// The time-saved rows as a CSV download.
+///
+/// Default `group_by=day,agent,task_type`; always CSV (`format=json` is a 422). Pro.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/export",
+    tag = "read",
+    params(doc_params::ScopeQuery, doc_params::GroupQuery),
+    responses(
+        (status = 200, description = "A header row, then one row per group; `currency` last.",
+            content_type = "text/csv", body = String,
+            headers(("Content-Disposition" = String, description = "`attachment` with a file name holding the range"))),
+        (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
+    )
+)]
 pub async fn export(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -515,6 +557,13 @@ pub fn summary_data(
 }
 
 /// `GET /summary`: totals, by outcome, and a daily trend.
+#[utoipa::path(
+    get,
+    path = "/api/v1/summary",
+    tag = "read",
+    params(doc_params::ScopeQuery),
+    responses((status = 200, description = "The totals of the range.", body = doc::Summary))
+)]
 pub async fn summary(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -575,6 +624,16 @@ pub fn breakdown(
 }
 
 /// `GET /reports/leaderboard`: agents ranked by `metric`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/leaderboard",
+    tag = "read",
+    params(doc_params::ScopeQuery, doc_params::LeaderboardQuery),
+    responses(
+        (status = 200, description = "The agents, best first.", body = doc::Leaderboard),
+        (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
+    )
+)]
 pub async fn leaderboard(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -673,6 +732,12 @@ pub fn usage_data(
 }
 
 /// `GET /reports/usage`: the billing month's counters and the plan's limits. All plans.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/usage",
+    tag = "read",
+    responses((status = 200, description = "This month's usage.", body = doc::Usage))
+)]
 pub async fn usage(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let org = org_of(&auth_context(&req)?);
     let now = clock::now();
@@ -698,5 +763,136 @@ fn ratelimit_hard_cap(plan: Plan, cap_override: Option<u64>) -> Option<u64> {
         (_, Some(cap)) => Some(cap),
         (Plan::Free, None) => plan.included_events(),
         _ => None,
+    }
+}
+
+/// The shapes of the answers above, for the OpenAPI document. The handlers build them with
+/// `json!` (their field sets depend on the query); these mirror them, and `just fuzz` checks
+/// every answer against them. `Serialize` is derived only so utoipa reads the serde attributes.
+pub mod doc {
+    use serde::Serialize;
+    use utoipa::ToSchema;
+
+    use crate::wire::Num;
+
+    /// What every read answer starts with: the resolved range and filters.
+    #[derive(Serialize, ToSchema)]
+    pub struct Head {
+        /// The preset asked for, or `custom` for `from`/`to`.
+        pub period: String,
+        #[schema(format = DateTime)]
+        pub from: String,
+        /// Exclusive.
+        #[schema(format = DateTime)]
+        pub to: String,
+        pub tz: String,
+        pub currency: String,
+        pub agent_id: Option<String>,
+        pub task_type: Option<String>,
+    }
+
+    /// Exact sums over a set of events.
+    #[derive(Serialize, ToSchema)]
+    pub struct Sums {
+        pub events: u64,
+        pub hours_saved: Num,
+        pub cost_saved: Num,
+        /// The known costs only; `null` when no event had one.
+        pub agent_cost: Option<Num>,
+        pub net_saved: Num,
+    }
+
+    /// The sums per outcome; all three are always present.
+    #[derive(Serialize, ToSchema)]
+    pub struct ByOutcome {
+        pub success: Sums,
+        pub failure: Sums,
+        pub needs_review: Sums,
+    }
+
+    /// One local day of the trend.
+    #[derive(Serialize, ToSchema)]
+    pub struct TrendDay {
+        /// The local date (`2026-10-25`).
+        pub date: String,
+        #[serde(flatten)]
+        pub sums: Sums,
+    }
+
+    /// `GET /summary`.
+    #[derive(Serialize, ToSchema)]
+    pub struct Summary {
+        #[serde(flatten)]
+        pub head: Head,
+        #[serde(flatten)]
+        pub sums: Sums,
+        /// hours / (176 × days / 30), to 3 places.
+        pub fte_equivalent: Num,
+        pub by_outcome: ByOutcome,
+        /// One entry per local day of the range (for a range over ~10 years, only days with
+        /// events).
+        pub trend: Vec<TrendDay>,
+    }
+
+    /// `GET /reports/time-saved` and `/reports/cost-saved` as JSON.
+    #[derive(Serialize, ToSchema)]
+    pub struct GroupedReport {
+        #[serde(flatten)]
+        pub head: Head,
+        pub group_by: Vec<String>,
+        /// The metric sorted by, or `time`.
+        pub sort: String,
+        pub top: Option<u32>,
+        /// Rows before `top`.
+        pub row_count: u64,
+        /// One object per group: a field per `group_by` entry, named as given (text or
+        /// `null`), then the metrics (time-saved: `events`, `hours_saved`, `cost_saved`;
+        /// cost-saved: `events`, `cost_saved`, `agent_cost`, `net_saved`).
+        #[schema(value_type = Vec<Object>)]
+        pub rows: Vec<serde_json::Value>,
+        /// The metrics over every row, also when `top` cut some.
+        #[schema(value_type = Object)]
+        pub totals: serde_json::Value,
+    }
+
+    /// One agent of the leaderboard.
+    #[derive(Serialize, ToSchema)]
+    pub struct LeaderboardRow {
+        /// Equal values share a rank (1, 2, 2, 4).
+        pub rank: u64,
+        pub agent_id: Option<String>,
+        #[serde(flatten)]
+        pub sums: Sums,
+    }
+
+    /// `GET /reports/leaderboard`.
+    #[derive(Serialize, ToSchema)]
+    pub struct Leaderboard {
+        #[serde(flatten)]
+        pub head: Head,
+        pub metric: String,
+        pub top: u32,
+        pub rows: Vec<LeaderboardRow>,
+    }
+
+    /// `GET /reports/usage`: the billing month (UTC) of receipt.
+    #[derive(Serialize, ToSchema)]
+    pub struct Usage {
+        /// `free`, `pro` or `enterprise`.
+        pub plan: String,
+        pub currency: String,
+        /// `2026-11`.
+        pub month: String,
+        #[schema(format = DateTime)]
+        pub period_start: String,
+        #[schema(format = DateTime)]
+        pub period_end: String,
+        pub events_this_month: u64,
+        /// Free: its cap; enterprise: `null`.
+        pub events_included: Option<u64>,
+        pub overage_events: u64,
+        /// Where events are refused; `null`: never.
+        pub event_cap: Option<u64>,
+        pub rate_limit_per_second: u32,
     }
 }

@@ -110,6 +110,13 @@ pub fn entries_of(st: &AppState, org_id: &str) -> Result<Vec<Value>, ApiError> {
 }
 
 /// `GET /task-types[?category=]`: built-ins in catalogue order, then active custom types.
+#[utoipa::path(
+    get,
+    path = "/api/v1/task-types",
+    tag = "task-types",
+    params(doc::CategoryQuery),
+    responses((status = 200, description = "The task types.", body = doc::TaskTypes))
+)]
 pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let org = auth_context(&req)?.org.clone();
     let p = Params::from_request(&req)?;
@@ -171,7 +178,20 @@ fn baseline_field(m: &Map<String, Value>, name: &str) -> Result<BaselineMinutes,
     }
 }
 
-/// `POST /task-types`: a custom task type (Pro).
+/// Create a custom task type.
+///
+/// A key that is a built-in or an active custom type is a 422; an archived one comes back
+/// with the new values. Pro.
+#[utoipa::path(
+    post,
+    path = "/api/v1/task-types",
+    tag = "task-types",
+    request_body(content = doc::NewTaskType, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new custom type.", body = doc::TaskType),
+        (status = 403, description = "Custom task types need the pro or enterprise plan."),
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -236,7 +256,10 @@ fn builtin_or_404(
     if let Some(t) = Catalogue::builtin().get(key) {
         return Ok(t);
     }
-    if store.find_custom_type(org_id, key)?.is_some() {
+    // A key outside the grammar names no task type, and is not sent to the database (which
+    // may not even accept its bytes: PostgreSQL refuses NUL).
+    if catalogue::TaskTypeKey::parse(key).is_ok() && store.find_custom_type(org_id, key)?.is_some()
+    {
         return Err(ApiError::Validation {
             message: format!(
                 "'{key}' is a custom task type; only built-in task types have overrides"
@@ -250,7 +273,22 @@ fn builtin_or_404(
     })
 }
 
-/// `POST /task-types/{key}/override` (Pro): the org's own baseline for a built-in type.
+/// Override a built-in task type's baseline.
+///
+/// The org's own baseline for a built-in type (a custom key is a 422). Applies to events
+/// tracked afterwards. Pro.
+#[utoipa::path(
+    post,
+    path = "/api/v1/task-types/{key}/override",
+    tag = "task-types",
+    params(doc::KeyPath),
+    request_body(content = doc::NewOverride, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The task type with its override.", body = doc::TaskType),
+        (status = 403, description = "Overrides need the pro or enterprise plan."),
+        (status = 404, description = "No such task type."),
+    )
+)]
 pub async fn set_override(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -278,8 +316,22 @@ pub async fn set_override(
     Ok(HttpResponse::Ok().json(item))
 }
 
-/// `DELETE /task-types/{key}/override` (Pro): back to the built-in baseline. Removing an
-/// override that does not exist is not an error.
+/// Remove an override.
+///
+/// Back to the built-in baseline; removing an override that does not exist is not an error.
+/// Pro.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/task-types/{key}/override",
+    tag = "task-types",
+    params(doc::KeyPath),
+    responses(
+        (status = 200, description = "The task type without override.", body = doc::TaskType),
+        (status = 403, description = "Overrides need the pro or enterprise plan."),
+        (status = 404, description = "No such task type."),
+        (status = 422, description = "A custom task type has no override."),
+    )
+)]
 pub async fn delete_override(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -300,7 +352,21 @@ pub async fn delete_override(
     Ok(HttpResponse::Ok().json(item))
 }
 
-/// `DELETE /task-types/{key}` (Pro): archives a custom type. Built-ins cannot be archived.
+/// Archive a custom task type.
+///
+/// Built-ins cannot be archived (422). Stored events keep their baselines. Pro.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/task-types/{key}",
+    tag = "task-types",
+    params(doc::KeyPath),
+    responses(
+        (status = 200, description = "The archived type (with `archived_at`).", body = doc::TaskType),
+        (status = 403, description = "Custom task types need the pro or enterprise plan."),
+        (status = 404, description = "No such custom task type."),
+        (status = 422, description = "A built-in task type cannot be archived."),
+    )
+)]
 pub async fn archive(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -314,6 +380,11 @@ pub async fn archive(
             message: format!("'{key}' is a built-in task type and cannot be archived"),
             field: Some("key".into()),
             hint: Some("only custom task types can be archived".into()),
+        });
+    }
+    if catalogue::TaskTypeKey::parse(&key).is_err() {
+        return Err(ApiError::NotFound {
+            message: format!("no custom task type '{key}'"),
         });
     }
     let st = state.clone();
@@ -331,4 +402,108 @@ pub async fn archive(
     .await??;
     state.contexts.invalidate(&org_id);
     Ok(HttpResponse::Ok().json(item))
+}
+
+/// The shapes of the bodies above, for the OpenAPI document (the handlers build and read them
+/// by hand). `Serialize` is derived only so utoipa reads the serde attributes.
+pub mod doc {
+    use serde::Serialize;
+    use utoipa::{IntoParams, ToSchema};
+
+    use crate::wire::Num;
+
+    /// The task type of a path.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub struct KeyPath {
+        /// A task type key.
+        pub key: String,
+    }
+
+    /// `GET /task-types?category=`.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct CategoryQuery {
+        /// Only the types of this category.
+        pub category: Option<String>,
+    }
+
+    /// The org's override of a built-in baseline.
+    #[derive(Serialize, ToSchema)]
+    pub struct Override {
+        pub baseline_minutes: Num,
+        pub reason: Option<String>,
+        #[schema(format = DateTime)]
+        pub updated_at: String,
+    }
+
+    /// One task type.
+    #[derive(Serialize, ToSchema)]
+    pub struct TaskType {
+        pub key: String,
+        pub display_name: String,
+        pub category: String,
+        /// `builtin` or `custom`.
+        pub kind: String,
+        pub default_baseline_minutes: Num,
+        /// The citation of the baseline.
+        pub baseline_source: Option<String>,
+        #[serde(rename = "override")]
+        pub override_: Option<Override>,
+        /// What `/track` uses now.
+        pub effective_baseline_minutes: Num,
+        /// `builtin`, `override` or `custom`.
+        pub effective_baseline_source: String,
+        /// Custom types only.
+        #[schema(format = DateTime)]
+        pub created_at: Option<String>,
+        /// Archived custom types only.
+        #[schema(format = DateTime)]
+        pub archived_at: Option<String>,
+    }
+
+    /// `GET /task-types`.
+    #[derive(Serialize, ToSchema)]
+    pub struct TaskTypes {
+        pub task_types: Vec<TaskType>,
+    }
+
+    /// `POST /task-types` as sent.
+    #[derive(Serialize, ToSchema)]
+    pub struct NewTaskType {
+        /// Lowercase snake_case, not a built-in key.
+        #[schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = "^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
+        )]
+        pub key: String,
+        /// 1 to 200 characters, no control characters.
+        #[schema(min_length = 1, max_length = 200)]
+        pub display_name: String,
+        /// Lowercase snake_case; default `custom`.
+        #[schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = "^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
+        )]
+        pub category: Option<String>,
+        /// Minutes a person needs (> 0, at most 10,080).
+        #[schema(value_type = f64, exclusive_minimum = 0, maximum = 10_080)]
+        pub default_baseline_minutes: Num,
+        /// Where the baseline comes from (1 to 500 characters).
+        #[schema(min_length = 1, max_length = 500)]
+        pub baseline_source: Option<String>,
+    }
+
+    /// `POST /task-types/{key}/override` as sent.
+    #[derive(Serialize, ToSchema)]
+    pub struct NewOverride {
+        /// Minutes a person needs (> 0, at most 10,080).
+        #[schema(value_type = f64, exclusive_minimum = 0, maximum = 10_080)]
+        pub baseline_minutes_override: Num,
+        /// Why (1 to 500 characters).
+        #[schema(min_length = 1, max_length = 500)]
+        pub reason: Option<String>,
+    }
 }

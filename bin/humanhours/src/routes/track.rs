@@ -13,7 +13,9 @@ use serde::Serialize;
 use store::{EventRow, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite};
 use time::OffsetDateTime;
 
-use super::track_input::{check_window, from_value, parse_json, TrackInput, TrackWire};
+use utoipa::ToSchema;
+
+use super::track_input::{check_window, from_value, parse_json, OutcomeDoc, TrackInput, TrackWire};
 use crate::auth::{AuthContext, OrgSettings};
 use crate::clock;
 use crate::context::{ContextCache, OrgContext};
@@ -21,23 +23,32 @@ use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::wire::Num;
 
-/// The 201 body (API.md §4). Decimals serialize as exact JSON numbers.
-#[derive(Debug, Serialize)]
-struct TrackResponse<'a> {
+/// The 201 body (API.md §4): the valuation, frozen on the event. Decimals serialize as exact
+/// JSON numbers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackResponse<'a> {
+    /// `evt_` + ULID.
+    #[schema(example = "evt_01M8KYYRZKB1X83W7FZ6SZNKN5")]
     event_id: &'a str,
     agent_id: &'a str,
     task_type: &'a str,
+    #[schema(value_type = OutcomeDoc)]
     outcome: &'static str,
     resolved_baseline_minutes: Num,
+    /// `request`, `override`, `builtin`, `custom` or `fallback`.
     resolved_baseline_source: &'static str,
     resolved_hourly_rate: Num,
     currency: &'a str,
     agent_duration_seconds: Num,
     hours_saved: Num,
     cost_saved: Num,
+    /// `null` when the cost is unknown: never reported as 0.
     agent_cost: Option<Num>,
+    /// `provided`, `computed` or `none`.
     resolved_cost_source: &'static str,
     net_saved: Num,
+    /// UTC, milliseconds, `Z`.
+    #[schema(format = DateTime)]
     occurred_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<&'a str>,
@@ -45,6 +56,8 @@ struct TrackResponse<'a> {
     tokens_in: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tokens_out: Option<u64>,
+    /// Present when not empty: `unpriced_model`, `missing_tokens`, `missing_fx_rate`,
+    /// `audit_sample_not_stored`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<&'static str>,
 }
@@ -112,6 +125,27 @@ pub(crate) async fn json_body(
     parse_json(&body)
 }
 
+/// The `Idempotency-Key` header (documentation of [`idempotency_key`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// Makes a retry safe: 1 to 255 visible ASCII characters, scoped to the org, for 24 h.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )]
+    pub idempotency_key: Option<String>,
+}
+
+/// The answer of `/track/validate`.
+#[derive(ToSchema)]
+pub struct Valid {
+    /// Always `true`.
+    pub valid: bool,
+}
+
 fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = req.headers().get("idempotency-key") else {
         return Ok(None);
@@ -127,7 +161,27 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError
         .map_err(|e| ApiError::field("Idempotency-Key", e.to_string()))
 }
 
-/// The handler of `POST /track`.
+/// Record one finished task.
+///
+/// Values the task (baseline, rate, hours and cost saved, agent cost, net) and stores it with
+/// everything resolved frozen on the event. With `Idempotency-Key`, a retry within 24 h with
+/// the same body answers the first event again (200, `Idempotent-Replayed: true`); a different
+/// body is `idempotency_key_reused`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/track",
+    tag = "track",
+    params(IdempotencyHeader),
+    request_body(content = TrackWire, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Valued and stored.", body = TrackResponse),
+        (status = 200, description = "A replay: the identical answer of the first request with this Idempotency-Key.",
+            body = TrackResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true`"))),
+        (status = 409, description = "The first request with this Idempotency-Key has not finished (only where the store cannot wait for it)."),
+        (status = 429, description = "Over the key's per-second rate limit (`rate_limited`), or the org reached the hard monthly cap of its plan (`quota_exceeded`)."),
+    )
+)]
 pub async fn track(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -169,8 +223,18 @@ pub async fn track(
     Ok(resp.body(body))
 }
 
-/// `POST /track/validate`: checks a body against every field rule of `/track` without
-/// valuing or storing it. Also the no-op ceiling the ingest benchmark compares against.
+/// Check a `/track` body without storing it.
+///
+/// Checks a body against every field rule of `/track` without valuing or storing it. Also the
+/// no-op ceiling the ingest benchmark compares against.
+#[utoipa::path(
+    post,
+    path = "/api/v1/track/validate",
+    tag = "track",
+    params(IdempotencyHeader),
+    request_body(content = TrackWire, content_type = "application/json"),
+    responses((status = 200, description = "The body passes every field rule.", body = Valid))
+)]
 pub async fn validate(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
+use utoipa::ToSchema;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::errors::ApiError;
@@ -51,37 +52,92 @@ impl<'de> Deserialize<'de> for JsonCount {
     }
 }
 
-/// `audit_sample` as sent.
-#[derive(Debug, Clone, Deserialize, Validate)]
+/// `audit_sample` as sent. Kept on pro and enterprise; a free org's sample is accepted and
+/// dropped (warning `audit_sample_not_stored`).
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[schema(as = AuditSample)]
 pub struct AuditSampleWire {
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub input_excerpt: Option<String>,
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub output_excerpt: Option<String>,
     #[validate(length(max = 200, message = "must be at most 200 characters"))]
+    #[schema(max_length = 200)]
     pub model: Option<String>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub tokens_in: Option<JsonCount>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub tokens_out: Option<JsonCount>,
 }
 
-/// `POST /track` as sent. Unknown fields are ignored; `null` is the same as absent.
-#[derive(Debug, Clone, Deserialize, Validate)]
+/// What became of the task.
+#[derive(ToSchema)]
+#[schema(as = Outcome, rename_all = "snake_case")]
+pub enum OutcomeDoc {
+    Success,
+    Failure,
+    NeedsReview,
+}
+
+/// `POST /track` as sent. Unknown fields are ignored; `null` is the same as absent. The
+/// `schema` attributes document the rules the code below checks.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[schema(as = TrackRequest)]
 pub struct TrackWire {
+    /// The agent; created on first use. No control characters.
     #[validate(length(min = 1, max = 128, message = "must be 1 to 128 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        example = "support-bot"
+    )]
     pub agent_id: String,
+    /// A built-in task type (`GET /api/v1/task-types`), a custom one of the org, or any key
+    /// with `human_baseline_minutes` (or the org's fallback baseline).
     #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
+        example = "email_classification"
+    )]
     pub task_type: String,
+    #[schema(value_type = OutcomeDoc)]
     pub outcome: String,
+    /// Seconds the agent ran; absent means 0.
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000_000, example = 4)]
     pub agent_duration_seconds: Option<JsonNumber>,
+    /// What the run cost, in the org currency; always wins over a computed cost.
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub agent_cost: Option<JsonNumber>,
+    /// The model id, ideally the OpenRouter id; with tokens, the cost is computed from the
+    /// price book. No control characters.
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub model: Option<String>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub tokens_in: Option<JsonCount>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub tokens_out: Option<JsonCount>,
+    /// The baseline for this event only (> 0, at most a week).
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 10_080)]
     pub human_baseline_minutes: Option<JsonNumber>,
+    /// Free-form; at most 64 top-level keys and 16 KiB serialized. Its string `client` feeds
+    /// the `client` report dimension.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     #[validate(nested)]
     pub audit_sample: Option<AuditSampleWire>,
+    /// When the task finished (RFC 3339); default: the time of receipt. From 90 days ago to
+    /// 24 hours ahead.
+    #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
 }
 
@@ -203,6 +259,31 @@ fn number<T>(
     .transpose()
 }
 
+/// The dotted path of the first key or string holding U+0000, if any. Metadata is queried as
+/// JSON by the database (reports group by its keys) and PostgreSQL's `jsonb` cannot hold NUL,
+/// so both backends refuse it alike. serde_json limits nesting to 128 levels, so the
+/// recursion is bounded.
+fn nul_in(map: &Map<String, Value>, path: &str) -> Option<String> {
+    fn value(v: &Value, path: String) -> Option<String> {
+        match v {
+            Value::String(s) if s.contains('\0') => Some(path),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| value(item, format!("{path}.{i}"))),
+            Value::Object(m) => nul_in(m, &path),
+            _ => None,
+        }
+    }
+    map.iter().find_map(|(k, v)| {
+        let here = format!("{path}.{k}");
+        if k.contains('\0') {
+            return Some(path.to_owned());
+        }
+        value(v, here)
+    })
+}
+
 fn no_control_chars(field: &str, s: &str) -> Result<(), ApiError> {
     if s.chars().any(char::is_control) {
         return Err(ApiError::field(
@@ -253,6 +334,13 @@ impl TrackWire {
             }
         };
         if let Some(meta) = &self.metadata {
+            if let Some(path) = nul_in(meta, "metadata") {
+                return Err(ApiError::Validation {
+                    message: "must not contain the NUL character (U+0000)".into(),
+                    field: Some(path),
+                    hint: Some("PostgreSQL's JSON cannot hold it; drop or replace it".into()),
+                });
+            }
             if meta.len() > METADATA_MAX_KEYS {
                 return Err(ApiError::field(
                     "metadata",

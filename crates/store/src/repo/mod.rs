@@ -12,7 +12,7 @@ use diesel::prelude::*;
 
 use crate::models::*;
 use crate::schema::*;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Sums};
 
 /// An org's rows that valuing an event needs, as stored (decimal text).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -318,6 +318,31 @@ impl Store {
             .filter(events::org_id.eq(org_id))
             .count()
             .get_result(c)?))
+    }
+
+    /// The sums of every stored event of an org, read from the events table itself (not the
+    /// rollups the reports use), so checks can compare the two.
+    pub fn sum_events(&self, org_id: &str) -> Result<Sums, StoreError> {
+        let rows: Vec<(i64, i64, Option<i64>, i64)> = with_conn!(self, |c| events::table
+            .filter(events::org_id.eq(org_id))
+            .select((
+                events::hours_saved_milli,
+                events::cost_saved_cents,
+                events::agent_cost_micros,
+                events::net_saved_cents,
+            ))
+            .load(c)
+            .map_err(StoreError::from))?;
+        let mut s = Sums::default();
+        for (hours, cost, agent_cost, net) in rows {
+            s.events += 1;
+            s.hours_saved_milli += hours;
+            s.cost_saved_cents += cost;
+            s.agent_cost_micros += agent_cost.unwrap_or(0);
+            s.costed_events += i64::from(agent_cost.is_some());
+            s.net_saved_cents += net;
+        }
+        Ok(s)
     }
 
     /// An org's usage counters for a month (`YYYY-MM`), zero when none.

@@ -1,0 +1,201 @@
+//! The OpenAPI document: served without a key, OpenAPI 3.x, and complete (every mounted route,
+//! every error code).
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should fail the test loudly"
+)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::TestApp;
+use humanhours::errors::ApiError;
+use humanhours::routes::{allowed_methods, API_ROUTES, PREFIXES, PUBLIC_ROUTES};
+use ratelimit::Plan;
+use serde_json::Value;
+
+async fn fetch(app: &TestApp, path: &str) -> Value {
+    let r = app.send(reqwest::Method::GET, path, None, &[], None).await;
+    assert_eq!(r.status, 200, "{path} needs no key: {}", r.text);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    assert!(r.body.is_object(), "{path} is JSON: {}", r.text);
+    r.body
+}
+
+/// (method, path) of every operation in the document.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, _) in item.as_object().unwrap() {
+            if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                out.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[actix_web::test]
+async fn the_document_is_served_without_a_key_under_both_prefixes() {
+    let app = TestApp::spawn().await;
+    let doc = fetch(&app, "/api/v1/openapi.json").await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["info"]["title"], "humanhours");
+    assert!(doc["info"]["description"].as_str().unwrap().contains("/v1"));
+    assert_eq!(
+        fetch(&app, "/v1/openapi.json").await,
+        doc,
+        "the alias serves the same"
+    );
+    // The document is public, not the API: a keyed route still needs its key.
+    let r = app
+        .send(reqwest::Method::GET, "/api/v1/agents", None, &[], None)
+        .await;
+    assert_eq!((r.status, r.code()), (401, "missing_authorization"));
+}
+
+#[actix_web::test]
+async fn the_document_lists_exactly_the_mounted_routes() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Pro);
+    let doc = fetch(&app, "/api/v1/openapi.json").await;
+    let mut mounted: BTreeSet<(String, String)> = API_ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), format!("{}{p}", PREFIXES[0])))
+        .collect();
+    mounted.extend(
+        PUBLIC_ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string())),
+    );
+    assert_eq!(operations(&doc), mounted);
+    assert_eq!(
+        mounted.len(),
+        20,
+        "16 keyed routes, healthz, readyz, metrics, openapi.json"
+    );
+
+    // Every listed route is really mounted under both prefixes: with a key, none of them is
+    // the 404 of an unknown route.
+    for (method, path) in API_ROUTES {
+        let concrete = path
+            .replace("{agent_id}", "a")
+            .replace("{key}", "ticket_routing");
+        for prefix in PREFIXES {
+            let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let r = app
+                .send(m, &format!("{prefix}{concrete}"), Some(&key), &[], None)
+                .await;
+            assert!(
+                r.status != 404 || r.text.contains("no task type") || r.text.contains("custom"),
+                "{method} {prefix}{concrete} is not mounted: {}",
+                r.text
+            );
+            assert!(r.status < 500, "{method} {prefix}{concrete}: {}", r.text);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn every_error_code_is_in_the_document_with_the_envelope() {
+    let app = TestApp::spawn().await;
+    let doc = fetch(&app, "/api/v1/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    let listed: BTreeSet<&str> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let codes: BTreeSet<&str> = ApiError::every_variant()
+        .iter()
+        .map(|e| e.status_and_code().1)
+        .collect();
+    assert_eq!(listed, codes);
+    for code in [
+        "missing_authorization",
+        "validation_error",
+        "idempotency_key_reused",
+        "quota_exceeded",
+        "unavailable",
+    ] {
+        assert!(listed.contains(code), "{code}");
+    }
+    assert_eq!(
+        schemas["ErrorEnvelope"]["required"],
+        serde_json::json!(["error"])
+    );
+    assert_eq!(
+        schemas["ErrorBody"]["required"],
+        serde_json::json!(["code", "message"])
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    // Every 4xx/5xx answer of every operation is the envelope; keyed routes declare the bearer
+    // scheme and the shared answers.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let keyed = path.starts_with("/api/v1/") && path != "/api/v1/openapi.json";
+            let responses = op["responses"].as_object().unwrap();
+            for (status, resp) in responses {
+                if status.as_str() >= "400" {
+                    let schema = resp["content"]["application/json"]["schema"].to_string();
+                    assert!(
+                        schema.contains("#/components/schemas/ErrorEnvelope"),
+                        "{method} {path} {status}: {schema}"
+                    );
+                }
+            }
+            for status in ["401", "429", "500", "503"] {
+                assert_eq!(
+                    responses.contains_key(status),
+                    keyed || status == "500" || (path == "/readyz" && status == "503"),
+                    "{method} {path} {status}"
+                );
+            }
+            assert_eq!(op["security"].is_array(), keyed, "{method} {path}");
+        }
+    }
+    let track = &doc["paths"]["/api/v1/track"]["post"]["responses"];
+    assert!(track["201"]["headers"]["RateLimit"].is_object());
+    assert!(track["201"]["headers"]["RateLimit-Policy"].is_object());
+    assert!(track["200"]["headers"]["Idempotent-Replayed"].is_object());
+    assert!(track["429"]["headers"]["Retry-After"].is_object());
+    for status in ["409", "413", "415", "422"] {
+        assert!(track[status].is_object(), "/track documents {status}");
+    }
+}
+
+#[actix_web::test]
+async fn a_wrong_method_is_405_with_allow_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Pro);
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/api/v1/track", "POST"),
+        (reqwest::Method::DELETE, "/v1/task-types", "GET, POST"),
+        (reqwest::Method::PATCH, "/api/v1/agents/bot-1", "PUT"),
+        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::DELETE, "/v1/openapi.json", "GET"),
+    ] {
+        let r = app.send(method.clone(), path, Some(&key), &[], None).await;
+        assert_eq!(
+            (r.status, r.code(), r.header("allow")),
+            (405, "method_not_allowed", Some(allow)),
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+    assert!(allowed_methods("/api/v1/nope").is_empty());
+    let r = app
+        .send(reqwest::Method::GET, "/api/v1/nope", Some(&key), &[], None)
+        .await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+}
