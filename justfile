@@ -13,7 +13,7 @@ run *ARGS:
     cargo run --release -p humanhours -- serve {{ARGS}}
 
 # Every test of the workspace, after the purity check; ends with one summary line.
-test: check-pure sdk
+test: check-pure sdk browser
     #!/usr/bin/env bash
     set -euo pipefail
     log=$(mktemp)
@@ -55,6 +55,11 @@ check-pure:
 # The real Python SDK that tests/sdk.rs drives (installed from PyPI when missing).
 sdk:
     @python3 -c 'import humanhours' 2>/dev/null || python3 -m pip install --quiet 'humanhours==0.0.1'
+
+# Debian's Chromium and chromedriver, which the browser test drives (installed with apt-get
+# when missing and apt-get is usable; otherwise the test says what to install).
+browser:
+    @[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "just browser: install chromium and chromium-driver for the browser test" >&2
 
 # Benchmarks (release build; several minutes; prints figures and ratios).
 bench: bench-ingest bench-read
