@@ -68,6 +68,11 @@ bench: bench-ingest bench-read
 bench-ingest:
     bench/ingest.sh
 
+# Where /track spends its time: perf samples of the release server under load, by thread and by
+# part of the writer's transaction.
+profile-track:
+    bench/profile-track.sh
+
 # Read-side latency (p50/p95) over seeded SQLite databases of each size; takes several
 # minutes for 10M events. `just bench-read 100000` for a quick look.
 bench-read *SIZES="1000000 10000000":

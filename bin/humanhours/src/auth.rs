@@ -134,15 +134,6 @@ impl KeyCache {
         }
         entries.insert(digest, (verdict, now + self.ttl));
     }
-
-    /// Forgets every cached verdict of a key prefix (a revocation on this instance).
-    pub fn evict_prefix(&self, prefix: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|_, (v, _)| match v {
-            Verdict::Valid(ctx) => ctx.key_prefix != prefix,
-            Verdict::Revoked => true,
-        });
-    }
 }
 
 fn bearer(req: &ServiceRequest) -> Result<String, ApiError> {

@@ -217,13 +217,6 @@ impl<'a> BatchPlan<'a> {
 }
 
 impl Store {
-    /// Stores one event under its idempotency key and the org's monthly quota, atomically.
-    pub fn record_event(&self, w: &TrackWrite) -> Result<Recorded, TrackError> {
-        self.record_batch(&[w])?
-            .pop()
-            .unwrap_or_else(|| Err(StoreError::Failed("empty batch result".into()).into()))
-    }
-
     /// Stores many events in ONE transaction (one commit, one fsync). Each item gets what it
     /// would have got alone, in order: a replay, a refusal (quota, reused key), or created.
     /// The work is done per batch where it can be (one usage update per org, one upsert per
