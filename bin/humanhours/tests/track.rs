@@ -882,3 +882,40 @@ async fn changes_through_the_api_apply_to_the_next_event_at_once() {
     assert_eq!(r.body["hours_saved"].to_string(), "0.05");
     assert_eq!(r.body["cost_saved"].to_string(), "3.5");
 }
+
+/// Sums in reports are 64-bit integers of millionths: the bound on one event's cost keeps them
+/// exact for thousands of maximal events (the fuzzer once overflowed them at the old bound).
+#[actix_web::test]
+async fn maximal_costs_still_sum_exactly_in_reports() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Pro);
+    let mut b = seed_body();
+    b["agent_cost"] = json!(1_000_000_000);
+    for _ in 0..12 {
+        assert_eq!(app.track(&key, &b, None).await.status, 201);
+    }
+    b["agent_cost"] = json!(1_000_000_000.01);
+    let r = app.track(&key, &b, None).await;
+    assert_eq!((r.status, r.field()), (422, Some("agent_cost")));
+    let r = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/summary",
+            Some(&key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["agent_cost"].to_string(), "12000000000");
+    let r = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/reports/cost-saved?group_by=agent",
+            Some(&key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

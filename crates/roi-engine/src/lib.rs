@@ -111,6 +111,9 @@ pub enum Warning {
     MissingTokens { model: String },
     /// The model is priced but there is no USD rate for the org's currency.
     MissingFxRate { currency: String },
+    /// The computed cost is above what one event may cost ([`Money::MAX`]): the tokens,
+    /// price or rate are implausible, so the cost is left unknown rather than stored.
+    CostOutOfRange { model: String },
 }
 
 impl Warning {
@@ -120,6 +123,7 @@ impl Warning {
             Warning::UnpricedModel { .. } => "unpriced_model",
             Warning::MissingTokens { .. } => "missing_tokens",
             Warning::MissingFxRate { .. } => "missing_fx_rate",
+            Warning::CostOutOfRange { .. } => "agent_cost_out_of_range",
         }
     }
 
@@ -134,6 +138,10 @@ impl Warning {
             ),
             Warning::MissingFxRate { currency } => format!(
                 "no USD→{currency} exchange rate in force at occurred_at; agent_cost is unknown (import an FX rate)"
+            ),
+            Warning::CostOutOfRange { model } => format!(
+                "the cost computed for model '{model}' is above {} per event; agent_cost is unknown (check tokens and prices, or send agent_cost)",
+                Money::MAX
             ),
         }
     }
@@ -277,8 +285,14 @@ pub fn resolve_cost(input: &CostInput) -> ResolvedCost {
             let usd = (Decimal::from(tokens.input()) * price.input.get()
                 + Decimal::from(tokens.output()) * price.output.get())
                 / Decimal::from(1_000_000);
+            let amount = round(usd * fx.get(), AGENT_COST_DP);
+            if amount > Money::MAX {
+                return none(Some(Warning::CostOutOfRange {
+                    model: model.clone(),
+                }));
+            }
             ResolvedCost {
-                amount: Some(round(usd * fx.get(), AGENT_COST_DP)),
+                amount: Some(amount),
                 source: CostSource::Computed,
                 price: Some(*price),
                 fx: Some(*fx),

@@ -200,6 +200,13 @@ fn cost_none_with_a_warning_when_it_cannot_be_computed() {
         Some("missing_fx_rate")
     );
     assert!(c.warning.unwrap().message().contains("EUR"));
+    // 10^12 tokens at $10^6 per million is $10^12: above what one event may cost.
+    let c = model_cost(Some((Tokens::MAX, 0)), Some(("1000000", "0")), Some("1"));
+    assert_eq!((c.source, c.amount), (CostSource::None, None));
+    assert_eq!(
+        c.warning.as_ref().map(Warning::code),
+        Some("agent_cost_out_of_range")
+    );
     let c = resolve_cost(&CostInput::Nothing);
     assert_eq!(
         (c.source, c.amount, c.warning),

@@ -56,7 +56,7 @@ pub struct TrackResponse<'a> {
     tokens_in: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tokens_out: Option<u64>,
-    /// Present when not empty: `unpriced_model`, `missing_tokens`, `missing_fx_rate`,
+    /// Present when not empty: `unpriced_model`, `missing_tokens`, `missing_fx_rate`, `agent_cost_out_of_range`,
     /// `audit_sample_not_stored`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<&'static str>,

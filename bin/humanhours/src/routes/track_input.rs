@@ -111,7 +111,7 @@ pub struct TrackWire {
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000_000, example = 4)]
     pub agent_duration_seconds: Option<JsonNumber>,
     /// What the run cost, in the org currency; always wins over a computed cost.
-    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000_000_000_u64)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000_000)]
     pub agent_cost: Option<JsonNumber>,
     /// The model id, ideally the OpenRouter id; with tokens, the cost is computed from the
     /// price book. No control characters.
