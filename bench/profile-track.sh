@@ -26,9 +26,10 @@ HUMANHOURS_SQLITE_SYNCHRONOUS=$sync HUMANHOURS_WORKERS=1 taskset -c 0 "$bin" ser
 server=$!
 sleep 1.5
 taskset -c 1 wrk -t1 -c64 -d12s -s "$root/bench/track.lua" http://127.0.0.1:18222 -- "$work/keys" /api/v1/track 0 > "$work/wrk.txt" &
+load=$!
 sleep 3
-perf record -F 499 --call-graph dwarf,16384 -p "$server" -o "$work/perf.data" -- sleep 4 > /dev/null 2>&1
-wait
+perf record -F 499 --call-graph dwarf,16384 -p "$server" -o "$work/perf.data" -- sleep 4 > /dev/null 2>&1 || true
+wait "$load"
 perf script -i "$work/perf.data" 2>/dev/null > "$work/stacks.txt"
 grep Requests/sec "$work/wrk.txt"
 python3 - "$work/stacks.txt" <<'PY'
