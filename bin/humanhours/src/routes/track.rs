@@ -499,7 +499,7 @@ fn event_row(
         metadata: input
             .metadata
             .as_ref()
-            .map(|m| serde_json::Value::Object(m.clone()).to_string()),
+            .and_then(|m| serde_json::to_string(m).ok()),
         audit_sample,
         warnings: (!warnings.is_empty())
             .then(|| serde_json::to_string(warnings).unwrap_or_default()),
