@@ -116,8 +116,8 @@ decimal_newtype!(
 decimal_newtype!(
     /// A non-negative amount of money in one currency, as sent by a client (`agent_cost`):
     /// 0 to 10^9. The bound keeps sums exact: stored in millionths, one event is at most
-    /// 10^15 units, so a report's 64-bit sum holds over nine thousand such events and far more
-    /// real ones (a report that would still overflow is refused, never wrapped).
+    /// 10^15 units, so a 64-bit sum holds over nine thousand such events and far more real
+    /// ones. (Beyond that the store's sums would overflow: see docs/decisions.md.)
     Money,
     min = Decimal::ZERO,
     exclusive = false,
