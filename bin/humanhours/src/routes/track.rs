@@ -496,10 +496,7 @@ fn event_row(
         agent_cost_micros: v.agent_cost_micros(),
         net_saved_cents: v.net_saved_cents(),
         client,
-        metadata: input
-            .metadata
-            .as_ref()
-            .and_then(|m| serde_json::to_string(m).ok()),
+        metadata: input.metadata_json.clone(),
         audit_sample,
         warnings: (!warnings.is_empty())
             .then(|| serde_json::to_string(warnings).unwrap_or_default()),

@@ -163,6 +163,8 @@ pub struct TrackInput {
     pub tokens: Option<Tokens>,
     pub human_baseline: Option<BaselineMinutes>,
     pub metadata: Option<Map<String, Value>>,
+    /// `metadata` serialized (what is stored), made once while its size is checked.
+    pub metadata_json: Option<String>,
     pub audit_sample: Option<AuditSample>,
     /// None: the time of receipt.
     pub occurred_at: Option<OffsetDateTime>,
@@ -333,6 +335,7 @@ impl TrackWire {
                 Some(Tokens::new(i, o).map_err(|e| ApiError::field(field, e.to_string()))?)
             }
         };
+        let mut metadata_json = None;
         if let Some(meta) = &self.metadata {
             if let Some(path) = nul_in(meta, "metadata") {
                 return Err(ApiError::Validation {
@@ -350,15 +353,15 @@ impl TrackWire {
                     ),
                 ));
             }
-            let size = serde_json::to_string(meta)
-                .map(|s| s.len())
-                .unwrap_or(usize::MAX);
+            let text = serde_json::to_string(meta).map_err(ApiError::internal)?;
+            let size = text.len();
             if size > METADATA_MAX_BYTES {
                 return Err(ApiError::field(
                     "metadata",
                     format!("must be at most {METADATA_MAX_BYTES} bytes serialized, got {size}"),
                 ));
             }
+            metadata_json = Some(text);
         }
         let audit_sample = self
             .audit_sample
@@ -411,6 +414,7 @@ impl TrackWire {
             tokens,
             human_baseline,
             metadata: self.metadata,
+            metadata_json,
             audit_sample,
             occurred_at,
         })
