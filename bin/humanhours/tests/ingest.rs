@@ -232,6 +232,7 @@ async fn validate_checks_the_body_and_stores_nothing() {
 /// Holds the database's write lock from outside, so the writer stalls and its queue fills.
 fn block_writes(db_url: &str) -> Box<dyn FnOnce() + Send> {
     if let Some(url) = db_url.strip_prefix("postgres") {
+        store::init_tls();
         let mut c = diesel::PgConnection::establish(&format!("postgres{url}")).unwrap();
         c.batch_execute("BEGIN; LOCK TABLE monthly_usage IN ACCESS EXCLUSIVE MODE")
             .unwrap();

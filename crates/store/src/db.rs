@@ -237,10 +237,22 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Initialises OpenSSL, which libpq uses for TLS, WITHOUT the exit handler it would otherwise
+/// register. That handler (`OPENSSL_cleanup`) frees OpenSSL's global state while the process
+/// exits, and a connection pool's thread that is opening or closing a PostgreSQL connection at
+/// that moment then crashes the process with SIGSEGV (openssl/openssl#6214; CI saw a test
+/// binary that had passed die this way). Must run before the first PostgreSQL connection:
+/// whoever initialises OpenSSL first decides. [`Store::open`] calls it; so must anything else
+/// that connects to PostgreSQL with diesel or libpq directly (the tests' admin connections).
+pub fn init_tls() {
+    openssl_sys::init();
+}
+
 impl Store {
     /// Connects, runs pending migrations, and builds the pools. Fails with the database's own
     /// message when it cannot be reached.
     pub fn open(config: &DbConfig) -> anyhow::Result<Store> {
+        init_tls();
         match config.backend() {
             Backend::Sqlite => {
                 let path = config.sqlite_path();

@@ -15,7 +15,7 @@ mod repo;
 pub mod schema;
 mod writer;
 
-pub use db::{Backend, DbConfig, SqliteSync, Store, StoreError};
+pub use db::{init_tls, Backend, DbConfig, SqliteSync, Store, StoreError};
 pub use models::*;
 pub use repo::reports::{Dim, Path, ReportQuery, ReportRow, Sums, MAX_DIMS};
 pub use repo::rollup::{hour_of, rollup_deltas, HOUR_MS, ROLLUP_DIMS};

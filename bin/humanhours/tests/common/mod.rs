@@ -73,6 +73,7 @@ impl TestDb {
                 use diesel::connection::SimpleConnection as _;
                 use diesel::Connection as _;
                 let name = format!("hh_test_{}", clock::ulid(clock::now())).to_lowercase();
+                store::init_tls();
                 let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
                     panic!("cannot reach PostgreSQL at HUMANHOURS_TEST_POSTGRES_URL: {e}")
                 });
