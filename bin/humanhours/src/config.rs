@@ -169,6 +169,10 @@ pub struct ServeArgs {
     /// Most events committed in one transaction by the group-commit writer.
     #[arg(long, env = "HUMANHOURS_WRITE_BATCH", default_value_t = 1000)]
     pub write_batch: usize,
+    /// SQLite: longest time, in milliseconds, committed events wait before the writer folds them
+    /// into the report rollups (reports count them from the events meanwhile).
+    #[arg(long, env = "HUMANHOURS_ROLLUP_INTERVAL_MS", default_value_t = 500)]
+    pub rollup_interval_ms: u64,
     /// Hours a dashboard sign-in lasts (1–720).
     #[arg(long, env = "HUMANHOURS_SESSION_TTL_HOURS", default_value_t = 12)]
     pub session_ttl_hours: u64,
@@ -210,6 +214,8 @@ impl ServeArgs {
             writer: store::WriterConfig {
                 queue_capacity: self.write_queue.max(1),
                 max_batch: self.write_batch.max(1),
+                rollup_interval: Duration::from_millis(self.rollup_interval_ms.clamp(1, 60_000)),
+                ..store::WriterConfig::default()
             },
             ..ServerConfig::default()
         })

@@ -272,6 +272,17 @@ impl Store {
                     .context("switching SQLite to WAL mode")?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(|e| anyhow::anyhow!("running SQLite migrations: {e}"))?;
+                // Events committed but not yet folded when the last process stopped (a crash
+                // loses the writer's in-memory sums, never the events).
+                let folded = conn
+                    .immediate_transaction(|c| crate::repo::fold::fold(c, None))
+                    .context("folding unfolded events into the rollups")?;
+                if folded.events > 0 {
+                    tracing::info!(
+                        events = folded.events,
+                        "folded events the last run left unfolded"
+                    );
+                }
                 drop(conn);
                 let build = |size: u32| {
                     Pool::builder()

@@ -6,12 +6,18 @@
 //! write is durable to the level of the database's sync setting. When the queue is full the
 //! caller is told at once ([`SubmitError::Full`]) so it can answer 503 instead of queueing
 //! without bound.
+//!
+//! On SQLite the writer also keeps the rollup deltas of what it committed and folds them every
+//! `rollup_interval` (or `rollup_max_events`), in a transaction of their own, out of the path a
+//! request waits on (`repo/fold.rs` says why reports stay exact meanwhile).
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::repo::fold::Pending;
 use crate::repo::track::{Recorded, TrackError, TrackWrite};
 use crate::{Store, StoreError};
 
@@ -23,6 +29,10 @@ pub struct WriterConfig {
     pub queue_capacity: usize,
     /// Most events committed in one transaction.
     pub max_batch: usize,
+    /// Longest time committed events wait to be folded into the rollups (SQLite).
+    pub rollup_interval: Duration,
+    /// Events that trigger a fold before `rollup_interval` is over (SQLite).
+    pub rollup_max_events: i64,
 }
 
 impl Default for WriterConfig {
@@ -30,6 +40,8 @@ impl Default for WriterConfig {
         Self {
             queue_capacity: 4096,
             max_batch: 1000,
+            rollup_interval: Duration::from_millis(500),
+            rollup_max_events: 50_000,
         }
     }
 }
@@ -37,9 +49,13 @@ impl Default for WriterConfig {
 /// Results of one submission, in its order.
 pub type BatchResult = Result<Vec<Result<Recorded, TrackError>>, StoreError>;
 
-struct Job {
-    writes: Vec<TrackWrite>,
-    reply: oneshot::Sender<BatchResult>,
+enum Job {
+    Write {
+        writes: Vec<TrackWrite>,
+        reply: oneshot::Sender<BatchResult>,
+    },
+    /// Fold the rollups now and say how it went.
+    Fold(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// Why a submission was not queued.
@@ -67,14 +83,25 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread. It ends when every handle is dropped.
-    pub fn start(store: Arc<Store>, config: WriterConfig) -> std::io::Result<Writer> {
+    /// Starts the writer thread. It ends when every handle is dropped, after a last fold.
+    pub fn start(store: Arc<Store>, config: WriterConfig) -> Result<Writer, StoreError> {
         let (queue, jobs) = sync_channel(config.queue_capacity.max(1));
         let depth = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let d = depth.clone();
+        let pending = store.rollup_watermark()?.map(Pending::new);
         std::thread::Builder::new()
             .name("humanhours-writer".into())
-            .spawn(move || run(&store, &jobs, config.max_batch.max(1), &d))?;
+            .spawn(move || {
+                Run {
+                    store: &store,
+                    config,
+                    depth: &d,
+                    pending,
+                    last_fold: now(),
+                }
+                .run(&jobs);
+            })
+            .map_err(|e| StoreError::Failed(format!("starting the writer thread: {e}")))?;
         Ok(Writer { queue, depth })
     }
 
@@ -87,7 +114,7 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         self.depth
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.queue.try_send(Job { writes, reply }) {
+        match self.queue.try_send(Job::Write { writes, reply }) {
             Ok(()) => Ok(rx),
             Err(e) => {
                 self.depth
@@ -104,52 +131,171 @@ impl Writer {
     pub fn depth(&self) -> usize {
         self.depth.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    /// Folds what the writer holds into the rollups now, after everything queued before it is
+    /// committed (SQLite; nothing to do on PostgreSQL). Waits for the queue when it is full.
+    pub async fn fold_rollups(&self) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let queue = self.queue.clone();
+        tokio::task::spawn_blocking(move || queue.send(Job::Fold(reply)))
+            .await
+            .map_err(|e| StoreError::Failed(e.to_string()))?
+            .map_err(|_| StoreError::Failed("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Failed("the writer has stopped".into()))?
+    }
 }
 
-fn run(
-    store: &Store,
-    jobs: &Receiver<Job>,
-    max_batch: usize,
-    depth: &std::sync::atomic::AtomicUsize,
-) {
-    // Blocks for the first job, then takes whatever else is already waiting, up to max_batch
-    // events: under load batches grow by themselves, when idle a write commits alone at once.
-    while let Ok(first) = jobs.recv() {
-        let mut events = first.writes.len();
-        let mut batch = vec![first];
-        while events < max_batch {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    events += job.writes.len();
-                    batch.push(job);
+/// The writer's timer for folds: infrastructure pacing, no rule depends on it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "when to fold is pacing, not a rule; the rules take time as an argument"
+)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+struct Run<'a> {
+    store: &'a Store,
+    config: WriterConfig,
+    depth: &'a std::sync::atomic::AtomicUsize,
+    /// The rollup deltas of what was committed since the last fold (SQLite only).
+    pending: Option<Pending>,
+    last_fold: Instant,
+}
+
+impl Run<'_> {
+    fn run(mut self, jobs: &Receiver<Job>) {
+        let max_batch = self.config.max_batch.max(1);
+        loop {
+            // Wait for work; with unfolded deltas, only until they are due.
+            let first = match self.fold_due_in() {
+                None => match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
+                Some(wait) => match jobs.recv_timeout(wait) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        let _ = self.fold();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            // Take whatever else is already waiting, up to max_batch events: under load batches
+            // grow by themselves, when idle a write commits alone at once.
+            let mut batch = Vec::new();
+            let mut folds = Vec::new();
+            let mut events = 0;
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Write { writes, reply } => {
+                        events += writes.len();
+                        batch.push((writes, reply));
+                    }
+                    Job::Fold(reply) => folds.push(reply),
                 }
-                Err(_) => break,
+                if events < max_batch {
+                    next = jobs.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(batch, events);
+            }
+            let due = self.pending.as_ref().is_some_and(|p| {
+                p.acc.events() >= self.config.rollup_max_events
+                    || (p.acc.events() > 0
+                        && self.last_fold.elapsed() >= self.config.rollup_interval)
+            });
+            if !folds.is_empty() || due {
+                let result = self.fold().map_err(|e| e.to_string());
+                for reply in folds {
+                    let _ = reply.send(result.clone().map_err(StoreError::Failed));
+                }
             }
         }
-        let all: Vec<&TrackWrite> = batch.iter().flat_map(|j| j.writes.iter()).collect();
-        let outcome = store.record_batch(&all);
-        drop(all);
-        depth.fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
+        // Every handle is gone: fold what is held before the thread ends.
+        let _ = self.fold();
+    }
+
+    /// How long until held deltas are due to be folded; `None` when nothing is held.
+    fn fold_due_in(&self) -> Option<Duration> {
+        let p = self.pending.as_ref()?;
+        (p.acc.events() > 0).then(|| {
+            self.config
+                .rollup_interval
+                .saturating_sub(self.last_fold.elapsed())
+        })
+    }
+
+    fn fold(&mut self) -> Result<(), StoreError> {
+        self.last_fold = now();
+        let Some(pending) = &self.pending else {
+            return Ok(());
+        };
+        match self.store.fold_rollups(Some(pending)) {
+            Ok(folded) => {
+                if let Some(f) = folded {
+                    if !f.from_memory && f.events > 0 {
+                        tracing::info!(
+                            events = f.events,
+                            "rollups folded from the events table (another process wrote, or the writer's sums were incomplete)"
+                        );
+                    }
+                    self.pending = Some(Pending::new(f.through));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The fold's transaction rolled back: the deltas are still exactly what is past
+                // the watermark, and reports count those events from the events table meanwhile.
+                tracing::warn!(error = %e, "folding the rollups failed; will retry");
+                Err(e)
+            }
+        }
+    }
+
+    fn commit(
+        &mut self,
+        batch: Vec<(Vec<TrackWrite>, oneshot::Sender<BatchResult>)>,
+        events: usize,
+    ) {
+        let all: Vec<&TrackWrite> = batch.iter().flat_map(|(w, _)| w.iter()).collect();
+        let outcome = self.store.record_batch(&all);
+        self.depth
+            .fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
         match outcome {
             Ok(results) => {
+                if let Some(p) = &mut self.pending {
+                    p.acc.add(
+                        all.iter()
+                            .zip(&results)
+                            .filter(|(_, r)| matches!(r, Ok(Recorded::Created { .. })))
+                            .map(|(w, _)| &w.event),
+                    );
+                }
+                drop(all);
                 let mut results = results.into_iter();
-                for job in batch {
-                    let mine: Vec<_> = results.by_ref().take(job.writes.len()).collect();
+                for (writes, reply) in batch {
+                    let mine: Vec<_> = results.by_ref().take(writes.len()).collect();
                     // A caller that went away (client disconnected) needs no answer.
-                    let _ = job.reply.send(Ok(mine));
+                    let _ = reply.send(Ok(mine));
                 }
             }
             Err(e) => {
+                drop(all);
                 tracing::warn!(error = %e, events, "group commit failed; nothing of it was stored");
                 let unavailable = matches!(e, StoreError::Unavailable(_));
                 let msg = e.to_string();
-                for job in batch {
+                for (_, reply) in batch {
                     let err = if unavailable {
                         StoreError::Unavailable(msg.clone())
                     } else {
                         StoreError::Failed(msg.clone())
                     };
-                    let _ = job.reply.send(Err(err));
+                    let _ = reply.send(Err(err));
                 }
             }
         }

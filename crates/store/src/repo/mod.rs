@@ -2,6 +2,7 @@
 
 mod bulk;
 pub(crate) mod dashboard;
+pub(crate) mod fold;
 pub(crate) mod reports;
 pub(crate) mod rollup;
 pub(crate) mod seed;
@@ -343,6 +344,32 @@ impl Store {
             s.net_saved_cents += net;
         }
         Ok(s)
+    }
+
+    /// The sums of an org's rows in `rollup_hourly`, by dimension (as stored: on SQLite without
+    /// the events not folded yet), so checks can compare them with [`Store::sum_events`].
+    pub fn rollup_sums(&self, org_id: &str) -> Result<Vec<(String, Sums)>, StoreError> {
+        let rows: Vec<RollupRow> = with_conn!(self, |c| rollup_hourly::table
+            .filter(rollup_hourly::org_id.eq(org_id))
+            .select(RollupRow::as_select())
+            .load(c)
+            .map_err(StoreError::from))?;
+        let mut by_dim: std::collections::BTreeMap<String, Sums> = crate::ROLLUP_DIMS
+            .iter()
+            .map(|d| ((*d).to_owned(), Sums::default()))
+            .collect();
+        for r in rows {
+            let s = by_dim.entry(r.dim).or_default();
+            s.add(&Sums {
+                events: r.events,
+                hours_saved_milli: r.hours_saved_milli,
+                cost_saved_cents: r.cost_saved_cents,
+                agent_cost_micros: r.agent_cost_micros,
+                costed_events: r.costed_events,
+                net_saved_cents: r.net_saved_cents,
+            });
+        }
+        Ok(by_dim.into_iter().collect())
     }
 
     /// An org's usage counters for a month (`YYYY-MM`), zero when none.

@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
+use super::fold::{dim_column, HOUR_SQL};
 use super::rollup::{hour_of, HOUR_MS};
 use crate::schema::*;
 use crate::{Backend, Store, StoreError};
@@ -436,6 +437,60 @@ fn rollup_sql(
     sql
 }
 
+/// SQLite: the events past the rollups' watermark (not folded yet), summed like rollup rows
+/// (`d0` = the dimension's key, `s` = the UTC hour or 0), over the same whole hours and key.
+/// A rowid range scan from the watermark: the tail is at most a fold interval of events.
+fn tail_sql(
+    q: &ReportQuery,
+    dim: &str,
+    key: Option<&str>,
+    by_hour: bool,
+    h0: i64,
+    h1: i64,
+    watermark: i64,
+) -> Sql {
+    let col = dim_column(dim);
+    let mut sql = Sql::new(false);
+    sql.push(&format!(
+        "SELECT CAST({col} AS TEXT) AS d0, CAST(NULL AS TEXT) AS d1, CAST(NULL AS TEXT) AS d2, CAST(NULL AS TEXT) AS d3, "
+    ));
+    if by_hour {
+        sql.push(&format!("CAST({HOUR_SQL} AS BIGINT) AS s, "));
+    } else {
+        sql.push("CAST(0 AS BIGINT) AS s, ");
+    }
+    sql.push("CAST(COUNT(*) AS BIGINT) AS events, CAST(COUNT(agent_cost_micros) AS BIGINT) AS costed_events, ")
+        .push(SUMS_SQL)
+        .push(" FROM events NOT INDEXED WHERE rowid > ")
+        .bind(Bind::Int(watermark))
+        .push(" AND org_id = ")
+        .bind(Bind::Text(q.org_id.clone()))
+        .push(" AND occurred_at >= ")
+        .bind(Bind::Int(h0))
+        .push(" AND occurred_at < ")
+        .bind(Bind::Int(h1));
+    if let Some(k) = key {
+        sql.push(&format!(" AND {col} = "))
+            .bind(Bind::Text(k.to_owned()));
+    }
+    sql.push(if by_hour {
+        " GROUP BY d0, s"
+    } else {
+        " GROUP BY d0"
+    });
+    sql
+}
+
+#[derive(QueryableByName)]
+struct WatermarkRow {
+    #[diesel(sql_type = BigInt)]
+    v: i64,
+}
+
+fn watermark_sql() -> diesel::query_builder::SqlQuery {
+    diesel::sql_query("SELECT folded_through AS v FROM rollup_state WHERE id = 1")
+}
+
 fn none_if_empty(k: Option<String>) -> Option<String> {
     k.filter(|s| !s.is_empty())
 }
@@ -513,16 +568,26 @@ impl Store {
             .chunks(100)
             .map(|rs| events_sql(pg, q, &q.dims, slot, rs))
             .collect();
+        // SQLite folds rollups after commit: the events past the watermark are added from the
+        // events table, read in the same snapshot as the rollups (one read transaction).
+        let deferred = self.rollups_deferred();
         let (rolled, raw_rows) = with_conn!(self, |c| {
-            let rolled = match &rollup {
-                Some(sql) => load_agg!(c, sql),
-                None => Vec::new(),
-            };
-            let mut raw_rows = Vec::new();
-            for sql in &raws {
-                raw_rows.extend(load_agg!(c, sql));
-            }
-            Ok::<_, StoreError>((rolled, raw_rows))
+            c.transaction(|c| {
+                let mut rolled = match &rollup {
+                    Some(sql) => load_agg!(c, sql),
+                    None => Vec::new(),
+                };
+                if deferred && h0 < h1 {
+                    let wm = watermark_sql().get_result::<WatermarkRow>(c)?.v;
+                    let tail = tail_sql(q, dim, key.as_deref(), by_hour, h0, h1, wm);
+                    rolled.extend(load_agg!(c, tail));
+                }
+                let mut raw_rows = Vec::new();
+                for sql in &raws {
+                    raw_rows.extend(load_agg!(c, sql));
+                }
+                Ok::<_, StoreError>((rolled, raw_rows))
+            })
         })?;
         for r in &rolled {
             if by_hour && raw_hours.contains(&r.s) {

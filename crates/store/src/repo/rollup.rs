@@ -5,7 +5,7 @@
 //! a rollup keyed by every combination barely compresses realistic data, while one keyed by a
 //! single dimension holds at most (hours × distinct values) rows whatever the event count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::models::{EventRow, RollupRow};
 
@@ -63,6 +63,50 @@ pub fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) -> Vec<
         }
     }
     acc.into_values().collect()
+}
+
+/// Rollup deltas summed in memory over many batches, one row per (org, dim, hour, key), with
+/// the number of events they hold. The SQLite writer keeps one between folds.
+#[derive(Debug, Default)]
+pub struct RollupAcc {
+    rows: HashMap<(String, String, i64, String), RollupRow>,
+    events: i64,
+}
+
+impl RollupAcc {
+    /// Adds these events' deltas.
+    pub fn add<'a>(&mut self, events: impl IntoIterator<Item = &'a EventRow>) {
+        let mut n = 0;
+        let deltas = rollup_deltas(events.into_iter().inspect(|_| n += 1));
+        self.events += n;
+        for d in deltas {
+            let key = (d.org_id.clone(), d.dim.clone(), d.hour, d.key.clone());
+            match self.rows.entry(key) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(d);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let r = o.get_mut();
+                    r.events += d.events;
+                    r.hours_saved_milli += d.hours_saved_milli;
+                    r.cost_saved_cents += d.cost_saved_cents;
+                    r.agent_cost_micros += d.agent_cost_micros;
+                    r.costed_events += d.costed_events;
+                    r.net_saved_cents += d.net_saved_cents;
+                }
+            }
+        }
+    }
+
+    /// Events added.
+    pub fn events(&self) -> i64 {
+        self.events
+    }
+
+    /// The summed deltas, each rollup row once.
+    pub fn rows(&self) -> Vec<RollupRow> {
+        self.rows.values().cloned().collect()
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +174,26 @@ mod tests {
             assert_eq!(n, 3, "{dim}");
         }
         assert_eq!(hour_of(-1), -HOUR_MS);
+    }
+
+    #[test]
+    fn an_accumulator_over_batches_equals_the_deltas_of_all_at_once() {
+        let evs = [
+            event("o", "a", 10, Some("m"), Some(20_000)),
+            event("o", "a", 20, None, None),
+            event("p", "a", 30, Some("m"), Some(5)),
+            event("o", "b", HOUR_MS + 5, None, Some(7)),
+        ];
+        let mut acc = RollupAcc::default();
+        acc.add(&evs[..1]);
+        acc.add(&evs[1..3]);
+        acc.add(&evs[3..]);
+        assert_eq!(acc.events(), 4);
+        let mut got = acc.rows();
+        let mut want = rollup_deltas(&evs);
+        let order = |r: &RollupRow| (r.org_id.clone(), r.dim.clone(), r.hour, r.key.clone());
+        got.sort_by_key(order);
+        want.sort_by_key(order);
+        assert_eq!(got, want);
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::bulk::Bulk as _;
+use super::fold::OwnRollups as _;
 use super::rollup::rollup_deltas;
 use crate::models::*;
 use crate::schema::*;
@@ -26,6 +27,7 @@ impl Store {
         }
         let deltas = rollup_deltas(batch);
         with_tx!(self, |c| {
+            c.fold_tail_first()?;
             // 28 binds a row: 500 rows stay under both backends' bind limits.
             for chunk in batch.chunks(500) {
                 diesel::insert_into(events::table)
@@ -33,6 +35,7 @@ impl Store {
                     .execute(c)?;
             }
             c.upsert_rollups(&deltas)?;
+            c.mark_all_folded()?;
             for ((org, agent), (first, last)) in &seen {
                 diesel::insert_into(agents::table)
                     .values(&AgentRow {

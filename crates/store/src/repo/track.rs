@@ -1,6 +1,7 @@
-//! The write of tracked events: idempotency records, monthly quota, agents, events and their
-//! hourly rollups in one transaction, so an answered 201 means all of it is stored and a failure
-//! leaves nothing.
+//! The write of tracked events: idempotency records, monthly quota, agents and events in one
+//! transaction, so an answered 201 means all of it is stored and a failure leaves nothing. On
+//! PostgreSQL the hourly rollups are written in the same transaction; on SQLite the writer folds
+//! them after the commit (`fold.rs`), and reports count what is not folded yet from the events.
 
 use std::collections::btree_map::BTreeMap;
 use std::collections::hash_map::{Entry, HashMap};
@@ -226,6 +227,7 @@ impl Store {
         &self,
         writes: &[&TrackWrite],
     ) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
+        let rollups_here = !self.rollups_deferred();
         with_tx!(self, |c| {
             let mut plan = BatchPlan::new(writes);
 
@@ -376,11 +378,13 @@ impl Store {
                 .collect();
             c.upsert_agents(&agent_rows)?;
 
-            // 4. The events, and their share of the hourly rollups the reports read, summed over
-            //    the batch first so each rollup row is written once per commit.
+            // 4. The events, and (PostgreSQL) their share of the hourly rollups the reports read,
+            //    summed over the batch first so each rollup row is written once per commit.
             let created: Vec<&EventRow> = plan.created().map(|i| &writes[i].event).collect();
             c.insert_events(&created)?;
-            c.upsert_rollups(&rollup_deltas(created))?;
+            if rollups_here {
+                c.upsert_rollups(&rollup_deltas(created))?;
+            }
             plan.finish()
         })
     }

@@ -1,0 +1,214 @@
+//! The report rollups stay exact while they are folded after commit (SQLite) or in each write's
+//! transaction (PostgreSQL): before a fold, after it, across a restart that lost the writer's
+//! in-memory sums, and when another process writes to the same database.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a failure should fail the test loudly"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use humanhours::clock;
+use ratelimit::Plan;
+use reqwest::Method;
+use rust_decimal::prelude::ToPrimitive as _;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use store::{DbConfig, Store, Sums};
+
+/// A server whose writer never folds by itself (the interval is an hour): the tests say when.
+async fn app_that_folds_on_request() -> TestApp {
+    let mut config = common::test_config();
+    config.writer.rollup_interval = Duration::from_secs(3600);
+    TestApp::spawn_with(config).await
+}
+
+fn fixed(v: &Value, scale: i64) -> i64 {
+    let d: Decimal = v.to_string().parse().unwrap();
+    (d * Decimal::from(scale)).to_i64().unwrap()
+}
+
+/// Every figure the rollup-backed reports give equals a plain sum over the events table.
+async fn assert_reports_are_exact(app: &TestApp, org: &str, key: &str) {
+    let raw = app.store.sum_events(org).unwrap();
+    let summary = app
+        .send(
+            Method::GET,
+            "/api/v1/summary?period=all",
+            Some(key),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(summary.status, 200, "{}", summary.text);
+    let b = &summary.body;
+    assert_eq!(b["events"].as_i64().unwrap(), raw.events, "summary events");
+    assert_eq!(fixed(&b["hours_saved"], 1000), raw.hours_saved_milli);
+    assert_eq!(fixed(&b["cost_saved"], 100), raw.cost_saved_cents);
+    assert_eq!(fixed(&b["net_saved"], 100), raw.net_saved_cents);
+    for group in ["agent", "task_type", "model", "outcome", "client", "day"] {
+        let r = app
+            .send(
+                Method::GET,
+                &format!("/api/v1/reports/time-saved?period=all&group_by={group}"),
+                Some(key),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{group}: {}", r.text);
+        let rows = r.body["rows"].as_array().unwrap();
+        let events: i64 = rows.iter().map(|x| x["events"].as_i64().unwrap()).sum();
+        let hours: i64 = rows.iter().map(|x| fixed(&x["hours_saved"], 1000)).sum();
+        assert_eq!(
+            (events, hours),
+            (raw.events, raw.hours_saved_milli),
+            "{group}"
+        );
+    }
+}
+
+/// The rows of `rollup_hourly` themselves hold every event, once, in every dimension.
+fn assert_rollup_table_complete(store: &Store, org: &str) {
+    let raw = store.sum_events(org).unwrap();
+    for (dim, sums) in store.rollup_sums(org).unwrap() {
+        assert_eq!(sums, raw, "rollup_hourly, dimension {dim}");
+    }
+}
+
+fn rollup_events(store: &Store, org: &str) -> i64 {
+    let sums: Vec<Sums> = store
+        .rollup_sums(org)
+        .unwrap()
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    sums[0].events
+}
+
+async fn track_some(app: &TestApp, key: &str, n: usize, tag: &str) {
+    let now = clock::now();
+    let types = [
+        "email_classification",
+        "ticket_routing",
+        "customer_email_draft",
+    ];
+    let outcomes = ["success", "success", "failure", "needs_review"];
+    for i in 0..n {
+        let mut body = json!({
+            "agent_id": format!("{tag}-agent-{}", i % 3),
+            "task_type": types[i % 3],
+            "outcome": outcomes[i % 4],
+            "metadata": {"client": format!("client-{}", i % 2)},
+        });
+        if i % 2 == 0 {
+            body["agent_cost"] = json!(0.0125);
+            body["model"] = json!("openai/gpt-4o-mini");
+        }
+        // Spread over whole hours between the range's ends, which the rollups answer.
+        let hours_ago = [0, 2, 5, 30, 50][i % 5];
+        if hours_ago > 0 {
+            body["occurred_at"] = json!(clock::format_ms(now - time::Duration::hours(hours_ago)));
+        }
+        let r = app.track(key, &body, None).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+}
+
+#[actix_web::test]
+async fn reports_are_exact_before_and_after_the_writer_folds() {
+    let app = app_that_folds_on_request().await;
+    let (org, key) = app.org(Plan::Enterprise);
+    track_some(&app, &key, 24, "a").await;
+    if app.store.rollups_deferred() {
+        // Nothing folded yet: every figure below comes from the unfolded tail.
+        assert_eq!(rollup_events(&app.store, &org), 0);
+    }
+    assert_reports_are_exact(&app, &org, &key).await;
+
+    app.state.writer.fold_rollups().await.unwrap();
+    assert_rollup_table_complete(&app.store, &org);
+    assert_reports_are_exact(&app, &org, &key).await;
+
+    // Part folded, part not.
+    track_some(&app, &key, 17, "b").await;
+    if app.store.rollups_deferred() {
+        assert_eq!(rollup_events(&app.store, &org), 24);
+    }
+    assert_reports_are_exact(&app, &org, &key).await;
+    app.state.writer.fold_rollups().await.unwrap();
+    assert_rollup_table_complete(&app.store, &org);
+    assert_eq!(rollup_events(&app.store, &org), 41);
+    assert_reports_are_exact(&app, &org, &key).await;
+}
+
+#[actix_web::test]
+async fn the_writer_folds_by_itself_within_its_interval() {
+    let mut config = common::test_config();
+    config.writer.rollup_interval = Duration::from_millis(50);
+    let app = TestApp::spawn_with(config).await;
+    let (org, key) = app.org(Plan::Enterprise);
+    track_some(&app, &key, 10, "a").await;
+    let mut waited = 0;
+    while rollup_events(&app.store, &org) < 10 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_rollup_table_complete(&app.store, &org);
+}
+
+#[actix_web::test]
+async fn opening_the_database_folds_what_the_last_run_left_unfolded() {
+    let app = app_that_folds_on_request().await;
+    let (org, key) = app.org(Plan::Enterprise);
+    track_some(&app, &key, 15, "a").await;
+    // As after a crash: the events are committed, the writer's sums are gone. The next process
+    // to open the database folds them from the events table.
+    let next = Store::open(&DbConfig::new(&app.db_url)).unwrap();
+    assert_rollup_table_complete(&next, &org);
+    assert_eq!(
+        next.rollup_watermark().unwrap(),
+        app.store.rollup_watermark().unwrap()
+    );
+    // The old writer's sums are stale (their events are folded): neither its next fold nor one
+    // after more events may add them a second time.
+    app.state.writer.fold_rollups().await.unwrap();
+    assert_rollup_table_complete(&app.store, &org);
+    track_some(&app, &key, 6, "b").await;
+    assert_reports_are_exact(&app, &org, &key).await;
+    app.state.writer.fold_rollups().await.unwrap();
+    assert_rollup_table_complete(&app.store, &org);
+    assert_eq!(rollup_events(&app.store, &org), 21);
+    assert_reports_are_exact(&app, &org, &key).await;
+}
+
+#[actix_web::test]
+async fn another_process_writing_the_same_database_is_counted_once() {
+    let app = app_that_folds_on_request().await;
+    let (org, key) = app.org(Plan::Enterprise);
+    track_some(&app, &key, 12, "a").await;
+    // `dev seed` in a process of its own, while the server holds unfolded sums.
+    let out = app.cli(&[
+        "dev", "seed", "--org", &org, "--events", "300", "--days", "3", "--agents", "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.store.count_events(&org).unwrap(), 312);
+    // The seeder folded the server's events with its own; the server's fold finds its sums
+    // stale and must not count them again.
+    assert_rollup_table_complete(&app.store, &org);
+    assert_reports_are_exact(&app, &org, &key).await;
+    track_some(&app, &key, 7, "b").await;
+    assert_reports_are_exact(&app, &org, &key).await;
+    app.state.writer.fold_rollups().await.unwrap();
+    assert_rollup_table_complete(&app.store, &org);
+    assert_eq!(rollup_events(&app.store, &org), 319);
+    assert_reports_are_exact(&app, &org, &key).await;
+}

@@ -1,0 +1,1 @@
+COMMENT ON TABLE rollup_hourly IS NULL;
