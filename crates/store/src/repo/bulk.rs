@@ -12,8 +12,8 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
-use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow};
-use crate::schema::{agents, events, idempotency_keys, rollup_hourly as r};
+use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
+use crate::schema::{agents, events, idempotency_keys, monthly_usage, rollup_hourly as r};
 
 /// Rows per multi-row statement on PostgreSQL (events have 28 columns: 28 × 1000 binds).
 const PG_CHUNK: usize = 1000;
@@ -28,6 +28,11 @@ pub(crate) trait Bulk {
     fn upsert_agents(&mut self, rows: &[AgentRow]) -> QueryResult<()>;
     /// Adds deltas to the hourly rollups (rows must name each rollup row once).
     fn upsert_rollups(&mut self, rows: &[RollupRow]) -> QueryResult<()>;
+    /// Adds each row's `events` to its (org, month) usage counter, under the counter's row lock
+    /// (PostgreSQL) or the write lock (SQLite), and returns the counters after the addition, in
+    /// the rows' order. Rows must name each (org, month) once, sorted, so that concurrent
+    /// transactions lock counters in one order.
+    fn count_usage(&mut self, rows: &[UsageRow]) -> QueryResult<Vec<i64>>;
 }
 
 macro_rules! rollup_sums {
@@ -88,6 +93,26 @@ impl Bulk for SqliteConnection {
         }
         Ok(())
     }
+
+    fn count_usage(&mut self, rows: &[UsageRow]) -> QueryResult<Vec<i64>> {
+        // A plain upsert and a read back per org: SQLite re-prepares an upsert with RETURNING on
+        // every run, a plain one it caches, and there are no round trips to save.
+        rows.iter()
+            .map(|row| {
+                diesel::insert_into(monthly_usage::table)
+                    .values(row)
+                    .on_conflict((monthly_usage::org_id, monthly_usage::month))
+                    .do_update()
+                    .set(monthly_usage::events.eq(monthly_usage::events + row.events))
+                    .execute(self)?;
+                monthly_usage::table
+                    .filter(monthly_usage::org_id.eq(&row.org_id))
+                    .filter(monthly_usage::month.eq(&row.month))
+                    .select(monthly_usage::events)
+                    .first(self)
+            })
+            .collect()
+    }
 }
 
 impl Bulk for PgConnection {
@@ -139,5 +164,37 @@ impl Bulk for PgConnection {
                 .execute(self)?;
         }
         Ok(())
+    }
+
+    fn count_usage(&mut self, rows: &[UsageRow]) -> QueryResult<Vec<i64>> {
+        // One statement for every org of the batch (two round trips per org before). Rows are
+        // inserted, and their counters locked, in the order given.
+        let mut after: std::collections::HashMap<(String, String), i64> =
+            std::collections::HashMap::new();
+        for chunk in rows.chunks(PG_CHUNK) {
+            let got: Vec<(String, String, i64)> = diesel::insert_into(monthly_usage::table)
+                .values(chunk)
+                .on_conflict((monthly_usage::org_id, monthly_usage::month))
+                .do_update()
+                .set(
+                    monthly_usage::events
+                        .eq(monthly_usage::events + excluded(monthly_usage::events)),
+                )
+                .returning((
+                    monthly_usage::org_id,
+                    monthly_usage::month,
+                    monthly_usage::events,
+                ))
+                .get_results(self)?;
+            after.extend(got.into_iter().map(|(o, m, e)| ((o, m), e)));
+        }
+        rows.iter()
+            .map(|row| {
+                after
+                    .get(&(row.org_id.clone(), row.month.clone()))
+                    .copied()
+                    .ok_or(diesel::result::Error::NotFound)
+            })
+            .collect()
     }
 }

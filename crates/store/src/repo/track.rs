@@ -292,31 +292,23 @@ impl Store {
                 plan.existing[i] = Some(stored);
             }
 
-            // 2. Count the new events against each org's month: one row update per org, under
-            //    its row lock (PostgreSQL) or the write lock (SQLite), so counts are exact
-            //    across instances. Items are decided in arrival order; refused ones are taken
-            //    back out, with their idempotency records.
-            for (org, items) in plan.pending_by_org() {
-                let month = writes[items[0]].quota.month.clone();
-                let n = i64::try_from(items.len()).unwrap_or(i64::MAX);
-                diesel::insert_into(monthly_usage::table)
-                    .values(&UsageRow {
-                        org_id: org.to_owned(),
-                        month: month.clone(),
-                        events: n,
-                        overage_events: 0,
-                    })
-                    .on_conflict((monthly_usage::org_id, monthly_usage::month))
-                    .do_update()
-                    .set(monthly_usage::events.eq(monthly_usage::events + n))
-                    .execute(c)?;
-                // Read back under the lock the upsert took (a separate statement: SQLite
-                // re-prepares an upsert with RETURNING on every run, a plain one it caches).
-                let after: i64 = monthly_usage::table
-                    .filter(monthly_usage::org_id.eq(org))
-                    .filter(monthly_usage::month.eq(&month))
-                    .select(monthly_usage::events)
-                    .first(c)?;
+            // 2. Count the new events against each org's month: one counter update per org (one
+            //    statement for all of them on PostgreSQL), under its row lock (PostgreSQL) or the
+            //    write lock (SQLite), so counts are exact across instances. Items are decided in
+            //    arrival order; refused ones are taken back out, with their idempotency records.
+            let pending = plan.pending_by_org();
+            let usage_rows: Vec<UsageRow> = pending
+                .iter()
+                .map(|(org, items)| UsageRow {
+                    org_id: (*org).to_owned(),
+                    month: writes[items[0]].quota.month.clone(),
+                    events: i64::try_from(items.len()).unwrap_or(i64::MAX),
+                    overage_events: 0,
+                })
+                .collect();
+            let counted = c.count_usage(&usage_rows)?;
+            for (((org, items), row), after) in pending.into_iter().zip(&usage_rows).zip(counted) {
+                let (month, n) = (&row.month, row.events);
                 let mut used = u64::try_from(after - n).unwrap_or(0);
                 let (mut refused, mut overage) = (0i64, 0i64);
                 for i in items {
@@ -346,7 +338,7 @@ impl Store {
                     diesel::update(
                         monthly_usage::table
                             .filter(monthly_usage::org_id.eq(org))
-                            .filter(monthly_usage::month.eq(&month)),
+                            .filter(monthly_usage::month.eq(month)),
                     )
                     .set((
                         monthly_usage::events.eq(monthly_usage::events - refused),
