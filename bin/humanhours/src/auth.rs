@@ -3,7 +3,10 @@
 //! A key is verified against its argon2id hash once, then kept in a bounded in-memory cache
 //! (keyed by the SHA-256 of the key, never the key) for at most the configured TTL (≤ 60 s), so
 //! the hot path pays a hash lookup, not argon2. Revocation and org changes made elsewhere (the
-//! CLI, another instance) are therefore seen within one TTL. Every answer of these routes,
+//! CLI, another instance) are therefore seen within one TTL. When an entry expires the key's row
+//! is read again (revocation, org), but argon2 runs again only if the stored hash is not the one
+//! this exact key was already proven against: a busy key costs one row read per TTL, not tens
+//! of milliseconds of CPU. Every answer of these routes,
 //! errors included, carries the `RateLimit-Policy` and `RateLimit` headers once the key is
 //! known.
 
@@ -92,6 +95,10 @@ pub struct KeyCache {
     entries: Mutex<HashMap<[u8; 32], (Verdict, Instant)>>,
     flights: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     verify_slots: tokio::sync::Semaphore,
+    /// For each key (by SHA-256) that argon2 accepted: the stored hash it matched.
+    proven: Mutex<HashMap<[u8; 32], String>>,
+    /// argon2 verifications run (for /metrics and tests).
+    hash_checks: std::sync::atomic::AtomicU64,
 }
 
 impl KeyCache {
@@ -103,7 +110,27 @@ impl KeyCache {
             entries: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             verify_slots: tokio::sync::Semaphore::new(cores),
+            proven: Mutex::new(HashMap::new()),
+            hash_checks: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// argon2 verifications run so far.
+    pub fn hash_checks(&self) -> u64 {
+        self.hash_checks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn proven_against(&self, digest: &[u8; 32], stored_hash: &str) -> bool {
+        let proven = self.proven.lock().unwrap_or_else(|p| p.into_inner());
+        proven.get(digest).is_some_and(|h| h == stored_hash)
+    }
+
+    fn prove(&self, digest: [u8; 32], stored_hash: String) {
+        let mut proven = self.proven.lock().unwrap_or_else(|p| p.into_inner());
+        if proven.len() >= CACHE_CAPACITY {
+            proven.clear();
+        }
+        proven.insert(digest, stored_hash);
     }
 
     fn flight(&self, digest: &[u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
@@ -172,7 +199,7 @@ async fn authenticate(
     if let Some(v) = cache.get(&digest, clock::instant()) {
         return cached(v);
     }
-    let result = verify(state, token, prefix).await;
+    let result = verify(state, token, prefix, digest).await;
     if let Ok(verdict) = &result {
         cache.put(digest, verdict.clone(), clock::instant());
     }
@@ -185,6 +212,7 @@ async fn verify(
     state: &web::Data<AppState>,
     token: String,
     prefix: String,
+    digest: [u8; 32],
 ) -> Result<Verdict, ApiError> {
     let _slot = state
         .key_cache
@@ -198,12 +226,20 @@ async fn verify(
             return Ok(None);
         };
         // The secret is checked before revocation is told, so a prefix alone reveals nothing.
-        if !st
-            .hasher
-            .verify(&token, &key.secret_hash)
-            .map_err(ApiError::internal)?
-        {
-            return Ok(None);
+        // A key already proven against this very hash needs no second argon2 run.
+        let cache = &st.key_cache;
+        if !cache.proven_against(&digest, &key.secret_hash) {
+            cache
+                .hash_checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if !st
+                .hasher
+                .verify(&token, &key.secret_hash)
+                .map_err(ApiError::internal)?
+            {
+                return Ok(None);
+            }
+            cache.prove(digest, key.secret_hash.clone());
         }
         if key.revoked_at.is_some() {
             return Ok(Some(Verdict::Revoked));
@@ -226,7 +262,8 @@ pub async fn verify_key_fresh(
 ) -> Result<Arc<AuthContext>, ApiError> {
     let parsed = parse_key(token).ok_or(ApiError::InvalidApiKey)?;
     let prefix = parsed.prefix.to_owned();
-    match verify(state, token.to_owned(), prefix).await? {
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    match verify(state, token.to_owned(), prefix, digest).await? {
         Verdict::Valid(ctx) => Ok(ctx),
         Verdict::Revoked => Err(ApiError::KeyRevoked),
     }

@@ -128,6 +128,16 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP humanhours_key_hash_checks_total argon2 verifications of API keys (cache misses of keys not yet proven)."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_key_hash_checks_total counter");
+        let _ = writeln!(
+            out,
+            "humanhours_key_hash_checks_total {}",
+            state.key_cache.hash_checks()
+        );
+        let _ = writeln!(
+            out,
             "# HELP humanhours_db_pool_connections Database connections by pool and state."
         );
         let _ = writeln!(out, "# TYPE humanhours_db_pool_connections gauge");

@@ -186,6 +186,35 @@ async fn a_revoked_key_is_refused_within_the_cache_ttl() {
     assert!(!out.status.success(), "revoking twice is an error");
 }
 
+#[actix_web::test]
+async fn an_expired_cache_entry_rereads_the_key_without_a_second_argon2_run() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Free);
+    let checks = || app.state.key_cache.hash_checks();
+    assert_eq!(app.track(&key, &seed_body(), None).await.status, 201);
+    assert_eq!(checks(), 1);
+    // Past the 1 s TTL: the row is read again, but this key was proven against this hash.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.track(&key, &seed_body(), None).await.status, 201);
+    assert_eq!(checks(), 1);
+    // A wrong secret under the same prefix is hashed (and refused) like any unknown key.
+    let mut wrong = key.clone();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == 'a' { 'b' } else { 'a' });
+    let r = app.track(&wrong, &seed_body(), None).await;
+    assert_eq!((r.status, r.code()), (401, "invalid_api_key"), "{}", r.text);
+    assert_eq!(checks(), 2);
+    // Revocation is still seen at the next re-read.
+    assert!(app
+        .store
+        .revoke_key(key.split('_').nth(2).unwrap(), 1)
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = app.track(&key, &seed_body(), None).await;
+    assert_eq!((r.status, r.code()), (401, "key_revoked"), "{}", r.text);
+    assert_eq!(checks(), 2);
+}
+
 /// (body, field, message fragment) → 422 validation_error naming the field.
 #[actix_web::test]
 async fn validation_errors_name_the_field() {
