@@ -2,6 +2,9 @@
 
 use clap::Parser as _;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = humanhours::config::Cli::parse();
     match humanhours::cli::run(cli) {
