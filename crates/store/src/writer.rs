@@ -98,6 +98,7 @@ impl Writer {
                     depth: &d,
                     pending,
                     last_fold: now(),
+                    fold_failed: false,
                 }
                 .run(&jobs);
             })
@@ -162,6 +163,8 @@ struct Run<'a> {
     /// The rollup deltas of what was committed since the last fold (SQLite only).
     pending: Option<Pending>,
     last_fold: Instant,
+    /// The last fold failed (its deltas are still held).
+    fold_failed: bool,
 }
 
 impl Run<'_> {
@@ -204,10 +207,13 @@ impl Run<'_> {
             if !batch.is_empty() {
                 self.commit(batch, events);
             }
+            // Due when the interval is over, or early when many events wait; but after a failed
+            // fold, only once the interval is over again (no retry at every batch).
             let due = self.pending.as_ref().is_some_and(|p| {
-                p.acc.events() >= self.config.rollup_max_events
-                    || (p.acc.events() > 0
-                        && self.last_fold.elapsed() >= self.config.rollup_interval)
+                let interval_over = self.last_fold.elapsed() >= self.config.rollup_interval;
+                p.acc.events() > 0
+                    && (interval_over
+                        || (p.acc.events() >= self.config.rollup_max_events && !self.fold_failed))
             });
             if !folds.is_empty() || due {
                 let result = self.fold().map_err(|e| e.to_string());
@@ -246,12 +252,14 @@ impl Run<'_> {
                     }
                     self.pending = Some(Pending::new(f.through));
                 }
+                self.fold_failed = false;
                 Ok(())
             }
             Err(e) => {
                 // The fold's transaction rolled back: the deltas are still exactly what is past
                 // the watermark, and reports count those events from the events table meanwhile.
                 tracing::warn!(error = %e, "folding the rollups failed; will retry");
+                self.fold_failed = true;
                 Err(e)
             }
         }

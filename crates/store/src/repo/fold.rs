@@ -31,11 +31,15 @@ use super::rollup::{RollupAcc, ROLLUP_DIMS};
 use crate::db::Pools;
 use crate::{Store, StoreError};
 
+/// One integer column named `v`.
 #[derive(QueryableByName)]
-struct Int {
+pub(crate) struct Int {
     #[diesel(sql_type = BigInt)]
-    v: i64,
+    pub(crate) v: i64,
 }
+
+/// The watermark's query (a row of [`Int`]).
+pub(crate) const WATERMARK_SQL: &str = "SELECT folded_through AS v FROM rollup_state WHERE id = 1";
 
 /// The rollup deltas a writer holds for the events it committed since watermark `since`.
 #[derive(Debug)]
@@ -90,11 +94,7 @@ fn scalar(c: &mut SqliteConnection, sql: &str, bind: Option<i64>) -> QueryResult
 
 /// The watermark.
 pub(crate) fn watermark(c: &mut SqliteConnection) -> QueryResult<i64> {
-    scalar(
-        c,
-        "SELECT folded_through AS v FROM rollup_state WHERE id = 1",
-        None,
-    )
+    scalar(c, WATERMARK_SQL, None)
 }
 
 /// The newest event's rowid, 0 without events.

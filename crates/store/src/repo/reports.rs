@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::fold::{dim_column, HOUR_SQL};
+use super::fold::{dim_column, Int, HOUR_SQL, WATERMARK_SQL};
 use super::rollup::{hour_of, HOUR_MS};
 use crate::schema::*;
 use crate::{Backend, Store, StoreError};
@@ -481,16 +481,6 @@ fn tail_sql(
     sql
 }
 
-#[derive(QueryableByName)]
-struct WatermarkRow {
-    #[diesel(sql_type = BigInt)]
-    v: i64,
-}
-
-fn watermark_sql() -> diesel::query_builder::SqlQuery {
-    diesel::sql_query("SELECT folded_through AS v FROM rollup_state WHERE id = 1")
-}
-
 fn none_if_empty(k: Option<String>) -> Option<String> {
     k.filter(|s| !s.is_empty())
 }
@@ -578,7 +568,7 @@ impl Store {
                     None => Vec::new(),
                 };
                 if deferred && h0 < h1 {
-                    let wm = watermark_sql().get_result::<WatermarkRow>(c)?.v;
+                    let wm = diesel::sql_query(WATERMARK_SQL).get_result::<Int>(c)?.v;
                     let tail = tail_sql(q, dim, key.as_deref(), by_hour, h0, h1, wm);
                     rolled.extend(load_agg!(c, tail));
                 }
