@@ -6,7 +6,11 @@ local keys = {}
 local path = "/api/v1/track"
 local batch = 0
 local counter = 0
-local run = tostring(math.random(1, 1e9))
+-- wrk's LuaJIT starts math.random from the same seed every time: without a seed of our own,
+-- every wrk run sent the same Idempotency-Keys with the same bodies, and each run after the
+-- first measured replays, not new events.
+math.randomseed(os.time())
+local run = tostring(os.time()) .. "-" .. tostring(math.random(1, 1e9))
 local task_types = { "email_classification", "ticket_routing", "customer_email_draft",
                      "duplicate_detection", "blog_short_draft", "invoice_data_extraction" }
 local outcomes = { "success", "success", "success", "needs_review", "failure" }
