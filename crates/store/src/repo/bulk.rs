@@ -95,8 +95,8 @@ impl Bulk for SqliteConnection {
     }
 
     fn count_usage(&mut self, rows: &[UsageRow]) -> QueryResult<Vec<i64>> {
-        // One upsert per org, reading the counter back with RETURNING. (A separate SELECT
-        // read-back was re-parsed by SQLite at every step: 40% of the writer's time in perf.)
+        // One upsert per org, reading the counter back with RETURNING: one statement instead of
+        // an upsert and a SELECT. (perf of the writer on new events: 2% of its time.)
         rows.iter()
             .map(|row| {
                 diesel::insert_into(monthly_usage::table)
