@@ -562,7 +562,7 @@ impl Store {
         // events table, read in the same snapshot as the rollups (one read transaction).
         let deferred = self.rollups_deferred();
         let (rolled, raw_rows) = with_conn!(self, |c| {
-            c.transaction(|c| {
+            let read = |c: &mut _| {
                 let mut rolled = match &rollup {
                     Some(sql) => load_agg!(c, sql),
                     None => Vec::new(),
@@ -577,7 +577,14 @@ impl Store {
                     raw_rows.extend(load_agg!(c, sql));
                 }
                 Ok::<_, StoreError>((rolled, raw_rows))
-            })
+            };
+            // Only SQLite needs one snapshot for rollups, watermark and tail; PostgreSQL's
+            // rollups are complete, so it saves the BEGIN/COMMIT round trips.
+            if deferred {
+                c.transaction(read)
+            } else {
+                read(c)
+            }
         })?;
         for r in &rolled {
             if by_hour && raw_hours.contains(&r.s) {
