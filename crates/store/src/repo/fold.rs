@@ -189,13 +189,7 @@ pub(crate) trait OwnRollups {
 
 impl OwnRollups for SqliteConnection {
     fn fold_tail_first(&mut self) -> QueryResult<()> {
-        let wm = watermark(self)?;
-        let max = max_rowid(self)?;
-        if max > wm {
-            fold_from_events(self, wm, max)?;
-            set_watermark(self, max)?;
-        }
-        Ok(())
+        fold(self, None).map(|_| ())
     }
 
     fn mark_all_folded(&mut self) -> QueryResult<()> {
