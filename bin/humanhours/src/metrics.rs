@@ -128,6 +128,16 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP humanhours_writer_commits_total Group-commit transactions of track writes (events stored / commits = mean batch)."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_writer_commits_total counter");
+        let _ = writeln!(
+            out,
+            "humanhours_writer_commits_total {}",
+            state.writer.commits()
+        );
+        let _ = writeln!(
+            out,
             "# HELP humanhours_key_hash_checks_total argon2 verifications of API keys (cache misses of keys not yet proven)."
         );
         let _ = writeln!(out, "# TYPE humanhours_key_hash_checks_total counter");

@@ -185,9 +185,20 @@ impl From<PoolError> for StoreError {
     }
 }
 
+/// WAL pages after which the writer connection checkpoints inside its own commit. The
+/// checkpointer thread (`writer.rs`) normally copies the WAL back long before that, out of the
+/// writer's way; this is the backstop that bounds the WAL (about 40 MB) when it cannot, because
+/// under continuous writes only a checkpoint run by the writer between two of its own
+/// transactions lets the WAL start over. SQLite's default (1,000) checkpointed about 40 times
+/// a second under load, each time fsyncing and rewriting the same hot index pages: a quarter of
+/// the writer's time (`docs/decisions.md`, "Where ingest time goes").
+pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
 #[derive(Debug)]
 struct SqlitePragmas {
     sync: SqliteSync,
+    /// `wal_autocheckpoint` for this connection; `None` keeps SQLite's default.
+    autocheckpoint: Option<u32>,
 }
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
@@ -198,7 +209,12 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
             "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
             self.sync.pragma()
         ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        if let Some(pages) = self.autocheckpoint {
+            conn.batch_execute(&format!("PRAGMA wal_autocheckpoint = {pages};"))
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
     }
 }
 
@@ -213,6 +229,18 @@ pub(crate) enum Pools {
         write: SqlitePool,
     },
     Pg(PgPool),
+}
+
+/// What a WAL checkpoint did: `log` pages in the WAL, `checkpointed` of them now in the
+/// database file; `busy` when another checkpoint or a writer kept it from finishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::QueryableByName)]
+pub struct Checkpoint {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub busy: i32,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub log: i32,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub checkpointed: i32,
 }
 
 /// One pool's connections.
@@ -265,6 +293,7 @@ impl Store {
                     .with_context(|| format!("opening SQLite database {path}"))?;
                 SqlitePragmas {
                     sync: config.sqlite_sync,
+                    autocheckpoint: None,
                 }
                 .on_acquire(&mut conn)
                 .context("configuring SQLite")?;
@@ -284,19 +313,21 @@ impl Store {
                     );
                 }
                 drop(conn);
-                let build = |size: u32| {
+                let build = |size: u32, autocheckpoint: Option<u32>| {
                     Pool::builder()
                         .max_size(size)
                         .connection_timeout(config.connect_timeout)
                         .connection_customizer(Box::new(SqlitePragmas {
                             sync: config.sqlite_sync,
+                            autocheckpoint,
                         }))
                         .build(ConnectionManager::<SqliteConnection>::new(path))
                 };
                 Ok(Store {
                     pools: Pools::Sqlite {
-                        read: build(config.pool_size.max(1)).context("SQLite read pool")?,
-                        write: build(1).context("SQLite write pool")?,
+                        read: build(config.pool_size.max(1), None).context("SQLite read pool")?,
+                        write: build(1, Some(WRITER_AUTOCHECKPOINT_PAGES))
+                            .context("SQLite write pool")?,
                     },
                 })
             }
@@ -349,6 +380,23 @@ impl Store {
                 state("sqlite_write", write.state(), write.max_size()),
             ],
             Pools::Pg(pool) => vec![state("postgres", pool.state(), pool.max_size())],
+        }
+    }
+
+    /// Copies what it can of SQLite's WAL back into the database file without blocking
+    /// anyone (`PRAGMA wal_checkpoint(PASSIVE)`, on a reader's connection); `None` on
+    /// PostgreSQL. The writer's checkpointer thread calls it.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        match &self.pools {
+            Pools::Sqlite { read, .. } => {
+                let mut conn = read.get()?;
+                let row: Checkpoint = diesel::RunQueryDsl::get_result(
+                    diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)"),
+                    &mut *conn,
+                )?;
+                Ok(Some(row))
+            }
+            Pools::Pg(_) => Ok(None),
         }
     }
 
