@@ -28,6 +28,9 @@ routes=(
     "time-saved group_by=day|/api/v1/reports/time-saved?group_by=day"
     "leaderboard|/api/v1/reports/leaderboard"
     "usage|/api/v1/reports/usage"
+    # Not served by the rollups alone: a dimension filtered by another, and two dimensions.
+    "task_type of one agent|/api/v1/reports/time-saved?group_by=task_type&agent_id=support-bot"
+    "agent x task_type|/api/v1/reports/time-saved?group_by=agent,task_type"
 )
 
 for n in $sizes; do
