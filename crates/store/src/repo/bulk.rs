@@ -1,7 +1,8 @@
 //! The multi-row writes of a batch, one implementation per backend.
 //!
 //! On SQLite a statement costs a few microseconds and no round trip: one cached single-row
-//! statement per row is the fastest (diesel cannot batch an upsert there). On PostgreSQL every
+//! statement per row is the fastest (diesel cannot batch an upsert there); the hot ones are
+//! written out in `sqlite_stmt.rs` so diesel does not rebuild their SQL at every row. On PostgreSQL every
 //! statement is a round trip, so rows go in multi-row statements, in chunks that stay under
 //! PostgreSQL's 65,535 bind parameters.
 
@@ -12,6 +13,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
+use super::sqlite_stmt::{ClaimKey, InsertEvent, UpsertAgent};
 use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
 use crate::schema::{agents, events, idempotency_keys, monthly_usage, rollup_hourly as r};
 
@@ -51,33 +53,20 @@ macro_rules! rollup_sums {
 impl Bulk for SqliteConnection {
     fn claim_keys(&mut self, rows: &[IdempotencyRow]) -> QueryResult<Vec<bool>> {
         rows.iter()
-            .map(|row| {
-                diesel::insert_into(idempotency_keys::table)
-                    .values(row)
-                    .on_conflict_do_nothing()
-                    .execute(self)
-                    .map(|n| n == 1)
-            })
+            .map(|row| ClaimKey(row).execute(self).map(|n| n == 1))
             .collect()
     }
 
     fn insert_events(&mut self, rows: &[&EventRow]) -> QueryResult<()> {
         for row in rows {
-            diesel::insert_into(events::table)
-                .values(*row)
-                .execute(self)?;
+            InsertEvent(row).execute(self)?;
         }
         Ok(())
     }
 
     fn upsert_agents(&mut self, rows: &[AgentRow]) -> QueryResult<()> {
         for row in rows {
-            diesel::insert_into(agents::table)
-                .values(row)
-                .on_conflict((agents::org_id, agents::agent_id))
-                .do_update()
-                .set(agents::last_seen_at.eq(excluded(agents::last_seen_at)))
-                .execute(self)?;
+            UpsertAgent(row).execute(self)?;
         }
         Ok(())
     }

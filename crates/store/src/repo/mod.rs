@@ -6,6 +6,7 @@ pub(crate) mod fold;
 pub(crate) mod reports;
 pub(crate) mod rollup;
 pub(crate) mod seed;
+mod sqlite_stmt;
 pub(crate) mod task_types;
 pub(crate) mod track;
 
