@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl};
 
-use crate::models::{AgentRow, EventRow, IdempotencyRow};
+use crate::models::{AgentRow, EventRow, IdempotencyRow, UsageRow};
 
 /// Pushes `(?, ?, …)` with each value bound as its SQL type.
 macro_rules! values {
@@ -138,6 +138,33 @@ impl QueryFragment<Sqlite> for UpsertAgent<'_> {
         );
         out.push_sql(
             " ON CONFLICT (org_id, agent_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+        );
+        Ok(())
+    }
+}
+
+statement!(
+    /// Adds `events` to an (org, month) usage counter, creating it, and returns the counter.
+    CountUsage(UsageRow)
+);
+
+impl diesel::query_builder::Query for CountUsage<'_> {
+    type SqlType = BigInt;
+}
+
+impl QueryFragment<Sqlite> for CountUsage<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        let u = self.0;
+        out.push_sql("INSERT INTO monthly_usage (org_id, month, events, overage_events)");
+        values!(out;
+            Text => &u.org_id,
+            Text => &u.month,
+            BigInt => &u.events,
+            BigInt => &u.overage_events,
+        );
+        out.push_sql(
+            " ON CONFLICT (org_id, month) DO UPDATE SET events = events + excluded.events \
+             RETURNING events",
         );
         Ok(())
     }
