@@ -948,3 +948,35 @@ async fn maximal_costs_still_sum_exactly_in_reports() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+#[actix_web::test]
+async fn an_agent_exists_from_its_first_event_and_its_last_seen_time_keeps_up_to_the_second() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.org(Plan::Pro);
+    let mut received = Vec::new();
+    for _ in 0..5 {
+        let body = json!({"agent_id": "busy-bot", "task_type": "ticket_routing",
+                          "outcome": "success", "agent_duration_seconds": 1});
+        let r = app.track(&key, &body, None).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let row = app
+            .store
+            .get_event(&org, r.body["event_id"].as_str().unwrap())
+            .unwrap()
+            .unwrap();
+        received.push(row.received_at);
+    }
+    let agents = app.store.list_agents(&org).unwrap();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    let a = &agents[0];
+    assert_eq!(a.agent_id, "busy-bot");
+    assert_eq!(a.first_seen_at, received[0], "created by its first event");
+    // The writer rewrites an agent's row at most once per LAST_SEEN_RESOLUTION_MS, so the
+    // stored time is one of the events' and less than that behind the last one.
+    let last = *received.last().unwrap();
+    assert!(received.contains(&a.last_seen_at), "{a:?} {received:?}");
+    assert!(
+        last - a.last_seen_at < store::LAST_SEEN_RESOLUTION_MS,
+        "{a:?} {received:?}"
+    );
+}

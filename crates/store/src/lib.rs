@@ -21,7 +21,8 @@ pub use repo::fold::{Folded, Pending};
 pub use repo::reports::{Dim, Path, ReportQuery, ReportRow, Sums, MAX_DIMS};
 pub use repo::rollup::{hour_of, rollup_deltas, RollupAcc, HOUR_MS, ROLLUP_DIMS};
 pub use repo::track::{
-    decide_existing, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite,
+    decide_existing, IdempotencyClaim, QuotaInput, Recorded, SeenAgents, TrackError, TrackWrite,
+    LAST_SEEN_RESOLUTION_MS,
 };
 pub use repo::OrgContextRows;
 pub use writer::{BatchResult, SubmitError, Writer, WriterConfig};

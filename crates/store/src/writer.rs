@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::repo::fold::Pending;
-use crate::repo::track::{Recorded, TrackError, TrackWrite};
+use crate::repo::track::{Recorded, SeenAgents, TrackError, TrackWrite};
 use crate::{Backend, Store, StoreError};
 
 /// Settings of the writer.
@@ -114,6 +114,7 @@ impl Writer {
                     pending,
                     last_fold: now(),
                     fold_failed: false,
+                    agents: SeenAgents::default(),
                     _checkpointer: checkpointer,
                 }
                 .run(&jobs);
@@ -233,6 +234,8 @@ struct Run<'a> {
     last_fold: Instant,
     /// The last fold failed (its deltas are still held).
     fold_failed: bool,
+    /// The agents' last-seen times this writer committed.
+    agents: SeenAgents,
     /// Dropped with the writer, which stops the checkpointer thread (SQLite).
     _checkpointer: Option<SyncSender<()>>,
 }
@@ -341,7 +344,7 @@ impl Run<'_> {
         events: usize,
     ) {
         let all: Vec<&TrackWrite> = batch.iter().flat_map(|(w, _)| w.iter()).collect();
-        let outcome = self.store.record_batch(&all);
+        let outcome = self.store.record_batch(&all, &mut self.agents);
         self.commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.depth

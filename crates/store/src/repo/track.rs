@@ -217,18 +217,64 @@ impl<'a> BatchPlan<'a> {
     }
 }
 
+/// How stale an agent's stored `last_seen_at` may be, in milliseconds of receipt time: a writer
+/// rewrites an agent's row at most once per this long. Without it every event rewrote its
+/// agent's row (a statement per event on SQLite, a row per event on PostgreSQL).
+pub const LAST_SEEN_RESOLUTION_MS: i64 = 1_000;
+
+/// Agents tracked at once by [`SeenAgents`]; past that it starts over (and rewrites rows).
+const SEEN_AGENTS_MAX: usize = 100_000;
+
+/// The last-seen times a writer has committed for each agent, so that a busy agent's row is
+/// rewritten at most once per [`LAST_SEEN_RESOLUTION_MS`]. Only committed writes are noted: an
+/// agent this writer has not stored yet is always written (that creates it).
+#[derive(Debug, Default)]
+pub struct SeenAgents {
+    /// org → agent → the `last_seen_at` this writer last committed.
+    written: HashMap<String, HashMap<String, i64>>,
+    len: usize,
+}
+
+impl SeenAgents {
+    /// Whether an event received at `now_ms` must write its agent's row.
+    pub fn due(&self, org: &str, agent: &str, now_ms: i64) -> bool {
+        match self.written.get(org).and_then(|m| m.get(agent)) {
+            Some(&at) => !(at..at.saturating_add(LAST_SEEN_RESOLUTION_MS)).contains(&now_ms),
+            None => true,
+        }
+    }
+
+    /// Notes rows that were committed.
+    pub fn note(&mut self, rows: &[AgentRow]) {
+        if self.len + rows.len() > SEEN_AGENTS_MAX {
+            self.written.clear();
+            self.len = 0;
+        }
+        for r in rows {
+            let agents = self.written.entry(r.org_id.clone()).or_default();
+            if agents.insert(r.agent_id.clone(), r.last_seen_at).is_none() {
+                self.len += 1;
+            }
+        }
+    }
+}
+
 impl Store {
     /// Stores many events in ONE transaction (one commit, one fsync). Each item gets what it
     /// would have got alone, in order: a replay, a refusal (quota, reused key), or created.
     /// The work is done per batch where it can be (one usage update per org, one upsert per
     /// agent) and per item where it must (the idempotency record, the event). Returns one result
     /// per write, only after the commit; a database failure fails the batch and stores nothing.
+    ///
+    /// `agents` says which agents' rows are due for a last-seen write, and learns what was
+    /// committed.
     pub fn record_batch(
         &self,
         writes: &[&TrackWrite],
+        agents: &mut SeenAgents,
     ) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
         let rollups_here = !self.rollups_deferred();
-        with_tx!(self, |c| {
+        let (results, agent_rows) = with_tx!(self, |c| {
             let mut plan = BatchPlan::new(writes);
 
             // 1. Claim each Idempotency-Key once. The primary key is where concurrent
@@ -348,24 +394,27 @@ impl Store {
                 }
             }
 
-            // 3. Agents exist from their first event on: one upsert per agent of the batch.
-            let mut seen: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+            // 3. Agents exist from their first event on: one upsert per agent of the batch whose
+            //    stored last-seen time is due to move (see `SeenAgents`).
+            let mut seen: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
             for i in plan.created() {
                 let e = &writes[i].event;
                 let now = unix_ms(writes[i].now);
-                let last = seen
+                let (first, last) = seen
                     .entry((e.org_id.as_str(), e.agent_id.as_str()))
-                    .or_insert(now);
+                    .or_insert((now, now));
+                *first = (*first).min(now);
                 *last = (*last).max(now);
             }
             let agent_rows: Vec<AgentRow> = seen
                 .into_iter()
-                .map(|((org, agent), now_ms)| AgentRow {
+                .filter(|((org, agent), (_, last))| agents.due(org, agent, *last))
+                .map(|((org, agent), (first, last))| AgentRow {
                     org_id: org.to_owned(),
                     agent_id: agent.to_owned(),
                     hourly_rate: None,
-                    first_seen_at: now_ms,
-                    last_seen_at: now_ms,
+                    first_seen_at: first,
+                    last_seen_at: last,
                 })
                 .collect();
             c.upsert_agents(&agent_rows)?;
@@ -377,7 +426,56 @@ impl Store {
             if rollups_here {
                 c.upsert_rollups(&rollup_deltas(created))?;
             }
-            plan.finish()
-        })
+            Ok::<_, StoreError>((plan.finish()?, agent_rows))
+        })?;
+        agents.note(&agent_rows);
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(org: &str, agent: &str, at: i64) -> AgentRow {
+        AgentRow {
+            org_id: org.into(),
+            agent_id: agent.into(),
+            hourly_rate: None,
+            first_seen_at: at,
+            last_seen_at: at,
+        }
+    }
+
+    #[test]
+    fn an_agent_is_written_first_then_at_most_once_per_resolution() {
+        let mut seen = SeenAgents::default();
+        assert!(
+            seen.due("o", "a", 10_000),
+            "never written: due (creates the agent)"
+        );
+        seen.note(&[row("o", "a", 10_000)]);
+        assert!(!seen.due("o", "a", 10_000));
+        assert!(!seen.due("o", "a", 10_000 + LAST_SEEN_RESOLUTION_MS - 1));
+        assert!(seen.due("o", "a", 10_000 + LAST_SEEN_RESOLUTION_MS));
+        assert!(seen.due("o", "a", 9_999), "a clock that went back rewrites");
+        assert!(seen.due("o", "b", 10_000), "another agent");
+        assert!(
+            seen.due("p", "a", 10_000),
+            "the same agent id in another org"
+        );
+    }
+
+    #[test]
+    fn past_its_size_it_starts_over() {
+        let mut seen = SeenAgents::default();
+        let rows: Vec<AgentRow> = (0..SEEN_AGENTS_MAX)
+            .map(|i| row("o", &format!("a{i}"), 0))
+            .collect();
+        seen.note(&rows);
+        assert!(!seen.due("o", "a0", 1));
+        seen.note(&[row("o", "new", 0)]);
+        assert!(seen.due("o", "a0", 1), "forgotten, so written again");
+        assert!(!seen.due("o", "new", 1));
     }
 }
