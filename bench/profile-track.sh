@@ -52,7 +52,7 @@ for st in stacks:
             part = m.group(1)
             break
     if any("sqlite3_exec" in f for f in frames):
-        part = "BEGIN/COMMIT (WAL write, fsync, checkpoint)"
+        part = "BEGIN/COMMIT (WAL frames, fsync under FULL, backstop checkpoint)"
     elif part.startswith("other") and any("record_batch" in f for f in frames) and any("sqlite3_step" in f for f in frames):
         part = "usage counter and stored-key reads"
     parts[part] += 1
