@@ -296,3 +296,37 @@ async fn a_full_write_queue_answers_503_with_retry_after() {
     );
     assert_eq!(app.store.count_events(&org).unwrap(), created);
 }
+
+#[actix_web::test]
+async fn the_checkpointer_thread_copies_the_wal_back_without_the_writer() {
+    let app = TestApp::spawn().await;
+    // SQLite only: PostgreSQL has no WAL file of ours to copy back.
+    let Some(path) = app.db_url.strip_prefix("sqlite://").map(str::to_owned) else {
+        return;
+    };
+    let (org, key) = app.org(Plan::Enterprise);
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    // 1,000 events are a few hundred WAL pages: far below the writer's own autocheckpoint
+    // (store::db::WRITER_AUTOCHECKPOINT_PAGES, 10,000), so only the checkpointer thread can
+    // move them into the database file.
+    let items: Vec<Value> = (0..1000)
+        .map(|i| batch_item(&format!("agent-{}", i % 9), None))
+        .collect();
+    let r = post_batch(&app, &key, &json!({ "events": items })).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["created"], 1000, "{}", r.text);
+    let mut grown = false;
+    for _ in 0..100 {
+        if size() > before {
+            grown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        grown,
+        "the database file is still {before} bytes 5 s after the commit: nothing checkpointed"
+    );
+    assert_eq!(app.store.count_events(&org).unwrap(), 1000);
+}
