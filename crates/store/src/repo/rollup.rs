@@ -66,33 +66,58 @@ pub fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) -> Vec<
 }
 
 /// Rollup deltas summed in memory over many batches, one row per (org, dim, hour, key), with
-/// the number of events they hold. The SQLite writer keeps one between folds.
+/// the number of events they hold. The SQLite writer keeps one between folds and adds every
+/// batch it commits, so adding looks rows up by the event's borrowed strings and allocates only
+/// for a row it has not seen since the last fold.
 #[derive(Debug, Default)]
 pub struct RollupAcc {
-    rows: HashMap<(String, String, i64, String), RollupRow>,
+    /// org → (index in `ROLLUP_DIMS`, hour) → key → sums.
+    rows: HashMap<String, ByDimHour>,
     events: i64,
+}
+
+/// An org's rows: (index in `ROLLUP_DIMS`, hour) → key → sums.
+type ByDimHour = HashMap<(usize, i64), HashMap<String, Sums>>;
+
+/// The sums of one rollup row.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sums {
+    events: i64,
+    hours_saved_milli: i64,
+    cost_saved_cents: i64,
+    agent_cost_micros: i64,
+    costed_events: i64,
+    net_saved_cents: i64,
 }
 
 impl RollupAcc {
     /// Adds these events' deltas.
     pub fn add<'a>(&mut self, events: impl IntoIterator<Item = &'a EventRow>) {
-        let mut n = 0;
-        let deltas = rollup_deltas(events.into_iter().inspect(|_| n += 1));
-        self.events += n;
-        for d in deltas {
-            let key = (d.org_id.clone(), d.dim.clone(), d.hour, d.key.clone());
-            match self.rows.entry(key) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(d);
+        for e in events {
+            self.events += 1;
+            if !self.rows.contains_key(e.org_id.as_str()) {
+                self.rows.insert(e.org_id.clone(), HashMap::new());
+            }
+            let Some(org) = self.rows.get_mut(e.org_id.as_str()) else {
+                continue;
+            };
+            let hour = hour_of(e.occurred_at);
+            for (d, dim) in ROLLUP_DIMS.iter().enumerate() {
+                let key = dim_key(e, dim);
+                let by_key = org.entry((d, hour)).or_default();
+                if !by_key.contains_key(key) {
+                    by_key.insert(key.to_owned(), Sums::default());
                 }
-                std::collections::hash_map::Entry::Occupied(mut o) => {
-                    let r = o.get_mut();
-                    r.events += d.events;
-                    r.hours_saved_milli += d.hours_saved_milli;
-                    r.cost_saved_cents += d.cost_saved_cents;
-                    r.agent_cost_micros += d.agent_cost_micros;
-                    r.costed_events += d.costed_events;
-                    r.net_saved_cents += d.net_saved_cents;
+                let Some(s) = by_key.get_mut(key) else {
+                    continue;
+                };
+                s.events += 1;
+                s.hours_saved_milli += e.hours_saved_milli;
+                s.cost_saved_cents += e.cost_saved_cents;
+                s.net_saved_cents += e.net_saved_cents;
+                if let Some(c) = e.agent_cost_micros {
+                    s.agent_cost_micros += c;
+                    s.costed_events += 1;
                 }
             }
         }
@@ -105,7 +130,26 @@ impl RollupAcc {
 
     /// The summed deltas, each rollup row once.
     pub fn rows(&self) -> Vec<RollupRow> {
-        self.rows.values().cloned().collect()
+        let mut out = Vec::new();
+        for (org, by_dim) in &self.rows {
+            for (&(d, hour), by_key) in by_dim {
+                for (key, s) in by_key {
+                    out.push(RollupRow {
+                        org_id: org.clone(),
+                        dim: ROLLUP_DIMS[d].to_owned(),
+                        hour,
+                        key: key.clone(),
+                        events: s.events,
+                        hours_saved_milli: s.hours_saved_milli,
+                        cost_saved_cents: s.cost_saved_cents,
+                        agent_cost_micros: s.agent_cost_micros,
+                        costed_events: s.costed_events,
+                        net_saved_cents: s.net_saved_cents,
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
