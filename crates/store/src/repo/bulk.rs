@@ -2,9 +2,10 @@
 //!
 //! On SQLite a statement costs a few microseconds and no round trip: one cached single-row
 //! statement per row is the fastest (diesel cannot batch an upsert there); the hot ones are
-//! written out in `sqlite_stmt.rs` so diesel does not rebuild their SQL at every row. On PostgreSQL every
-//! statement is a round trip, so rows go in multi-row statements, in chunks that stay under
-//! PostgreSQL's 65,535 bind parameters.
+//! written out in `sqlite_stmt.rs` so diesel does not rebuild their SQL at every row. On
+//! PostgreSQL every statement is a round trip, so rows go in multi-row statements: the hot ones
+//! as `INSERT … SELECT * FROM UNNEST(…)` with an array per column (`pg_stmt.rs`), whose SQL is
+//! the same for any number of rows, so they are prepared and planned once.
 
 use std::collections::HashSet;
 
@@ -13,9 +14,12 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel::upsert::excluded;
 
+use super::pg_stmt::{
+    ClaimKeys, CountUsage as PgCountUsage, InsertEvents, UpsertAgents, UpsertRollups,
+};
 use super::sqlite_stmt::{ClaimKey, CountUsage, InsertEvent, UpsertAgent};
 use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
-use crate::schema::{agents, events, idempotency_keys, monthly_usage, rollup_hourly as r};
+use crate::schema::rollup_hourly as r;
 
 /// Rows per multi-row statement on PostgreSQL (events have 28 columns: 28 × 1000 binds).
 const PG_CHUNK: usize = 1000;
@@ -96,11 +100,7 @@ impl Bulk for PgConnection {
     fn claim_keys(&mut self, rows: &[IdempotencyRow]) -> QueryResult<Vec<bool>> {
         let mut inserted: HashSet<(String, String)> = HashSet::new();
         for chunk in rows.chunks(PG_CHUNK) {
-            let keys: Vec<(String, String)> = diesel::insert_into(idempotency_keys::table)
-                .values(chunk)
-                .on_conflict_do_nothing()
-                .returning((idempotency_keys::org_id, idempotency_keys::idem_key))
-                .get_results(self)?;
+            let keys: Vec<(String, String)> = ClaimKeys::new(chunk).get_results(self)?;
             inserted.extend(keys);
         }
         Ok(rows
@@ -111,34 +111,21 @@ impl Bulk for PgConnection {
 
     fn insert_events(&mut self, rows: &[&EventRow]) -> QueryResult<()> {
         for chunk in rows.chunks(PG_CHUNK) {
-            let owned: Vec<&EventRow> = chunk.to_vec();
-            diesel::insert_into(events::table)
-                .values(owned)
-                .execute(self)?;
+            InsertEvents::new(chunk).execute(self)?;
         }
         Ok(())
     }
 
     fn upsert_agents(&mut self, rows: &[AgentRow]) -> QueryResult<()> {
         for chunk in rows.chunks(PG_CHUNK) {
-            diesel::insert_into(agents::table)
-                .values(chunk)
-                .on_conflict((agents::org_id, agents::agent_id))
-                .do_update()
-                .set(agents::last_seen_at.eq(excluded(agents::last_seen_at)))
-                .execute(self)?;
+            UpsertAgents::new(chunk).execute(self)?;
         }
         Ok(())
     }
 
     fn upsert_rollups(&mut self, rows: &[RollupRow]) -> QueryResult<()> {
         for chunk in rows.chunks(PG_CHUNK) {
-            diesel::insert_into(r::table)
-                .values(chunk)
-                .on_conflict((r::org_id, r::dim, r::hour, r::key))
-                .do_update()
-                .set(rollup_sums!())
-                .execute(self)?;
+            UpsertRollups::new(chunk).execute(self)?;
         }
         Ok(())
     }
@@ -149,20 +136,7 @@ impl Bulk for PgConnection {
         let mut after: std::collections::HashMap<(String, String), i64> =
             std::collections::HashMap::new();
         for chunk in rows.chunks(PG_CHUNK) {
-            let got: Vec<(String, String, i64)> = diesel::insert_into(monthly_usage::table)
-                .values(chunk)
-                .on_conflict((monthly_usage::org_id, monthly_usage::month))
-                .do_update()
-                .set(
-                    monthly_usage::events
-                        .eq(monthly_usage::events + excluded(monthly_usage::events)),
-                )
-                .returning((
-                    monthly_usage::org_id,
-                    monthly_usage::month,
-                    monthly_usage::events,
-                ))
-                .get_results(self)?;
+            let got: Vec<(String, String, i64)> = PgCountUsage::new(chunk).get_results(self)?;
             after.extend(got.into_iter().map(|(o, m, e)| ((o, m), e)));
         }
         rows.iter()

@@ -3,6 +3,7 @@
 mod bulk;
 pub(crate) mod dashboard;
 pub(crate) mod fold;
+mod pg_stmt;
 pub(crate) mod reports;
 pub(crate) mod rollup;
 pub(crate) mod seed;
