@@ -21,6 +21,22 @@ use super::sqlite_stmt::{ClaimKey, CountUsage, InsertEvent, UpsertAgent};
 use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
 use crate::schema::rollup_hourly as r;
 
+/// The column lists of the batch's inserts, shared by both backends' statements
+/// (`sqlite_stmt.rs` binds one value per column, `pg_stmt.rs` one array per column, in this
+/// order).
+pub(super) const INSERT_EVENT: &str = "INSERT INTO events (id, org_id, agent_id, task_type, \
+     outcome, occurred_at, received_at, agent_duration_seconds, model, tokens_in, tokens_out, \
+     baseline_minutes, baseline_source, hourly_rate, rate_source, currency, cost_source, \
+     price_input_usd_per_mtok, price_output_usd_per_mtok, fx_rate, hours_saved_milli, \
+     cost_saved_cents, agent_cost_micros, net_saved_cents, client, metadata, audit_sample, \
+     warnings)";
+pub(super) const INSERT_CLAIM: &str = "INSERT INTO idempotency_keys (org_id, idem_key, \
+     fingerprint, event_id, response, created_at)";
+pub(super) const INSERT_AGENT: &str =
+    "INSERT INTO agents (org_id, agent_id, hourly_rate, first_seen_at, last_seen_at)";
+pub(super) const INSERT_USAGE: &str =
+    "INSERT INTO monthly_usage (org_id, month, events, overage_events)";
+
 /// Rows per multi-row statement on PostgreSQL (events have 28 columns: 28 × 1000 binds).
 const PG_CHUNK: usize = 1000;
 

@@ -6,13 +6,15 @@
 //! every batch's statements again, about a third of the time of the one backend that serves
 //! the writer (perf, `docs/decisions.md`). With an array per column the SQL never changes:
 //! diesel prepares each statement once per connection and PostgreSQL plans it once. The column
-//! lists are the tables' (`schema.rs`); the PostgreSQL pass of the tests reads every column back.
+//! lists are shared with SQLite's statements (`bulk.rs`); the PostgreSQL pass of the tests
+//! reads every column back.
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
+use super::bulk::{INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
 use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
 
 /// Pushes ` SELECT * FROM UNNEST($1, $2, …)` with each column bound as an array of its type.
@@ -125,14 +127,7 @@ impl<'a> InsertEvents<'a> {
 
 impl QueryFragment<Pg> for InsertEvents<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(
-            "INSERT INTO events (id, org_id, agent_id, task_type, outcome, occurred_at, \
-             received_at, agent_duration_seconds, model, tokens_in, tokens_out, \
-             baseline_minutes, baseline_source, hourly_rate, rate_source, currency, \
-             cost_source, price_input_usd_per_mtok, price_output_usd_per_mtok, fx_rate, \
-             hours_saved_milli, cost_saved_cents, agent_cost_micros, net_saved_cents, client, \
-             metadata, audit_sample, warnings)",
-        );
+        out.push_sql(INSERT_EVENT);
         unnest!(out;
             Text => &self.id,
             Text => &self.org_id,
@@ -199,10 +194,7 @@ impl Query for ClaimKeys<'_> {
 
 impl QueryFragment<Pg> for ClaimKeys<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(
-            "INSERT INTO idempotency_keys (org_id, idem_key, fingerprint, event_id, response, \
-             created_at)",
-        );
+        out.push_sql(INSERT_CLAIM);
         unnest!(out;
             Text => &self.org_id,
             Text => &self.idem_key,
@@ -241,9 +233,7 @@ impl<'a> UpsertAgents<'a> {
 
 impl QueryFragment<Pg> for UpsertAgents<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(
-            "INSERT INTO agents (org_id, agent_id, hourly_rate, first_seen_at, last_seen_at)",
-        );
+        out.push_sql(INSERT_AGENT);
         unnest!(out;
             Text => &self.org_id,
             Text => &self.agent_id,
@@ -351,7 +341,7 @@ impl Query for CountUsage<'_> {
 
 impl QueryFragment<Pg> for CountUsage<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO monthly_usage (org_id, month, events, overage_events)");
+        out.push_sql(INSERT_USAGE);
         unnest!(out;
             Text => &self.org_id,
             Text => &self.month,

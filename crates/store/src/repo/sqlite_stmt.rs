@@ -5,13 +5,15 @@
 //! the statement twice more to find it in its statement cache: about a fifth of the writer's
 //! time in a profile, for statements that never change. These fragments push fixed SQL and
 //! their binds, so the cache finds the prepared statement by type and only the binds are
-//! walked. The column lists are the tables' (`schema.rs`); the tests read every column back.
+//! walked. The column lists are shared with PostgreSQL's statements (`bulk.rs`); the tests
+//! read every column back.
 
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl};
 
+use super::bulk::{INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
 use crate::models::{AgentRow, EventRow, IdempotencyRow, UsageRow};
 
 /// Pushes `(?, ?, …)` with each value bound as its SQL type.
@@ -50,14 +52,7 @@ statement!(
 impl QueryFragment<Sqlite> for InsertEvent<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         let e = self.0;
-        out.push_sql(
-            "INSERT INTO events (id, org_id, agent_id, task_type, outcome, occurred_at, \
-             received_at, agent_duration_seconds, model, tokens_in, tokens_out, \
-             baseline_minutes, baseline_source, hourly_rate, rate_source, currency, \
-             cost_source, price_input_usd_per_mtok, price_output_usd_per_mtok, fx_rate, \
-             hours_saved_milli, cost_saved_cents, agent_cost_micros, net_saved_cents, client, \
-             metadata, audit_sample, warnings)",
-        );
+        out.push_sql(INSERT_EVENT);
         values!(out;
             Text => &e.id,
             Text => &e.org_id,
@@ -101,10 +96,7 @@ statement!(
 impl QueryFragment<Sqlite> for ClaimKey<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         let k = self.0;
-        out.push_sql(
-            "INSERT INTO idempotency_keys (org_id, idem_key, fingerprint, event_id, response, \
-             created_at)",
-        );
+        out.push_sql(INSERT_CLAIM);
         values!(out;
             Text => &k.org_id,
             Text => &k.idem_key,
@@ -126,9 +118,7 @@ statement!(
 impl QueryFragment<Sqlite> for UpsertAgent<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         let a = self.0;
-        out.push_sql(
-            "INSERT INTO agents (org_id, agent_id, hourly_rate, first_seen_at, last_seen_at)",
-        );
+        out.push_sql(INSERT_AGENT);
         values!(out;
             Text => &a.org_id,
             Text => &a.agent_id,
@@ -155,7 +145,7 @@ impl diesel::query_builder::Query for CountUsage<'_> {
 impl QueryFragment<Sqlite> for CountUsage<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         let u = self.0;
-        out.push_sql("INSERT INTO monthly_usage (org_id, month, events, overage_events)");
+        out.push_sql(INSERT_USAGE);
         values!(out;
             Text => &u.org_id,
             Text => &u.month,
