@@ -5,7 +5,7 @@
 //! a rollup keyed by every combination barely compresses realistic data, while one keyed by a
 //! single dimension holds at most (hours × distinct values) rows whatever the event count.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::models::{EventRow, RollupRow};
 
@@ -31,38 +31,16 @@ fn dim_key<'e>(e: &'e EventRow, dim: &str) -> &'e str {
 }
 
 /// The rollup deltas of a batch of events, one row per (org, dim, hour, key), so a batch never
-/// names one rollup row twice (PostgreSQL refuses that within one upsert).
+/// names one rollup row twice (PostgreSQL refuses that within one upsert), sorted by that key
+/// so that concurrent transactions lock rollup rows in one order.
 pub fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) -> Vec<RollupRow> {
-    let mut acc: BTreeMap<(&str, &str, i64, &str), RollupRow> = BTreeMap::new();
-    for e in events {
-        let hour = hour_of(e.occurred_at);
-        for dim in ROLLUP_DIMS {
-            let key = dim_key(e, dim);
-            let row = acc
-                .entry((e.org_id.as_str(), dim, hour, key))
-                .or_insert_with(|| RollupRow {
-                    org_id: e.org_id.clone(),
-                    dim: dim.to_owned(),
-                    hour,
-                    key: key.to_owned(),
-                    events: 0,
-                    hours_saved_milli: 0,
-                    cost_saved_cents: 0,
-                    agent_cost_micros: 0,
-                    costed_events: 0,
-                    net_saved_cents: 0,
-                });
-            row.events += 1;
-            row.hours_saved_milli += e.hours_saved_milli;
-            row.cost_saved_cents += e.cost_saved_cents;
-            row.net_saved_cents += e.net_saved_cents;
-            if let Some(c) = e.agent_cost_micros {
-                row.agent_cost_micros += c;
-                row.costed_events += 1;
-            }
-        }
-    }
-    acc.into_values().collect()
+    let mut acc = RollupAcc::default();
+    acc.add(events);
+    let mut rows = acc.rows();
+    rows.sort_unstable_by(|a, b| {
+        (&a.org_id, &a.dim, a.hour, &a.key).cmp(&(&b.org_id, &b.dim, b.hour, &b.key))
+    });
+    rows
 }
 
 /// Rollup deltas summed in memory over many batches, one row per (org, dim, hour, key), with
