@@ -232,7 +232,6 @@ const SEEN_AGENTS_MAX: usize = 100_000;
 pub struct SeenAgents {
     /// org → agent → the `last_seen_at` this writer last committed.
     written: HashMap<String, HashMap<String, i64>>,
-    len: usize,
 }
 
 impl SeenAgents {
@@ -246,15 +245,15 @@ impl SeenAgents {
 
     /// Notes rows that were committed.
     pub fn note(&mut self, rows: &[AgentRow]) {
-        if self.len + rows.len() > SEEN_AGENTS_MAX {
+        let held: usize = self.written.values().map(HashMap::len).sum();
+        if held + rows.len() > SEEN_AGENTS_MAX {
             self.written.clear();
-            self.len = 0;
         }
         for r in rows {
-            let agents = self.written.entry(r.org_id.clone()).or_default();
-            if agents.insert(r.agent_id.clone(), r.last_seen_at).is_none() {
-                self.len += 1;
-            }
+            self.written
+                .entry(r.org_id.clone())
+                .or_default()
+                .insert(r.agent_id.clone(), r.last_seen_at);
         }
     }
 }
