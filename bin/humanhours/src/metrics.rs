@@ -106,45 +106,33 @@ impl Metrics {
                 h.count
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP humanhours_events_stored_total Events committed by this instance."
+        one_value(
+            &mut out,
+            "humanhours_events_stored_total",
+            "counter",
+            "Events committed by this instance.",
+            self.events_stored.load(Ordering::Relaxed),
         );
-        let _ = writeln!(out, "# TYPE humanhours_events_stored_total counter");
-        let _ = writeln!(
-            out,
-            "humanhours_events_stored_total {}",
-            self.events_stored.load(Ordering::Relaxed)
+        one_value(
+            &mut out,
+            "humanhours_writer_queue_depth",
+            "gauge",
+            "Track submissions waiting for or in a commit.",
+            state.writer.depth(),
         );
-        let _ = writeln!(
-            out,
-            "# HELP humanhours_writer_queue_depth Track submissions waiting for or in a commit."
+        one_value(
+            &mut out,
+            "humanhours_writer_commits_total",
+            "counter",
+            "Group-commit transactions of track writes (events stored / commits = mean batch).",
+            state.writer.commits(),
         );
-        let _ = writeln!(out, "# TYPE humanhours_writer_queue_depth gauge");
-        let _ = writeln!(
-            out,
-            "humanhours_writer_queue_depth {}",
-            state.writer.depth()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP humanhours_writer_commits_total Group-commit transactions of track writes (events stored / commits = mean batch)."
-        );
-        let _ = writeln!(out, "# TYPE humanhours_writer_commits_total counter");
-        let _ = writeln!(
-            out,
-            "humanhours_writer_commits_total {}",
-            state.writer.commits()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP humanhours_key_hash_checks_total argon2 verifications of API keys (cache misses of keys not yet proven)."
-        );
-        let _ = writeln!(out, "# TYPE humanhours_key_hash_checks_total counter");
-        let _ = writeln!(
-            out,
-            "humanhours_key_hash_checks_total {}",
-            state.key_cache.hash_checks()
+        one_value(
+            &mut out,
+            "humanhours_key_hash_checks_total",
+            "counter",
+            "argon2 verifications of API keys (cache misses of keys not yet proven).",
+            state.key_cache.hash_checks(),
         );
         let _ = writeln!(
             out,
@@ -187,4 +175,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render(&state))
+}
+
+/// Writes a metric without labels: its HELP and TYPE lines and its one value.
+fn one_value(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name} {value}");
 }
