@@ -619,6 +619,99 @@ async fn idempotent_replay_and_mismatch() {
     assert_eq!(app.store.usage(&org, &month).unwrap().events, 2);
 }
 
+/// The idempotency record keeps only the event's id: a replay renders the stored event again.
+/// Every field of the answer must come back byte for byte, also after the org changed the rate
+/// the event was valued with, and through /track/batch.
+#[actix_web::test]
+async fn a_replay_renders_the_frozen_event_byte_for_byte() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.org(Plan::Pro);
+    let at = clock::now() - time::Duration::hours(2) + time::Duration::nanoseconds(123_456_789);
+    let at = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let priced = json!({
+        "agent_id": "replayer", "task_type": "ticket_routing", "outcome": "needs_review",
+        "agent_duration_seconds": 12.250, "model": "openai/gpt-4o-mini",
+        "tokens_in": 1234, "tokens_out": 56, "metadata": {"client": "acme"},
+        "occurred_at": at,
+    });
+    let warned = json!({
+        "agent_id": "replayer", "task_type": "email_classification", "outcome": "failure",
+        "model": "nobody/unpriced-model", "tokens_in": 10,
+        "human_baseline_minutes": 7.5,
+    });
+    let provided = json!({
+        "agent_id": "replayer", "task_type": "blog_short_draft", "outcome": "success",
+        "agent_cost": 0.123456, "agent_duration_seconds": 0,
+    });
+    let mut firsts = Vec::new();
+    for (i, body) in [&priced, &warned, &provided].into_iter().enumerate() {
+        let first = app.track(&key, body, Some(&format!("frozen-{i}"))).await;
+        assert_eq!(first.status, 201, "{}", first.text);
+        firsts.push(first);
+    }
+    assert_eq!(
+        firsts[0].body["occurred_at"],
+        json!(format!("{}Z", &at[..23]))
+    );
+    assert_eq!(firsts[0].body["resolved_cost_source"], "computed");
+    assert_eq!(firsts[1].body["warnings"], json!(["unpriced_model"]));
+    assert_eq!(firsts[1].body["agent_cost"], Value::Null);
+    assert_eq!(firsts[2].body["agent_cost"], json!(0.123456));
+
+    // The agent's rate changes: new events are valued with it, stored ones keep theirs.
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/agents/replayer",
+            Some(&key),
+            &[("Content-Type", "application/json")],
+            Some(br#"{"hourly_rate": 99}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let fresh = app.track(&key, &priced, None).await;
+    assert_eq!(
+        fresh.body["resolved_hourly_rate"],
+        json!(99),
+        "{}",
+        fresh.text
+    );
+
+    for (i, body) in [&priced, &warned, &provided].into_iter().enumerate() {
+        let again = app.track(&key, body, Some(&format!("frozen-{i}"))).await;
+        assert_eq!(again.status, 200);
+        assert_eq!(
+            again.text, firsts[i].text,
+            "the first answer, byte for byte"
+        );
+        let row = app
+            .store
+            .find_idempotency(&org, &format!("frozen-{i}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(json!(row.event_id), firsts[i].body["event_id"]);
+    }
+    let mut item = priced.clone();
+    item["idempotency_key"] = json!("frozen-0");
+    let batch = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/track/batch",
+            Some(&key),
+            &[("Content-Type", "application/json")],
+            Some(serde_json::to_vec(&json!({ "events": [item] })).unwrap()),
+        )
+        .await;
+    assert_eq!(
+        batch.body["results"][0]["status"], "replayed",
+        "{}",
+        batch.text
+    );
+    assert_eq!(batch.body["results"][0]["event"], firsts[0].body);
+}
+
 #[actix_web::test]
 async fn concurrent_duplicates_make_one_event() {
     let app = TestApp::spawn().await;

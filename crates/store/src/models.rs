@@ -120,9 +120,8 @@ pub struct IdempotencyRow {
     pub idem_key: String,
     /// Hex SHA-256 of the canonical request body.
     pub fingerprint: String,
+    /// The event the first request stored; a replay answers it again.
     pub event_id: String,
-    /// The exact 201 body, answered again on a replay.
-    pub response: String,
     pub created_at: i64,
 }
 

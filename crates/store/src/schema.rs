@@ -117,7 +117,6 @@ diesel::table! {
         idem_key -> Text,
         fingerprint -> Text,
         event_id -> Text,
-        response -> Text,
         created_at -> BigInt,
     }
 }

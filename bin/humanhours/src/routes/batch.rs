@@ -15,7 +15,7 @@ use store::{IdempotencyClaim, Recorded};
 use utoipa::ToSchema;
 
 use super::track::TrackResponse;
-use super::track::{auth_context, commit, json_body, prepare, recorded, Prepared};
+use super::track::{answer, auth_context, commit, json_body, prepare, recorded, Prepared};
 use super::track_input::{from_value, TrackWire};
 use crate::clock;
 use crate::errors::{ApiError, ErrorBody};
@@ -165,8 +165,8 @@ pub async fn track_batch(
     let mut bodies = Vec::new();
     for (index, p) in prepared.into_iter().enumerate() {
         match p {
-            Ok(Prepared::Write(w)) => {
-                bodies.push((index, w.response.clone()));
+            Ok(Prepared::Write(w, body)) => {
+                bodies.push((index, body));
                 writes.push(*w);
                 slots.push(None);
             }
@@ -183,9 +183,9 @@ pub async fn track_batch(
                 Ok(Recorded::Created { .. }) => {
                     raw(body).map(|event| ItemResult::Created { index, event })
                 }
-                Ok(Recorded::Replayed { response }) => {
-                    raw(response).map(|event| ItemResult::Replayed { index, event })
-                }
+                Ok(Recorded::Replayed { event }) => answer(&event)
+                    .and_then(raw)
+                    .map(|event| ItemResult::Replayed { index, event }),
                 Err(e) => Ok(error_item(index, &e)),
             };
             slots[index] = Some(item);

@@ -8,7 +8,11 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use catalogue::{resolve_price, Catalogue};
 use futures_util::StreamExt as _;
 use idempotency::{Decision, IdempotencyKey};
-use roi_engine::{evaluate, BaselineCandidates, CostInput, Resolution, Valuation};
+use roi_engine::{
+    evaluate, from_fixed, BaselineCandidates, CostInput, Resolution, Valuation, AGENT_COST_DP,
+    HOURS_DP, MONEY_DP,
+};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use store::{EventRow, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite};
 use time::OffsetDateTime;
@@ -33,10 +37,10 @@ pub struct TrackResponse<'a> {
     agent_id: &'a str,
     task_type: &'a str,
     #[schema(value_type = OutcomeDoc)]
-    outcome: &'static str,
+    outcome: &'a str,
     resolved_baseline_minutes: Num,
     /// `request`, `override`, `builtin`, `custom` or `fallback`.
-    resolved_baseline_source: &'static str,
+    resolved_baseline_source: &'a str,
     resolved_hourly_rate: Num,
     currency: &'a str,
     agent_duration_seconds: Num,
@@ -45,7 +49,7 @@ pub struct TrackResponse<'a> {
     /// `null` when the cost is unknown: never reported as 0.
     agent_cost: Option<Num>,
     /// `provided`, `computed` or `none`.
-    resolved_cost_source: &'static str,
+    resolved_cost_source: &'a str,
     net_saved: Num,
     /// UTC, milliseconds, `Z`.
     #[schema(format = DateTime)]
@@ -59,7 +63,7 @@ pub struct TrackResponse<'a> {
     /// Present when not empty: `unpriced_model`, `missing_tokens`, `missing_fx_rate`, `agent_cost_out_of_range`,
     /// `audit_sample_not_stored`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    warnings: Vec<&'static str>,
+    warnings: Vec<&'a str>,
 }
 
 /// The caller, as the auth middleware left it.
@@ -198,15 +202,14 @@ pub async fn track(
     let prepared = prepare(&state, &auth.org, input, claim, clock::now()).await?;
     let (replayed, body) = match prepared {
         Prepared::Replay(body) => (true, body),
-        Prepared::Write(write) => {
-            let body = write.response.clone();
+        Prepared::Write(write, body) => {
             let result = commit(&state, vec![*write])
                 .await?
                 .pop()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("writer returned no result")))?;
             match recorded(result, &auth.org)? {
                 Recorded::Created { .. } => (false, body),
-                Recorded::Replayed { response } => (true, response),
+                Recorded::Replayed { event } => (true, answer(&event)?),
             }
         }
     };
@@ -247,9 +250,9 @@ pub async fn validate(
     Ok(HttpResponse::Ok().json(serde_json::json!({"valid": true})))
 }
 
-/// An event ready to commit, or the stored answer of an earlier identical request.
+/// An event ready to commit with its answer, or the answer of an earlier identical request.
 pub(crate) enum Prepared {
-    Write(Box<TrackWrite>),
+    Write(Box<TrackWrite>, String),
     Replay(String),
 }
 
@@ -305,18 +308,37 @@ pub(crate) async fn prepare(
 ) -> Result<Prepared, ApiError> {
     let ctx = ContextCache::get(state, &org.id).await?;
     match value_event(state, org, &ctx, input, claim.clone(), now) {
-        Ok(write) => Ok(Prepared::Write(Box::new(write))),
+        Ok(write) => {
+            let body = answer(&write.event)?;
+            Ok(Prepared::Write(Box::new(write), body))
+        }
         Err(e @ (ApiError::OccurredAtOutOfRange { .. } | ApiError::UnknownTaskType { .. })) => {
             let Some(c) = claim else { return Err(e) };
             let (st, org_id) = (state.clone(), org.id.clone());
-            let stored =
-                web::block(move || st.store.find_idempotency(&org_id, &c.key).map(|r| (r, c)))
-                    .await??;
-            let (Some(row), c) = stored else {
+            let stored = web::block(move || {
+                let Some(row) = st.store.find_idempotency(&org_id, &c.key)? else {
+                    return Ok::<_, store::StoreError>(None);
+                };
+                let decision = store::decide_existing(&row, &c.fingerprint, now)?;
+                let event = match decision {
+                    Decision::Replay => st.store.get_event(&org_id, &row.event_id)?,
+                    _ => None,
+                };
+                Ok(Some((decision, event)))
+            })
+            .await??;
+            let Some((decision, event)) = stored else {
                 return Err(e);
             };
-            match store::decide_existing(&row, &c.fingerprint, now)? {
-                Decision::Replay => Ok(Prepared::Replay(row.response)),
+            match decision {
+                Decision::Replay => {
+                    let event = event.ok_or_else(|| {
+                        ApiError::internal(anyhow::anyhow!(
+                            "an idempotency record names an event that is not stored"
+                        ))
+                    })?;
+                    Ok(Prepared::Replay(answer(&event)?))
+                }
                 Decision::Reused => Err(ApiError::IdempotencyKeyReused),
                 Decision::InFlight => Err(ApiError::IdempotencyKeyInUse),
                 Decision::Proceed | Decision::ProceedReplacingExpired => Err(e),
@@ -385,7 +407,6 @@ fn value_event(
     if input.audit_sample.is_some() && !keep_audit {
         warnings.push("audit_sample_not_stored");
     }
-    let body = response_body(&event_id, org, &input, &valuation, occurred_at, &warnings)?;
     let event = event_row(
         event_id,
         org,
@@ -404,39 +425,53 @@ fn value_event(
             cap_override: org.monthly_event_cap,
             month: clock::month(now),
         },
-        response: body,
         now,
     })
 }
 
-fn response_body(
-    event_id: &str,
-    org: &OrgSettings,
-    input: &TrackInput,
-    v: &Valuation,
-    occurred_at: OffsetDateTime,
-    warnings: &[&'static str],
-) -> Result<String, ApiError> {
+/// The answer for a stored event: its 201 body, and the body of every replay of it (API.md §4,
+/// §7). Every value in it is frozen on the event, so it is rendered from the event row alone: the
+/// first answer and a replay a day later are the same bytes, and the idempotency record keeps
+/// only the event's id.
+pub(crate) fn answer(e: &EventRow) -> Result<String, ApiError> {
+    let corrupt = |field: &str, text: &str| {
+        ApiError::internal(anyhow::anyhow!(
+            "stored event {}: {field} '{text}' is not a decimal",
+            e.id
+        ))
+    };
+    let decimal = |field: &str, text: &str| {
+        Decimal::from_str_exact(text)
+            .map(Num)
+            .map_err(|_| corrupt(field, text))
+    };
+    let warnings: Vec<&str> = match e.warnings.as_deref() {
+        Some(text) => serde_json::from_str(text).map_err(|_| corrupt("warnings", text))?,
+        None => Vec::new(),
+    };
+    let to_u64 = |n: i64| u64::try_from(n).unwrap_or_default();
     serde_json::to_string(&TrackResponse {
-        event_id,
-        agent_id: &input.agent_id,
-        task_type: input.task_type.as_str(),
-        outcome: input.outcome.as_str(),
-        resolved_baseline_minutes: Num(v.baseline_minutes.get()),
-        resolved_baseline_source: v.baseline_source.as_str(),
-        resolved_hourly_rate: Num(v.hourly_rate.get()),
-        currency: org.currency.as_str(),
-        agent_duration_seconds: Num(input.duration.get()),
-        hours_saved: Num(v.hours_saved),
-        cost_saved: Num(v.cost_saved),
-        agent_cost: v.cost.amount.map(Num),
-        resolved_cost_source: v.cost.source.as_str(),
-        net_saved: Num(v.net_saved),
-        occurred_at: clock::format_ms(occurred_at),
-        model: input.model.as_deref(),
-        tokens_in: input.tokens.map(|t| t.input()),
-        tokens_out: input.tokens.map(|t| t.output()),
-        warnings: warnings.to_vec(),
+        event_id: &e.id,
+        agent_id: &e.agent_id,
+        task_type: &e.task_type,
+        outcome: &e.outcome,
+        resolved_baseline_minutes: decimal("baseline_minutes", &e.baseline_minutes)?,
+        resolved_baseline_source: &e.baseline_source,
+        resolved_hourly_rate: decimal("hourly_rate", &e.hourly_rate)?,
+        currency: &e.currency,
+        agent_duration_seconds: decimal("agent_duration_seconds", &e.agent_duration_seconds)?,
+        hours_saved: Num(from_fixed(e.hours_saved_milli, HOURS_DP)),
+        cost_saved: Num(from_fixed(e.cost_saved_cents, MONEY_DP)),
+        agent_cost: e
+            .agent_cost_micros
+            .map(|m| Num(from_fixed(m, AGENT_COST_DP))),
+        resolved_cost_source: &e.cost_source,
+        net_saved: Num(from_fixed(e.net_saved_cents, MONEY_DP)),
+        occurred_at: clock::format_ms(clock::from_unix_ms(e.occurred_at)),
+        model: e.model.as_deref(),
+        tokens_in: e.tokens_in.map(to_u64),
+        tokens_out: e.tokens_out.map(to_u64),
+        warnings,
     })
     .map_err(ApiError::internal)
 }

@@ -31,7 +31,7 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO events (id, org_id, agent_id,
      cost_saved_cents, agent_cost_micros, net_saved_cents, client, metadata, audit_sample, \
      warnings)";
 pub(super) const INSERT_CLAIM: &str = "INSERT INTO idempotency_keys (org_id, idem_key, \
-     fingerprint, event_id, response, created_at)";
+     fingerprint, event_id, created_at)";
 pub(super) const INSERT_AGENT: &str =
     "INSERT INTO agents (org_id, agent_id, hourly_rate, first_seen_at, last_seen_at)";
 pub(super) const INSERT_USAGE: &str =

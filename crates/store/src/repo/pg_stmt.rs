@@ -170,7 +170,6 @@ statement!(
         idem_key: &'a str,
         fingerprint: &'a str,
         event_id: &'a str,
-        response: &'a str,
         created_at: i64,
     }
 );
@@ -182,7 +181,6 @@ impl<'a> ClaimKeys<'a> {
             idem_key: rows.iter().map(|r| r.idem_key.as_str()).collect(),
             fingerprint: rows.iter().map(|r| r.fingerprint.as_str()).collect(),
             event_id: rows.iter().map(|r| r.event_id.as_str()).collect(),
-            response: rows.iter().map(|r| r.response.as_str()).collect(),
             created_at: rows.iter().map(|r| r.created_at).collect(),
         }
     }
@@ -200,7 +198,6 @@ impl QueryFragment<Pg> for ClaimKeys<'_> {
             Text => &self.idem_key,
             Text => &self.fingerprint,
             Text => &self.event_id,
-            Text => &self.response,
             BigInt => &self.created_at,
         );
         out.push_sql(" ON CONFLICT DO NOTHING RETURNING org_id, idem_key");

@@ -102,7 +102,6 @@ impl QueryFragment<Sqlite> for ClaimKey<'_> {
             Text => &k.idem_key,
             Text => &k.fingerprint,
             Text => &k.event_id,
-            Text => &k.response,
             BigInt => &k.created_at,
         );
         out.push_sql(" ON CONFLICT DO NOTHING");

@@ -39,8 +39,6 @@ pub struct TrackWrite {
     pub event: EventRow,
     pub idempotency: Option<IdempotencyClaim>,
     pub quota: QuotaInput,
-    /// The 201 body, kept for replays.
-    pub response: String,
     pub now: OffsetDateTime,
 }
 
@@ -49,8 +47,9 @@ pub struct TrackWrite {
 pub enum Recorded {
     /// The event is stored (committed).
     Created { overage: bool },
-    /// The Idempotency-Key was used before with the same body: here is the first answer.
-    Replayed { response: String },
+    /// The Idempotency-Key was used before with the same body: here is the event the first
+    /// request stored, to be answered again (the answer is a function of the event alone).
+    Replayed { event: Box<EventRow> },
 }
 
 /// Why a track write was refused. Nothing was written.
@@ -80,6 +79,26 @@ pub(crate) fn unix_ms(t: OffsetDateTime) -> i64 {
 fn ms_to_time(ms: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+/// A replay of the event an idempotency record points to (written in the same transaction as
+/// the record; events are never deleted). A macro: the query runs on either backend's
+/// connection inside `with_tx!`.
+macro_rules! replay_of {
+    ($c:expr, $event_id:expr) => {{
+        let id: &str = $event_id;
+        events::table
+            .filter(events::id.eq(id))
+            .select(EventRow::as_select())
+            .first::<EventRow>($c)
+            .optional()?
+            .map(|e| Recorded::Replayed { event: Box::new(e) })
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "an idempotency record names event {id}, which is not stored"
+                ))
+            })?
+    }};
 }
 
 /// Decides what an existing idempotency row means for this request (via the `idempotency`
@@ -168,27 +187,26 @@ impl<'a> BatchPlan<'a> {
     }
 
     /// A later item with an earlier item's key gets what it would have got had it come alone
-    /// right after that item.
+    /// right after that item. `replay` loads the replay of a stored record's event.
     fn resolve_follower(
         &self,
         j: usize,
         i: usize,
+        replay: &mut impl FnMut(&str) -> Result<Recorded, StoreError>,
     ) -> Result<Result<Recorded, TrackError>, StoreError> {
         let fp = |k: usize| self.writes[k].idempotency.as_ref().map(|c| &c.fingerprint);
         let now = self.writes[j].now;
         Ok(match &self.outcome[i] {
             Some(Ok(Recorded::Created { .. })) if fp(j) == fp(i) => Ok(Recorded::Replayed {
-                response: self.writes[i].response.clone(),
+                event: Box::new(self.writes[i].event.clone()),
             }),
-            Some(Ok(Recorded::Replayed { response })) if fp(j) == fp(i) => Ok(Recorded::Replayed {
-                response: response.clone(),
+            Some(Ok(Recorded::Replayed { event })) if fp(j) == fp(i) => Ok(Recorded::Replayed {
+                event: event.clone(),
             }),
             Some(Ok(_)) => Err(TrackError::KeyReused),
             Some(Err(TrackError::KeyReused)) => match (&self.existing[i], fp(j)) {
                 (Some(row), Some(fp)) => match decide_existing(row, fp, now)? {
-                    Decision::Replay => Ok(Recorded::Replayed {
-                        response: row.response.clone(),
-                    }),
+                    Decision::Replay => Ok(replay(&row.event_id)?),
                     _ => Err(TrackError::KeyReused),
                 },
                 _ => Err(TrackError::KeyReused),
@@ -203,10 +221,13 @@ impl<'a> BatchPlan<'a> {
         })
     }
 
-    fn finish(mut self) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
+    fn finish(
+        mut self,
+        mut replay: impl FnMut(&str) -> Result<Recorded, StoreError>,
+    ) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
         for j in 0..self.writes.len() {
             if let Some(i) = self.follows[j] {
-                let r = self.resolve_follower(j, i)?;
+                let r = self.resolve_follower(j, i, &mut replay)?;
                 self.outcome[j] = Some(r);
             }
         }
@@ -289,7 +310,6 @@ impl Store {
                         idem_key: claim.key.clone(),
                         fingerprint: claim.fingerprint.to_hex(),
                         event_id: w.event.id.clone(),
-                        response: w.response.clone(),
                         created_at: unix_ms(w.now),
                     })
                 })
@@ -310,11 +330,7 @@ impl Store {
                     .select(IdempotencyRow::as_select())
                     .first(c)?;
                 match decide_existing(&stored, &claim.fingerprint, w.now)? {
-                    Decision::Replay => {
-                        plan.outcome[i] = Some(Ok(Recorded::Replayed {
-                            response: stored.response.clone(),
-                        }))
-                    }
+                    Decision::Replay => plan.outcome[i] = Some(Ok(replay_of!(c, &stored.event_id))),
                     Decision::Reused => plan.outcome[i] = Some(Err(TrackError::KeyReused)),
                     Decision::InFlight => plan.outcome[i] = Some(Err(TrackError::KeyInFlight)),
                     Decision::Proceed | Decision::ProceedReplacingExpired => {
@@ -327,7 +343,6 @@ impl Store {
                         .set((
                             idempotency_keys::fingerprint.eq(&row.fingerprint),
                             idempotency_keys::event_id.eq(&row.event_id),
-                            idempotency_keys::response.eq(&row.response),
                             idempotency_keys::created_at.eq(row.created_at),
                         ))
                         .execute(c)?;
@@ -425,7 +440,8 @@ impl Store {
             if rollups_here {
                 c.upsert_rollups(&rollup_deltas(created))?;
             }
-            Ok::<_, StoreError>((plan.finish()?, agent_rows))
+            let results = plan.finish(|id| Ok(replay_of!(c, id)))?;
+            Ok::<_, StoreError>((results, agent_rows))
         })?;
         agents.note(&agent_rows);
         Ok(results)
