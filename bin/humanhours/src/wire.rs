@@ -44,6 +44,38 @@ impl From<Decimal> for Num {
     }
 }
 
+/// Writes a JSON string literal as serde_json writes it (escaping `"`, `\\` and controls).
+pub fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Rare: let serde_json do the escaping. Writing a str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+/// Writes `units` × 10^-`dp` as [`Num`] prints it (no trailing zeros, no sign on zero), without
+/// a `Decimal`: the answer's hours and money are fixed-point integers on the event.
+pub fn push_fixed(out: &mut String, units: i64, dp: u32) {
+    use std::fmt::Write as _;
+    let scale = 10u64.pow(dp);
+    let abs = units.unsigned_abs();
+    if units < 0 {
+        out.push('-');
+    }
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{}", abs / scale);
+    if !abs.is_multiple_of(scale) {
+        let start = out.len();
+        let width = usize::try_from(dp).unwrap_or(0);
+        let _ = write!(out, ".{:0width$}", abs % scale);
+        let kept = out[start..].trim_end_matches('0').len();
+        out.truncate(start + kept);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +97,43 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&Num(Decimal::new(297, 2))).unwrap())
                 .unwrap();
         assert!(v.is_number());
+    }
+
+    #[test]
+    fn fixed_point_prints_as_num() {
+        for (units, dp) in [
+            (0, 2),
+            (297, 2),
+            (-351, 2),
+            (-5, 2),
+            (66, 3),
+            (1000, 3),
+            (4095, 6),
+            (1, 6),
+            (-1, 6),
+            (123_456_789_012, 6),
+            (i64::MAX, 6),
+            (i64::MIN, 2),
+        ] {
+            let mut out = String::new();
+            push_fixed(&mut out, units, dp);
+            let want = serde_json::to_string(&Num(Decimal::new(units, dp))).unwrap();
+            assert_eq!(out, want, "{units} × 10^-{dp}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        for s in [
+            "plain",
+            "",
+            "quote \" back \\ slash",
+            "tab\tnew\nline \u{1}",
+            "é 😀 \u{7f}",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
     }
 }

@@ -27,10 +27,11 @@ impl Fingerprint {
 
     /// 64 lowercase hex digits (e.g. for a `TEXT` column).
     pub fn to_hex(&self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(64);
         for b in self.0 {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "{b:02x}");
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 0xf)]));
         }
         out
     }
@@ -123,6 +124,9 @@ fn write_value(out: &mut String, value: &Value) {
 fn write_number(out: &mut String, n: &Number) {
     // `arbitrary_precision` keeps the number's text as the client sent it.
     let text = n.as_str();
+    if write_plain_decimal(out, text) {
+        return;
+    }
     match exact_decimal(text) {
         Some(d) => {
             // Writing to a String cannot fail.
@@ -130,6 +134,38 @@ fn write_number(out: &mut String, n: &Number) {
         }
         None => out.push_str(text),
     }
+}
+
+/// The common case without `Decimal`: a number spelled `-?digits(.digits)?` with at most 28
+/// digits (always exact in a `Decimal`), written as `Decimal::normalize` prints it: trailing
+/// zeros of the fraction dropped, then the point if nothing is left after it, and no sign on
+/// zero. Returns false, writing nothing, for any other spelling. (JSON allows no leading zeros
+/// in the integer part, so there are none to drop.)
+fn write_plain_decimal(out: &mut String, text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = match digits.split_once('.') {
+        Some((_, "")) => return false,
+        Some(parts) => parts,
+        None => (digits, ""),
+    };
+    let plain = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !plain(int) || !plain(frac) || int.len() + frac.len() > 28 {
+        return false;
+    }
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() && int.bytes().all(|b| b == b'0') {
+        out.push('0');
+        return true;
+    }
+    if text.starts_with('-') {
+        out.push('-');
+    }
+    out.push_str(int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    true
 }
 
 /// Parses a JSON number's text as a `Decimal` only when no digit is lost, so two different
@@ -150,6 +186,11 @@ fn exact_decimal(text: &str) -> Option<Decimal> {
 /// control characters below 0x20 (short forms where JSON has them, else `\u00xx`).
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -369,6 +410,46 @@ mod tests {
                     .collect(),
             ),
             other => other.clone(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_plain_decimal_path_prints_what_decimal_normalize_prints(
+            text in r"-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,12})?"
+        ) {
+            let mut fast = String::new();
+            prop_assert!(write_plain_decimal(&mut fast, &text));
+            let slow = exact_decimal(&text).unwrap().normalize().to_string();
+            prop_assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn the_plain_decimal_path_leaves_other_spellings_to_decimal() {
+        for text in [
+            "1e5",
+            "1E5",
+            "-",
+            "",
+            ".5",
+            "1.",
+            "12345678901234567890123456789",
+            "0x1",
+        ] {
+            let mut out = String::new();
+            assert!(!write_plain_decimal(&mut out, text), "{text}");
+            assert!(out.is_empty());
+        }
+        for (text, want) in [
+            ("-0.000", "0"),
+            ("10.0", "10"),
+            ("0.10", "0.1"),
+            ("-1.50", "-1.5"),
+        ] {
+            let mut out = String::new();
+            assert!(write_plain_decimal(&mut out, text));
+            assert_eq!(out, want);
         }
     }
 
