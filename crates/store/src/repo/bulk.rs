@@ -18,7 +18,7 @@ use super::pg_stmt::{
     ClaimKeys, CountUsage as PgCountUsage, InsertEvents, UpsertAgents, UpsertRollups,
 };
 use super::sqlite_stmt::{ClaimKey, CountUsage, InsertEvent, UpsertAgent};
-use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
+use crate::models::{AgentRow, EventRow, RollupRow, UsageRow};
 use crate::schema::rollup_hourly as r;
 
 /// The column lists of the batch's inserts, shared by both backends' statements
@@ -37,13 +37,23 @@ pub(super) const INSERT_AGENT: &str =
 pub(super) const INSERT_USAGE: &str =
     "INSERT INTO monthly_usage (org_id, month, events, overage_events)";
 
+/// A new idempotency record (`idempotency_keys`), borrowed from the write it belongs to.
+pub(crate) struct NewClaim<'a> {
+    pub org_id: &'a str,
+    pub idem_key: &'a str,
+    /// Hex SHA-256 of the canonical request body.
+    pub fingerprint: String,
+    pub event_id: &'a str,
+    pub created_at: i64,
+}
+
 /// Rows per multi-row statement on PostgreSQL (events have 28 columns: 28 × 1000 binds).
 const PG_CHUNK: usize = 1000;
 
 /// The batch writes of the track transaction and the seeder.
 pub(crate) trait Bulk {
     /// Inserts idempotency records, skipping keys that exist; says which rows were inserted.
-    fn claim_keys(&mut self, rows: &[IdempotencyRow]) -> QueryResult<Vec<bool>>;
+    fn claim_keys(&mut self, rows: &[NewClaim<'_>]) -> QueryResult<Vec<bool>>;
     /// Inserts events.
     fn insert_events(&mut self, rows: &[&EventRow]) -> QueryResult<()>;
     /// Creates agents, or moves their last-seen time (rows must name each agent once).
@@ -71,7 +81,7 @@ macro_rules! rollup_sums {
 }
 
 impl Bulk for SqliteConnection {
-    fn claim_keys(&mut self, rows: &[IdempotencyRow]) -> QueryResult<Vec<bool>> {
+    fn claim_keys(&mut self, rows: &[NewClaim<'_>]) -> QueryResult<Vec<bool>> {
         rows.iter()
             .map(|row| ClaimKey(row).execute(self).map(|n| n == 1))
             .collect()
@@ -113,7 +123,7 @@ impl Bulk for SqliteConnection {
 }
 
 impl Bulk for PgConnection {
-    fn claim_keys(&mut self, rows: &[IdempotencyRow]) -> QueryResult<Vec<bool>> {
+    fn claim_keys(&mut self, rows: &[NewClaim<'_>]) -> QueryResult<Vec<bool>> {
         let mut inserted: HashSet<(String, String)> = HashSet::new();
         for chunk in rows.chunks(PG_CHUNK) {
             let keys: Vec<(String, String)> = ClaimKeys::new(chunk).get_results(self)?;
@@ -121,7 +131,7 @@ impl Bulk for PgConnection {
         }
         Ok(rows
             .iter()
-            .map(|r| inserted.contains(&(r.org_id.clone(), r.idem_key.clone())))
+            .map(|r| inserted.contains(&(r.org_id.to_owned(), r.idem_key.to_owned())))
             .collect())
     }
 

@@ -14,8 +14,9 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
+use super::bulk::NewClaim;
 use super::bulk::{INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
-use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
+use crate::models::{AgentRow, EventRow, RollupRow, UsageRow};
 
 /// Pushes ` SELECT * FROM UNNEST($1, $2, …)` with each column bound as an array of its type.
 macro_rules! unnest {
@@ -175,12 +176,12 @@ statement!(
 );
 
 impl<'a> ClaimKeys<'a> {
-    pub(crate) fn new(rows: &'a [IdempotencyRow]) -> Self {
+    pub(crate) fn new(rows: &'a [NewClaim<'a>]) -> Self {
         Self {
-            org_id: rows.iter().map(|r| r.org_id.as_str()).collect(),
-            idem_key: rows.iter().map(|r| r.idem_key.as_str()).collect(),
+            org_id: rows.iter().map(|r| r.org_id).collect(),
+            idem_key: rows.iter().map(|r| r.idem_key).collect(),
             fingerprint: rows.iter().map(|r| r.fingerprint.as_str()).collect(),
-            event_id: rows.iter().map(|r| r.event_id.as_str()).collect(),
+            event_id: rows.iter().map(|r| r.event_id).collect(),
             created_at: rows.iter().map(|r| r.created_at).collect(),
         }
     }

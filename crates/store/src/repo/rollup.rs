@@ -45,17 +45,17 @@ pub fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) -> Vec<
 
 /// Rollup deltas summed in memory over many batches, one row per (org, dim, hour, key), with
 /// the number of events they hold. The SQLite writer keeps one between folds and adds every
-/// batch it commits, so adding looks rows up by the event's borrowed strings and allocates only
-/// for a row it has not seen since the last fold.
+/// batch it commits, so adding looks rows up by the event's borrowed strings (org, hour, then a
+/// key per dimension) and allocates only for a row it has not seen since the last fold.
 #[derive(Debug, Default)]
 pub struct RollupAcc {
-    /// org → (index in `ROLLUP_DIMS`, hour) → key → sums.
-    rows: HashMap<String, ByDimHour>,
+    /// org → hour → per dimension (index in `ROLLUP_DIMS`): key → sums.
+    rows: HashMap<String, HashMap<i64, ByDim>>,
     events: i64,
 }
 
-/// An org's rows: (index in `ROLLUP_DIMS`, hour) → key → sums.
-type ByDimHour = HashMap<(usize, i64), HashMap<String, Sums>>;
+/// The rows of one org and hour: per dimension (index in `ROLLUP_DIMS`), key → sums.
+type ByDim = [HashMap<String, Sums>; ROLLUP_DIMS.len()];
 
 /// The sums of one rollup row.
 #[derive(Debug, Default, Clone, Copy)]
@@ -73,21 +73,16 @@ impl RollupAcc {
     pub fn add<'a>(&mut self, events: impl IntoIterator<Item = &'a EventRow>) {
         for e in events {
             self.events += 1;
-            if !self.rows.contains_key(e.org_id.as_str()) {
-                self.rows.insert(e.org_id.clone(), HashMap::new());
-            }
-            let Some(org) = self.rows.get_mut(e.org_id.as_str()) else {
-                continue;
+            let org = match self.rows.get_mut(e.org_id.as_str()) {
+                Some(org) => org,
+                None => self.rows.entry(e.org_id.clone()).or_default(),
             };
-            let hour = hour_of(e.occurred_at);
-            for (d, dim) in ROLLUP_DIMS.iter().enumerate() {
+            let by_dim = org.entry(hour_of(e.occurred_at)).or_default();
+            for (dim, by_key) in ROLLUP_DIMS.iter().zip(by_dim.iter_mut()) {
                 let key = dim_key(e, dim);
-                let by_key = org.entry((d, hour)).or_default();
-                if !by_key.contains_key(key) {
-                    by_key.insert(key.to_owned(), Sums::default());
-                }
-                let Some(s) = by_key.get_mut(key) else {
-                    continue;
+                let s = match by_key.get_mut(key) {
+                    Some(s) => s,
+                    None => by_key.entry(key.to_owned()).or_default(),
                 };
                 s.events += 1;
                 s.hours_saved_milli += e.hours_saved_milli;
@@ -109,21 +104,23 @@ impl RollupAcc {
     /// The summed deltas, each rollup row once.
     pub fn rows(&self) -> Vec<RollupRow> {
         let mut out = Vec::new();
-        for (org, by_dim) in &self.rows {
-            for (&(d, hour), by_key) in by_dim {
-                for (key, s) in by_key {
-                    out.push(RollupRow {
-                        org_id: org.clone(),
-                        dim: ROLLUP_DIMS[d].to_owned(),
-                        hour,
-                        key: key.clone(),
-                        events: s.events,
-                        hours_saved_milli: s.hours_saved_milli,
-                        cost_saved_cents: s.cost_saved_cents,
-                        agent_cost_micros: s.agent_cost_micros,
-                        costed_events: s.costed_events,
-                        net_saved_cents: s.net_saved_cents,
-                    });
+        for (org, by_hour) in &self.rows {
+            for (&hour, by_dim) in by_hour {
+                for (dim, by_key) in ROLLUP_DIMS.iter().zip(by_dim) {
+                    for (key, s) in by_key {
+                        out.push(RollupRow {
+                            org_id: org.clone(),
+                            dim: (*dim).to_owned(),
+                            hour,
+                            key: key.clone(),
+                            events: s.events,
+                            hours_saved_milli: s.hours_saved_milli,
+                            cost_saved_cents: s.cost_saved_cents,
+                            agent_cost_micros: s.agent_cost_micros,
+                            costed_events: s.costed_events,
+                            net_saved_cents: s.net_saved_cents,
+                        });
+                    }
                 }
             }
         }

@@ -13,8 +13,8 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl};
 
-use super::bulk::{INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
-use crate::models::{AgentRow, EventRow, IdempotencyRow, UsageRow};
+use super::bulk::{NewClaim, INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
+use crate::models::{AgentRow, EventRow, UsageRow};
 
 /// Pushes `(?, ?, …)` with each value bound as its SQL type.
 macro_rules! values {
@@ -90,7 +90,7 @@ impl QueryFragment<Sqlite> for InsertEvent<'_> {
 statement!(
     /// `INSERT INTO idempotency_keys … ON CONFLICT DO NOTHING`: affects one row when the key
     /// was free, none when it was taken.
-    ClaimKey(IdempotencyRow)
+    ClaimKey(NewClaim<'a>)
 );
 
 impl QueryFragment<Sqlite> for ClaimKey<'_> {
@@ -98,10 +98,10 @@ impl QueryFragment<Sqlite> for ClaimKey<'_> {
         let k = self.0;
         out.push_sql(INSERT_CLAIM);
         values!(out;
-            Text => &k.org_id,
-            Text => &k.idem_key,
+            Text => k.org_id,
+            Text => k.idem_key,
             Text => &k.fingerprint,
-            Text => &k.event_id,
+            Text => k.event_id,
             BigInt => &k.created_at,
         );
         out.push_sql(" ON CONFLICT DO NOTHING");

@@ -11,7 +11,7 @@ use idempotency::{Decision, Fingerprint, StoredRecord};
 use ratelimit::{monthly_quota, Plan, QuotaDecision};
 use time::OffsetDateTime;
 
-use super::bulk::Bulk as _;
+use super::bulk::{Bulk as _, NewClaim};
 use super::rollup::rollup_deltas;
 use crate::models::*;
 use crate::schema::*;
@@ -301,15 +301,15 @@ impl Store {
             //    duplicates meet: on PostgreSQL a second INSERT waits for the first
             //    transaction, then sees its row; SQLite has one writer.
             let leaders = plan.claim_order();
-            let rows: Vec<IdempotencyRow> = leaders
+            let rows: Vec<NewClaim> = leaders
                 .iter()
                 .filter_map(|&i| {
                     let w = writes[i];
-                    w.idempotency.as_ref().map(|claim| IdempotencyRow {
-                        org_id: w.event.org_id.clone(),
-                        idem_key: claim.key.clone(),
+                    w.idempotency.as_ref().map(|claim| NewClaim {
+                        org_id: &w.event.org_id,
+                        idem_key: &claim.key,
                         fingerprint: claim.fingerprint.to_hex(),
-                        event_id: w.event.id.clone(),
+                        event_id: &w.event.id,
                         created_at: unix_ms(w.now),
                     })
                 })
