@@ -150,6 +150,65 @@ fn seed_body_for(agent: &str) -> Value {
     b
 }
 
+/// Keys taken by an earlier batch, spread through a large one: each replays its event, each
+/// new key makes one, in order.
+#[actix_web::test]
+async fn a_large_batch_mixing_new_and_taken_keys_claims_each_once() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.org(Plan::Enterprise);
+    let old: Vec<Value> = (0..40)
+        .map(|i| batch_item(&format!("a{}", i * 5 % 3), Some(&format!("k-{}", i * 5))))
+        .collect();
+    let first = post_batch(&app, &key, &json!({ "events": old })).await;
+    assert_eq!(first.body["created"], 40, "{}", first.text);
+    let ids: std::collections::HashMap<String, Value> = first.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let i = r["index"].as_u64().unwrap() as usize;
+            (format!("k-{}", i * 5), r["event"]["event_id"].clone())
+        })
+        .collect();
+    // Keys k-0 … k-199: every fifth was stored by the first batch.
+    let items: Vec<Value> = (0..200)
+        .map(|i| batch_item(&format!("a{}", i % 3), Some(&format!("k-{i}"))))
+        .collect();
+    let r = post_batch(&app, &key, &json!({ "events": items })).await;
+    assert_eq!(
+        (r.body["created"].as_u64(), r.body["replayed"].as_u64()),
+        (Some(160), Some(40))
+    );
+    for (i, res) in r.body["results"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(res["index"], i);
+        let k = format!("k-{i}");
+        match ids.get(&k) {
+            Some(id) => {
+                assert_eq!(res["status"], "replayed", "{k}");
+                assert_eq!(&res["event"]["event_id"], id, "{k}");
+            }
+            None => assert_eq!(res["status"], "created", "{k}"),
+        }
+    }
+    assert_eq!(app.store.count_events(&org).unwrap(), 200);
+    // Every new event is stored, and found by the key that made it.
+    for res in r.body["results"].as_array().unwrap() {
+        let id = res["event"]["event_id"].as_str().unwrap();
+        assert!(app.store.get_event(&org, id).unwrap().is_some(), "{id}");
+    }
+    let again = post_batch(
+        &app,
+        &key,
+        &json!({ "events": [batch_item("a1", Some("k-7"))] }),
+    )
+    .await;
+    assert_eq!(again.body["results"][0]["status"], "replayed");
+    assert_eq!(
+        again.body["results"][0]["event"]["event_id"],
+        r.body["results"][7]["event"]["event_id"]
+    );
+}
+
 #[actix_web::test]
 async fn batch_counts_each_item_against_the_quota() {
     let app = TestApp::spawn().await;
