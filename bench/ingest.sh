@@ -5,7 +5,9 @@
 # Prints, for SQLite (synchronous FULL and NORMAL) and PostgreSQL (when reachable):
 # POST /track req/s, p50, p99 and server RSS; the same for POST /track/validate, a route of the
 # same app that authenticates, parses and validates the same body but stores nothing (the
-# ceiling); the ratio track / ceiling; and /track/batch events per second.
+# ceiling); the ratio track / ceiling; and /track/batch events per second, then once more with
+# the server on both cores (2 workers; wrk still on core 1, sharing it), to show what a second
+# core buys.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,12 +48,14 @@ make_keys() {
     done
 }
 
-# Starts the server on database $1 with SQLite sync $2; sets server_pid and port.
+# Starts the server on database $1 with SQLite sync $2, on cores $3 (default 0) with $4 workers
+# (default 1); sets server_pid and port.
 start_server() {
+    local cpus=${3:-0} workers=${4:-1}
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     HUMANHOURS_DATABASE_URL=$1 HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=warn \
-        HUMANHOURS_SQLITE_SYNCHRONOUS=$2 HUMANHOURS_WORKERS=1 \
-        taskset -c 0 "$bin" serve --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
+        HUMANHOURS_SQLITE_SYNCHRONOUS=$2 HUMANHOURS_WORKERS=$workers \
+        taskset -c "$cpus" "$bin" serve --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0
@@ -102,6 +106,9 @@ bench_backend() { # name url sync
     report "$name /track" /api/v1/track 0 "$conns"; track=$last_rps
     printf "%-34s %12s\n" "$name ratio track / ceiling" "$(awk -v t="$track" -v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')"
     report "$name /track/batch (1000 per request)" /api/v1/track/batch 1000 4
+    stop_server
+    start_server "$url" "$sync" 0,1 2
+    report "$name /track/batch, server on 2 cores" /api/v1/track/batch 1000 4
     stop_server
 }
 
