@@ -448,60 +448,68 @@ pub(crate) fn answer(e: &EventRow) -> Result<String, ApiError> {
     };
     let mut out = String::with_capacity(512);
     let o = &mut out;
-    // Writing to a String cannot fail.
+    // `,"name":` (the first field has no comma; the opening brace stands in for it).
+    let key = |o: &mut String, name: &str| {
+        o.push_str(",\"");
+        o.push_str(name);
+        o.push_str("\":");
+    };
     o.push_str("{\"event_id\":");
     push_json_str(o, &e.id);
-    o.push_str(",\"agent_id\":");
-    push_json_str(o, &e.agent_id);
-    o.push_str(",\"task_type\":");
-    push_json_str(o, &e.task_type);
-    o.push_str(",\"outcome\":");
-    push_json_str(o, &e.outcome);
-    let _ = write!(
-        o,
-        ",\"resolved_baseline_minutes\":{}",
-        decimal("baseline_minutes", &e.baseline_minutes)?
-    );
-    o.push_str(",\"resolved_baseline_source\":");
+    for (name, text) in [
+        ("agent_id", &e.agent_id),
+        ("task_type", &e.task_type),
+        ("outcome", &e.outcome),
+    ] {
+        key(o, name);
+        push_json_str(o, text);
+    }
+    // Writing to a String cannot fail.
+    key(o, "resolved_baseline_minutes");
+    let _ = write!(o, "{}", decimal("baseline_minutes", &e.baseline_minutes)?);
+    key(o, "resolved_baseline_source");
     push_json_str(o, &e.baseline_source);
-    let _ = write!(
-        o,
-        ",\"resolved_hourly_rate\":{}",
-        decimal("hourly_rate", &e.hourly_rate)?
-    );
-    o.push_str(",\"currency\":");
+    key(o, "resolved_hourly_rate");
+    let _ = write!(o, "{}", decimal("hourly_rate", &e.hourly_rate)?);
+    key(o, "currency");
     push_json_str(o, &e.currency);
+    key(o, "agent_duration_seconds");
     let _ = write!(
         o,
-        ",\"agent_duration_seconds\":{}",
+        "{}",
         decimal("agent_duration_seconds", &e.agent_duration_seconds)?
     );
-    o.push_str(",\"hours_saved\":");
-    push_fixed(o, e.hours_saved_milli, HOURS_DP);
-    o.push_str(",\"cost_saved\":");
-    push_fixed(o, e.cost_saved_cents, MONEY_DP);
-    o.push_str(",\"agent_cost\":");
+    for (name, units, dp) in [
+        ("hours_saved", e.hours_saved_milli, HOURS_DP),
+        ("cost_saved", e.cost_saved_cents, MONEY_DP),
+    ] {
+        key(o, name);
+        push_fixed(o, units, dp);
+    }
+    key(o, "agent_cost");
     match e.agent_cost_micros {
         Some(m) => push_fixed(o, m, AGENT_COST_DP),
         None => o.push_str("null"),
     }
-    o.push_str(",\"resolved_cost_source\":");
+    key(o, "resolved_cost_source");
     push_json_str(o, &e.cost_source);
-    o.push_str(",\"net_saved\":");
+    key(o, "net_saved");
     push_fixed(o, e.net_saved_cents, MONEY_DP);
-    o.push_str(",\"occurred_at\":");
+    key(o, "occurred_at");
     push_json_str(o, &clock::format_ms(clock::from_unix_ms(e.occurred_at)));
     if let Some(model) = &e.model {
-        o.push_str(",\"model\":");
+        key(o, "model");
         push_json_str(o, model);
     }
     for (name, n) in [("tokens_in", e.tokens_in), ("tokens_out", e.tokens_out)] {
         if let Some(n) = n {
-            let _ = write!(o, ",\"{name}\":{}", u64::try_from(n).unwrap_or_default());
+            key(o, name);
+            let _ = write!(o, "{}", u64::try_from(n).unwrap_or_default());
         }
     }
     if !warnings.is_empty() {
-        o.push_str(",\"warnings\":[");
+        key(o, "warnings");
+        o.push('[');
         for (k, w) in warnings.iter().enumerate() {
             if k > 0 {
                 o.push(',');
