@@ -209,6 +209,87 @@ async fn a_large_batch_mixing_new_and_taken_keys_claims_each_once() {
     );
 }
 
+/// A batch item is read from its JSON text, a /track body as a `Value`: the two must
+/// fingerprint the same request the same, however it is spelled (key order, whitespace, number
+/// spellings, escapes, even an escaped `idempotency_key` name), and tell a different one apart.
+#[actix_web::test]
+async fn a_batch_item_and_a_track_body_fingerprint_alike() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Pro);
+    let body = json!({
+        "agent_id": "spelled-bot", "task_type": "ticket_routing", "outcome": "success",
+        "agent_duration_seconds": 12.5, "metadata": {"client": "acme", "note": "é/x", "n": [1, 2.50]},
+    });
+    let first = app.track(&key, &body, Some("spelled")).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let same = r#"{"events": [ {
+        "metadata": {"n": [1.0, 25e-1], "note": "\u00e9\/x", "client": "acme"},
+        "idempotency\u005fkey": "spelled",
+        "outcome": "success", "agent_duration_seconds": 1.25E+1,
+        "task_type": "ticket_routing", "agent_id": "spelled-bot" },
+      {"agent_id": "spelled-bot", "task_type": "ticket_routing", "outcome": "success",
+        "agent_duration_seconds": 12.5, "idempotency_key": "spelled",
+        "metadata": {"client": "acme", "note": "é/x", "n": [1, 2.51]}},
+      {"agent_id": "spelled-bot", "task_type": "ticket_routing", "outcome": "success",
+        "idempotency_key": 7},
+      {"agent_id": 7, "task_type": "ticket_routing", "outcome": "success"},
+      [1, 2]
+    ]}"#;
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/track/batch",
+            Some(&key),
+            &[("Content-Type", "application/json")],
+            Some(same.as_bytes().to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let results = r.body["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], "replayed", "{}", r.text);
+    assert_eq!(results[0]["event"], first.body);
+    assert_eq!(results[1]["status"], "error");
+    assert_eq!(
+        results[1]["error"]["code"], "idempotency_key_reused",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        results[2]["error"]["field"], "idempotency_key",
+        "{}",
+        r.text
+    );
+    assert_eq!(results[3]["error"]["field"], "agent_id", "{}", r.text);
+    assert_eq!(
+        results[4]["error"]["message"], "each event must be a JSON object",
+        "{}",
+        r.text
+    );
+
+    // And the other way: a key first stored by a batch item replays on /track.
+    let item = r#"{"events": [{"outcome": "failure", "idempotency_key": "other-way",
+        "task_type": "email_classification", "agent_id": "spelled-bot"}]}"#;
+    let r = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/track/batch",
+            Some(&key),
+            &[("Content-Type", "application/json")],
+            Some(item.as_bytes().to_vec()),
+        )
+        .await;
+    assert_eq!(r.body["results"][0]["status"], "created", "{}", r.text);
+    let again = app
+        .track(
+            &key,
+            &json!({"agent_id": "spelled-bot", "task_type": "email_classification", "outcome": "failure"}),
+            Some("other-way"),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body, r.body["results"][0]["event"]);
+}
+
 #[actix_web::test]
 async fn batch_counts_each_item_against_the_quota() {
     let app = TestApp::spawn().await;

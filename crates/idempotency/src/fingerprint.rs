@@ -121,7 +121,7 @@ fn write_value(out: &mut String, value: &Value) {
     }
 }
 
-fn write_number(out: &mut String, n: &Number) {
+pub(crate) fn write_number(out: &mut String, n: &Number) {
     // `arbitrary_precision` keeps the number's text as the client sent it.
     let text = n.as_str();
     if write_plain_decimal(out, text) {
@@ -184,7 +184,7 @@ fn exact_decimal(text: &str) -> Option<Decimal> {
 
 /// Writes a JSON string literal, escaping exactly what `serde_json` escapes: `"`, `\` and the
 /// control characters below 0x20 (short forms where JSON has them, else `\u00xx`).
-fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     out.push('"');
     if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
         out.push_str(s);

@@ -8,8 +8,10 @@
 
 mod fingerprint;
 mod key;
+mod text;
 mod window;
 
 pub use fingerprint::{canonical_json, fingerprint, Fingerprint};
 pub use key::{IdempotencyKey, KeyError, MAX_KEY_LEN};
+pub use text::{canonical_text, fingerprint_text};
 pub use window::{decide, prune_cutoff, Decision, StoredRecord, WINDOW};
