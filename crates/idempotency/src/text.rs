@@ -19,16 +19,19 @@ use crate::fingerprint::{write_number, write_string, Fingerprint};
 /// serde_json's own nesting limit: no document it accepted is deeper.
 const MAX_DEPTH: usize = 128;
 
-/// The fingerprint of the JSON document `json` (valid JSON, e.g. a `serde_json::value::RawValue`)
-/// with the top-level member `skip` left out, and the raw text of that member's value (the last
-/// one, when the name repeats, as in a parsed `Value`). Equal to
+/// The fingerprint of the JSON document `json` (valid JSON, e.g. a `serde_json::value::RawValue`),
+/// with the top-level member named `skip` (if any) left out, and the raw text of that member's
+/// value (the last one, when the name repeats, as in a parsed `Value`). Equal to
 /// [`fingerprint`](crate::fingerprint) of the parsed document without that member. `None` when
 /// the text is not valid JSON as this reader sees it; parse it into a `Value` then.
-pub fn fingerprint_text<'a>(json: &'a str, skip: &str) -> Option<(Fingerprint, Option<&'a str>)> {
+pub fn fingerprint_text<'a>(
+    json: &'a str,
+    skip: Option<&str>,
+) -> Option<(Fingerprint, Option<&'a str>)> {
     let mut out = String::with_capacity(json.len());
     let mut reader = Reader { src: json, at: 0 };
     reader.ws();
-    let skipped = reader.value(&mut out, 0, Some(skip))?;
+    let skipped = reader.value(&mut out, 0, skip)?;
     reader.ws();
     if reader.at != json.len() {
         return None;
@@ -250,12 +253,18 @@ mod tests {
     #[test]
     fn the_skipped_member_is_left_out_at_the_top_only() {
         let text = r#"{"b": 1, "idempotency_key": "first", "x": {"idempotency_key": 2}, "idempotency_key": "last"}"#;
-        let (fp, raw) = fingerprint_text(text, "idempotency_key").unwrap();
+        let (fp, raw) = fingerprint_text(text, Some("idempotency_key")).unwrap();
         assert_eq!(raw, Some(r#""last""#));
         let mut value: Value = serde_json::from_str(text).unwrap();
         value.as_object_mut().unwrap().remove("idempotency_key");
         assert_eq!(fp, fingerprint(&value));
-        let (_, none) = fingerprint_text(r#"{"a": 1}"#, "idempotency_key").unwrap();
+        let (_, none) = fingerprint_text(r#"{"a": 1}"#, Some("idempotency_key")).unwrap();
+        assert_eq!(none, None);
+        let (whole, none) = fingerprint_text(text, None).unwrap();
+        assert_eq!(
+            whole,
+            fingerprint(&serde_json::from_str::<Value>(text).unwrap())
+        );
         assert_eq!(none, None);
     }
 

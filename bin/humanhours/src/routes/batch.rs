@@ -149,7 +149,7 @@ fn item_from_text(raw: &str) -> Result<ItemInput, ApiError> {
         let keyed = raw.contains("idempotency_key") || raw.contains('\\');
         let claim = match keyed {
             false => None,
-            true => match idempotency::fingerprint_text(raw, "idempotency_key")? {
+            true => match idempotency::fingerprint_text(raw, Some("idempotency_key"))? {
                 (_, None | Some("null")) => None,
                 (fingerprint, Some(text)) => {
                     let key: String = serde_json::from_str(text).ok()?;
