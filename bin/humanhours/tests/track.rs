@@ -366,6 +366,8 @@ async fn malformed_bodies_and_headers_are_refused_cleanly() {
         b"{\"agent_id\": \"a\", \"task_type\": \"ticket_routing\", \"outcome\": \"success\", \"agent_duration_seconds\": NaN}",
         b"{\"agent_id\": \"a\", \"task_type\": \"ticket_routing\", \"outcome\": \"success\", \"agent_duration_seconds\": 1e400}",
         b"\xff\xfe{}",
+        // An array is not a body, even one holding the fields in order.
+        b"[\"a\", \"ticket_routing\", \"success\", null, null, null, null, null, null, null, null, null]",
     ] {
         let r = app.track_raw(&key, raw, &json_ct).await;
         assert_eq!((r.status, r.code()), (422, "validation_error"), "{:?}: {}", String::from_utf8_lossy(raw), r.text);

@@ -144,6 +144,10 @@ type ItemInput = (Option<IdempotencyClaim>, super::track_input::TrackInput);
 /// error reads exactly as it does there.
 fn item_from_text(raw: &str) -> Result<ItemInput, ApiError> {
     let fast = || -> Option<Result<ItemInput, ApiError>> {
+        // Objects only: serde would also fill the struct from an array of its fields in order.
+        if !raw.starts_with('{') {
+            return None;
+        }
         let wire: TrackWire = serde_json::from_str(raw).ok()?;
         // The member can only be there if its name is spelled out, or escaped.
         let keyed = raw.contains("idempotency_key") || raw.contains('\\');
@@ -169,7 +173,7 @@ fn item_from_text(raw: &str) -> Result<ItemInput, ApiError> {
     };
     match fast() {
         Some(result) => result,
-        None => item_input(super::track_input::parse_json(raw.as_bytes())?),
+        None => item_input(parse_json(raw.as_bytes())?),
     }
 }
 

@@ -255,7 +255,10 @@ fn track_body(
     body: &[u8],
     req: &HttpRequest,
 ) -> Result<(TrackWire, Option<IdempotencyClaim>), ApiError> {
-    let text = std::str::from_utf8(body).ok();
+    // Objects only: serde would also fill the struct from an array of its fields in order.
+    let text = std::str::from_utf8(body)
+        .ok()
+        .filter(|t| t.trim_start().starts_with('{'));
     if let Some((text, wire)) =
         text.and_then(|t| serde_json::from_str::<TrackWire>(t).ok().map(|w| (t, w)))
     {
@@ -279,6 +282,12 @@ fn track_body(
         key: key.as_str().to_owned(),
         fingerprint: idempotency::fingerprint(&value),
     });
+    if value.is_array() {
+        // serde would fill the struct from an array of its fields in order.
+        return Err(ApiError::invalid(
+            "the body must be a JSON object, got an array",
+        ));
+    }
     Ok((from_value::<TrackWire>(value)?, claim))
 }
 
