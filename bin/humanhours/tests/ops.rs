@@ -57,9 +57,12 @@ async fn metrics_count_requests_events_and_show_the_writer_and_pools() {
 }
 
 /// The secret's comparison must not reveal how much of it matched: every candidate pays the
-/// whole argon2 hash, and the hash outputs are compared in constant time. Medians of
+/// whole argon2 hash, and the hash outputs are compared in constant time. The fastest of
 /// interleaved runs for a key that differs in its first character and one that differs only in
-/// its last must be close.
+/// its last must be close. (The fastest, not the median: the other tests of this binary run
+/// beside it on two cores, and interference only ever adds time. Medians failed CI once at
+/// 1.6x with no change to the code they time; a leak, such as stopping at the first differing
+/// character before hashing, would still show as orders of magnitude.)
 #[test]
 fn key_verification_time_does_not_depend_on_how_much_matches() {
     let hasher = KeyHasher::new(PEPPER.as_bytes().to_vec());
@@ -80,13 +83,12 @@ fn key_verification_time_does_not_depend_on_how_much_matches() {
             times.push(t0.elapsed());
         }
     }
-    t_early.sort();
-    t_late.sort();
-    let (a, b) = (t_early[7].as_secs_f64(), t_late[7].as_secs_f64());
+    let fastest = |t: &[std::time::Duration]| t.iter().min().unwrap().as_secs_f64();
+    let (a, b) = (fastest(&t_early), fastest(&t_late));
     let ratio = a.max(b) / a.min(b);
     assert!(
         ratio < 1.5,
-        "medians {a:.4}s vs {b:.4}s differ by {ratio:.2}x"
+        "fastest runs {a:.4}s vs {b:.4}s differ by {ratio:.2}x"
     );
 }
 
