@@ -59,12 +59,16 @@ fn batch_item(agent: &str, idem: Option<&str>) -> Value {
 }
 
 async fn post_batch(app: &TestApp, key: &str, body: &Value) -> common::Reply {
+    post_batch_raw(app, key, &serde_json::to_vec(body).unwrap()).await
+}
+
+async fn post_batch_raw(app: &TestApp, key: &str, body: &[u8]) -> common::Reply {
     app.send(
         reqwest::Method::POST,
         "/api/v1/track/batch",
         Some(key),
         &[("Content-Type", "application/json")],
-        Some(serde_json::to_vec(body).unwrap()),
+        Some(body.to_vec()),
     )
     .await
 }
@@ -237,15 +241,7 @@ async fn a_batch_item_and_a_track_body_fingerprint_alike() {
       ["spelled-bot", "ticket_routing", "success", null, null, null, null, null, null, null,
         null, null]
     ]}"#;
-    let r = app
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/track/batch",
-            Some(&key),
-            &[("Content-Type", "application/json")],
-            Some(same.as_bytes().to_vec()),
-        )
-        .await;
+    let r = post_batch_raw(&app, &key, same.as_bytes()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let results = r.body["results"].as_array().unwrap();
     assert_eq!(results[0]["status"], "replayed", "{}", r.text);
@@ -274,15 +270,7 @@ async fn a_batch_item_and_a_track_body_fingerprint_alike() {
     // And the other way: a key first stored by a batch item replays on /track.
     let item = r#"{"events": [{"outcome": "failure", "idempotency_key": "other-way",
         "task_type": "email_classification", "agent_id": "spelled-bot"}]}"#;
-    let r = app
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/track/batch",
-            Some(&key),
-            &[("Content-Type", "application/json")],
-            Some(item.as_bytes().to_vec()),
-        )
-        .await;
+    let r = post_batch_raw(&app, &key, item.as_bytes()).await;
     assert_eq!(r.body["results"][0]["status"], "created", "{}", r.text);
     let again = app
         .track(

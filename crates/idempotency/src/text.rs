@@ -222,6 +222,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fingerprint::tests::arb_json;
     use crate::{canonical_json, fingerprint};
     use proptest::prelude::*;
     use serde_json::Value;
@@ -283,29 +284,6 @@ mod tests {
         ] {
             assert_eq!(canonical_text(text), None, "{text:?}");
         }
-    }
-
-    fn arb_json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            (any::<i32>(), 0u32..6, -30i32..30).prop_map(|(m, zeros, e)| {
-                let text = format!("{m}.{}E{e}", "0".repeat(zeros as usize + 1));
-                Value::Number(serde_json::from_str(&text).unwrap())
-            }),
-            any::<String>().prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 64, 8, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                prop::collection::vec((any::<String>(), inner), 0..8)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
-        })
     }
 
     /// Writes every non-ASCII character of the text's strings as `\uXXXX` escapes.
