@@ -20,6 +20,11 @@ impl Fingerprint {
         Self(bytes)
     }
 
+    /// SHA-256 of a canonical text (what [`canonical_json`] or `canonical_text` wrote).
+    pub(crate) fn of_canonical(canonical: &str) -> Self {
+        Self(Sha256::digest(canonical.as_bytes()).into())
+    }
+
     /// The raw digest bytes.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
@@ -67,7 +72,7 @@ impl fmt::Display for Fingerprint {
 
 /// The fingerprint of a request body: SHA-256 of its [`canonical_json`].
 pub fn fingerprint(body: &Value) -> Fingerprint {
-    Fingerprint(Sha256::digest(canonical_json(body).as_bytes()).into())
+    Fingerprint::of_canonical(&canonical_json(body))
 }
 
 /// The canonical text of a JSON value:

@@ -12,7 +12,6 @@
 use std::borrow::Cow;
 
 use serde_json::Number;
-use sha2::{Digest, Sha256};
 
 use crate::fingerprint::{write_number, write_string, Fingerprint};
 
@@ -28,29 +27,25 @@ pub fn fingerprint_text<'a>(
     json: &'a str,
     skip: Option<&str>,
 ) -> Option<(Fingerprint, Option<&'a str>)> {
-    let mut out = String::with_capacity(json.len());
-    let mut reader = Reader { src: json, at: 0 };
-    reader.ws();
-    let skipped = reader.value(&mut out, 0, skip)?;
-    reader.ws();
-    if reader.at != json.len() {
-        return None;
-    }
-    Some((
-        Fingerprint::from_bytes(Sha256::digest(out.as_bytes()).into()),
-        skipped,
-    ))
+    let (canonical, skipped) = read_document(json, skip)?;
+    Some((Fingerprint::of_canonical(&canonical), skipped))
 }
 
 /// [`canonical_json`](crate::canonical_json) of the document `json`; `None` when it is not valid
 /// JSON as this reader sees it.
 pub fn canonical_text(json: &str) -> Option<String> {
+    read_document(json, None).map(|(canonical, _)| canonical)
+}
+
+/// The canonical text of the whole document, without its top-level member `skip`, and that
+/// member's raw value.
+fn read_document<'a>(json: &'a str, skip: Option<&str>) -> Option<(String, Option<&'a str>)> {
     let mut out = String::with_capacity(json.len());
     let mut reader = Reader { src: json, at: 0 };
     reader.ws();
-    reader.value(&mut out, 0, None)?;
+    let skipped = reader.value(&mut out, 0, skip)?;
     reader.ws();
-    (reader.at == json.len()).then_some(out)
+    (reader.at == json.len()).then_some((out, skipped))
 }
 
 struct Reader<'a> {
