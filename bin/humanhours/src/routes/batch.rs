@@ -18,7 +18,7 @@ use super::track::TrackResponse;
 use super::track::{
     answer, auth_context, commit, prepare, read_body, recorded, require_json, Prepared,
 };
-use super::track_input::{from_value, parse_json, TrackWire};
+use super::track_input::{from_value, parse_json, wire_from_text, TrackWire};
 use crate::clock;
 use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -144,11 +144,7 @@ type ItemInput = (Option<IdempotencyClaim>, super::track_input::TrackInput);
 /// error reads exactly as it does there.
 fn item_from_text(raw: &str) -> Result<ItemInput, ApiError> {
     let fast = || -> Option<Result<ItemInput, ApiError>> {
-        // Objects only: serde would also fill the struct from an array of its fields in order.
-        if !raw.starts_with('{') {
-            return None;
-        }
-        let wire: TrackWire = serde_json::from_str(raw).ok()?;
+        let wire: TrackWire = wire_from_text(raw)?;
         // The member can only be there if its name is spelled out, or escaped.
         let keyed = raw.contains("idempotency_key") || raw.contains('\\');
         let claim = match keyed {

@@ -19,7 +19,9 @@ use time::OffsetDateTime;
 
 use utoipa::ToSchema;
 
-use super::track_input::{check_window, from_value, parse_json, OutcomeDoc, TrackInput, TrackWire};
+use super::track_input::{
+    check_window, from_value, parse_json, wire_from_text, OutcomeDoc, TrackInput, TrackWire,
+};
 use crate::auth::{AuthContext, OrgSettings};
 use crate::clock;
 use crate::context::{ContextCache, OrgContext};
@@ -255,39 +257,27 @@ fn track_body(
     body: &[u8],
     req: &HttpRequest,
 ) -> Result<(TrackWire, Option<IdempotencyClaim>), ApiError> {
-    // Objects only: serde would also fill the struct from an array of its fields in order.
-    let text = std::str::from_utf8(body)
-        .ok()
-        .filter(|t| t.trim_start().starts_with('{'));
-    if let Some((text, wire)) =
-        text.and_then(|t| serde_json::from_str::<TrackWire>(t).ok().map(|w| (t, w)))
-    {
-        let claim = match idempotency_key(req)? {
-            None => None,
-            Some(key) => {
-                let fingerprint = match idempotency::fingerprint_text(text, None) {
-                    Some((fingerprint, _)) => fingerprint,
-                    None => idempotency::fingerprint(&parse_json(body)?),
-                };
-                Some(IdempotencyClaim {
-                    key: key.as_str().to_owned(),
-                    fingerprint,
-                })
-            }
+    let text = std::str::from_utf8(body).ok();
+    let fast = text.and_then(|t| {
+        let wire = wire_from_text::<TrackWire>(t)?;
+        let claim = match idempotency_key(req) {
+            Err(e) => return Some(Err(e)),
+            Ok(None) => None,
+            Ok(Some(key)) => Some(IdempotencyClaim {
+                key: key.as_str().to_owned(),
+                fingerprint: idempotency::fingerprint_text(t, None)?.0,
+            }),
         };
-        return Ok((wire, claim));
+        Some(Ok((wire, claim)))
+    });
+    if let Some(read) = fast {
+        return read;
     }
     let value = parse_json(body)?;
     let claim = idempotency_key(req)?.map(|key| IdempotencyClaim {
         key: key.as_str().to_owned(),
         fingerprint: idempotency::fingerprint(&value),
     });
-    if value.is_array() {
-        // serde would fill the struct from an array of its fields in order.
-        return Err(ApiError::invalid(
-            "the body must be a JSON object, got an array",
-        ));
-    }
     Ok((from_value::<TrackWire>(value)?, claim))
 }
 

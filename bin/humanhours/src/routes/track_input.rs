@@ -179,8 +179,25 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-/// Deserializes a JSON value into a wire struct, naming the offending field.
+/// A wire struct read straight from a body's text, when the text is a JSON object that
+/// deserializes whole; `None` for anything else (read it with [`parse_json`] and [`from_value`],
+/// which name the error).
+pub fn wire_from_text<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    // Objects only: serde would also fill the struct from an array of its fields in order.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
+/// Deserializes a JSON value into a wire struct, naming the offending field. An array is
+/// refused: serde would fill the struct from an array of its fields in order.
 pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if value.is_array() {
+        return Err(ApiError::invalid(
+            "the body must be a JSON object, got an array",
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
