@@ -64,7 +64,8 @@ browser:
 # Benchmarks (release build; several minutes; prints figures and ratios).
 bench: bench-ingest bench-read
 
-# Ingest: /track req/s, p50/p99 and RSS on SQLite and PostgreSQL, against the no-op ceiling.
+# Ingest: /track req/s, p50/p99, RSS and CPU per request on SQLite and PostgreSQL, against the
+# no-op ceiling; batch events/s on one core and on two; for SQLite the writer alone, without HTTP.
 bench-ingest:
     bench/ingest.sh
 

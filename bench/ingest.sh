@@ -22,7 +22,7 @@ pepper="bench-pepper-0123456789abcdef"
 
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk); }
 [ "$(nproc)" -ge 2 ] || { echo "bench: needs 2 cores (server on one, load on the other)" >&2; exit 1; }
-cargo build --release -q -p humanhours --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p humanhours --bins --example writer_floor --manifest-path "$root/Cargo.toml"
 
 work=$(mktemp -d)
 server_pid=""
@@ -74,28 +74,37 @@ to_ms() { # "1.23ms" | "850.00us" | "1.20s" → milliseconds
 
 median() { awk 'NF' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# Runs wrk $runs times against path $1 (batch size $2, connections $3); prints "rps p50 p99 errors".
+# User plus system CPU ticks (1/100 s) the server has used.
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+
+# Runs wrk $runs times against path $1 (batch size $2, connections $3); prints "rps p50 p99
+# errors cpu", cpu being the server's CPU time per request in microseconds.
 measure() {
-    local path=$1 batch=$2 c=$3 rps="" p50="" p99="" errs=0
+    local path=$1 batch=$2 c=$3 rps="" p50="" p99="" cpu="" errs=0 t0
     taskset -c 1 wrk -t1 -c"$c" -d3s -s "$root/bench/track.lua" "http://127.0.0.1:$port" -- "$work/keys" "$path" "$batch" > /dev/null
     for _ in $(seq 1 "$runs"); do
+        t0=$(server_ticks)
         out=$(taskset -c 1 wrk -t1 -c"$c" -d"${secs}s" --latency -s "$root/bench/track.lua" "http://127.0.0.1:$port" -- "$work/keys" "$path" "$batch")
         rps+="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"$'\n'
         p50+="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"$'\n'
         p99+="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"$'\n'
+        cpu+="$(awk -v t="$(( $(server_ticks) - t0 ))" '/ requests in / { printf "%.2f", t * 10000 / $1 }' <<<"$out")"$'\n'
         e=$(awk '/Non-2xx/ { print $5 }' <<<"$out"); errs=$((errs + ${e:-0}))
         e=$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out"); errs=$((errs + ${e:-0}))
     done
-    echo "$(median <<<"$rps") $(median <<<"$p50") $(median <<<"$p99") $errs"
+    echo "$(median <<<"$rps") $(median <<<"$p50") $(median <<<"$p99") $errs $(median <<<"$cpu")"
 }
 
 rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status"; }
 
 report() { # label path batch conns
-    read -r rps p50 p99 errs <<<"$(measure "$2" "$3" "$4")"
-    local unit="req/s"
-    if [ "$3" -gt 0 ]; then rps=$(awk -v r="$rps" -v b="$3" 'BEGIN { printf "%.0f", r * b }'); unit="events/s"; fi
-    printf "%-34s %12s %-8s p50 %7s ms  p99 %7s ms  peak RSS %4s MB  errors %s\n" "$1" "$rps" "$unit" "$p50" "$p99" "$(rss_mb)" "$errs"
+    read -r rps p50 p99 errs cpu <<<"$(measure "$2" "$3" "$4")"
+    local unit="req/s" per="request"
+    if [ "$3" -gt 0 ]; then
+        rps=$(awk -v r="$rps" -v b="$3" 'BEGIN { printf "%.0f", r * b }'); unit="events/s"
+        cpu=$(awk -v c="$cpu" -v b="$3" 'BEGIN { printf "%.2f", c / b }'); per="event"
+    fi
+    printf "%-46s %12s %-8s p50 %7s ms  p99 %7s ms  peak RSS %4s MB  errors %s  server CPU %s us per %s\n" "$1" "$rps" "$unit" "$p50" "$p99" "$(rss_mb)" "$errs" "$cpu" "$per"
     last_rps=$rps
 }
 
@@ -104,7 +113,7 @@ bench_backend() { # name url sync
     start_server "$url" "$sync"
     report "$name /track/validate (ceiling)" /api/v1/track/validate 0 "$conns"; ceiling=$last_rps
     report "$name /track" /api/v1/track 0 "$conns"; track=$last_rps
-    printf "%-34s %12s\n" "$name ratio track / ceiling" "$(awk -v t="$track" -v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')"
+    printf "%-46s %12s\n" "$name ratio track / ceiling" "$(awk -v t="$track" -v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')"
     report "$name /track/batch (1000 per request)" /api/v1/track/batch 1000 4
     stop_server
     start_server "$url" "$sync" 0,1 2
@@ -112,13 +121,28 @@ bench_backend() { # name url sync
     stop_server
 }
 
+# The writer alone on core 0 with SQLite sync $2, $runs times on a new database each; prints the
+# median events/s and CPU per event.
+writer_floor() { # label sync
+    local rates="" cpus="" out
+    for _ in $(seq 1 "$runs"); do
+        rm -f "$work/floor.db" "$work/floor.db-wal" "$work/floor.db-shm"
+        out=$(taskset -c 0 "$root/target/release/examples/writer_floor" "$work/floor.db" "$2")
+        rates+="$(awk '{ print $1 }' <<<"$out")"$'\n'
+        cpus+="$(awk '{ print $4 }' <<<"$out")"$'\n'
+    done
+    printf "%-46s %12s events/s  server CPU %s us per event\n" "$1" "$(median <<<"$rates")" "$(median <<<"$cpus")"
+}
+
 echo "ingest benchmark: server on core 0 (1 worker), wrk on core 1, $conns connections, $norgs orgs with $nkeys keys, median of $runs x ${secs}s"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 
 make_keys "sqlite://$work/full.db" "$work/keys"
 bench_backend "sqlite FULL" "sqlite://$work/full.db" full
+writer_floor "sqlite FULL writer alone, no HTTP" full
 cp "$work/full.db" "$work/normal.db"; cp "$work/full.db.pepper" "$work/normal.db.pepper" 2>/dev/null || true
 bench_backend "sqlite NORMAL" "sqlite://$work/normal.db" normal
+writer_floor "sqlite NORMAL writer alone, no HTTP" normal
 
 if psql "$pg_admin" -Atc 'select 1' >/dev/null 2>&1; then
     pg_db="hh_bench_$$"
