@@ -378,6 +378,95 @@ fn block_writes(db_url: &str) -> Box<dyn FnOnce() + Send> {
     }
 }
 
+/// Makes the database itself refuse any event of agent `poison` (a trigger), as it would refuse
+/// a value it cannot hold.
+fn refuse_poison_events(db_url: &str) {
+    if let Some(url) = db_url.strip_prefix("postgres") {
+        store::init_tls();
+        let mut c = diesel::PgConnection::establish(&format!("postgres{url}")).unwrap();
+        c.batch_execute(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+               IF NEW.agent_id = 'poison' THEN RAISE EXCEPTION 'poison event'; END IF; \
+               RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_poison BEFORE INSERT ON events \
+               FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+        )
+        .unwrap();
+    } else {
+        let path = db_url.strip_prefix("sqlite://").unwrap();
+        let mut c = diesel::SqliteConnection::establish(path).unwrap();
+        c.batch_execute(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON events \
+             WHEN NEW.agent_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poison event'); END;",
+        )
+        .unwrap();
+    }
+}
+
+/// POSTs /track from a task of its own: (status, error code).
+fn spawn_track(app: &TestApp, key: &str, agent: &str) -> tokio::task::JoinHandle<(u16, Value)> {
+    let (client, url) = (app.client.clone(), format!("{}/api/v1/track", app.base));
+    let (key, mut body) = (key.to_owned(), seed_body());
+    body["agent_id"] = json!(agent);
+    tokio::spawn(async move {
+        let r = client
+            .post(url)
+            .header("Authorization", format!("Bearer {key}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (
+            status,
+            r.json::<Value>().await.unwrap()["error"]["code"].clone(),
+        )
+    })
+}
+
+#[actix_web::test]
+async fn a_write_the_database_refuses_fails_alone_not_with_its_group_commit() {
+    let app = TestApp::spawn().await;
+    let (poisoned_org, poisoned_key) = app.org(Plan::Enterprise);
+    let (other_org, other_key) = app.org(Plan::Enterprise);
+    refuse_poison_events(&app.db_url);
+    // Hold the write lock so the requests queue up behind the first one, then commit together.
+    let release = block_writes(&app.db_url);
+    let first = spawn_track(&app, &other_key, "agent-first");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let poison = spawn_track(&app, &poisoned_key, "poison");
+    let mut others = Vec::new();
+    for i in 0..4 {
+        others.push(spawn_track(&app, &poisoned_key, &format!("agent-{i}")));
+        others.push(spawn_track(&app, &other_key, &format!("agent-{i}")));
+    }
+    // Every request is in the writer's hands: the first in its transaction, the rest queued.
+    for _ in 0..200 {
+        if app.state.writer.depth() == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.writer.depth(), 10);
+    let commits_before = app.state.writer.commits();
+    release();
+
+    assert_eq!(poison.await.unwrap(), (500, json!("internal")));
+    assert_eq!(first.await.unwrap().0, 201);
+    for t in others {
+        let (status, code) = t.await.unwrap();
+        assert_eq!(
+            status, 201,
+            "a write that shared the refused one's commit: {code}"
+        );
+    }
+    assert_eq!(app.store.count_events(&poisoned_org).unwrap(), 4);
+    assert_eq!(app.store.count_events(&other_org).unwrap(), 5);
+    // The first alone, then the nine queued behind it as one group commit that failed, then
+    // one commit each.
+    assert_eq!(app.state.writer.commits() - commits_before, 11);
+}
+
 #[actix_web::test]
 async fn a_full_write_queue_answers_503_with_retry_after() {
     let mut config = test_config();

@@ -52,6 +52,9 @@ impl Default for WriterConfig {
 /// Results of one submission, in its order.
 pub type BatchResult = Result<Vec<Result<Recorded, TrackError>>, StoreError>;
 
+/// One submission's writes and where its results go.
+type Submission = (Vec<TrackWrite>, oneshot::Sender<BatchResult>);
+
 enum Job {
     Write {
         writes: Vec<TrackWrite>,
@@ -261,7 +264,7 @@ impl Run<'_> {
             };
             // Take whatever else is already waiting, up to max_batch events: under load batches
             // grow by themselves, when idle a write commits alone at once.
-            let mut batch = Vec::new();
+            let mut batch: Vec<Submission> = Vec::new();
             let mut folds = Vec::new();
             let mut events = 0;
             let mut next = Some(first);
@@ -338,28 +341,55 @@ impl Run<'_> {
         }
     }
 
-    fn commit(
-        &mut self,
-        batch: Vec<(Vec<TrackWrite>, oneshot::Sender<BatchResult>)>,
-        events: usize,
-    ) {
+    /// Commits a group of submissions in one transaction and answers each. When the database
+    /// refuses the group for anything but being unreachable (a constraint, a value it cannot
+    /// hold), the submissions are committed again one by one, so the one it refuses fails
+    /// alone instead of taking every request that happened to share its commit with it.
+    fn commit(&mut self, batch: Vec<Submission>, events: usize) {
+        let outcome = self.record(&batch);
+        match outcome {
+            Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
+                tracing::warn!(
+                    error = %e,
+                    events,
+                    submissions = batch.len(),
+                    "group commit failed; committing its submissions one by one"
+                );
+                for submission in batch {
+                    let outcome = self.record(std::slice::from_ref(&submission));
+                    self.deliver(vec![submission], outcome);
+                }
+            }
+            outcome => self.deliver(batch, outcome),
+        }
+    }
+
+    /// One transaction for every write of these submissions.
+    fn record(&mut self, batch: &[Submission]) -> BatchResult {
         let all: Vec<&TrackWrite> = batch.iter().flat_map(|(w, _)| w.iter()).collect();
         let outcome = self.store.record_batch(&all, &mut self.agents);
         self.commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    }
+
+    /// Answers each submission from the outcome of its transaction, and holds the rollup deltas
+    /// of what it stored.
+    fn deliver(&mut self, batch: Vec<Submission>, outcome: BatchResult) {
         self.depth
             .fetch_sub(batch.len(), std::sync::atomic::Ordering::Relaxed);
         match outcome {
             Ok(results) => {
                 if let Some(p) = &mut self.pending {
                     p.acc.add(
-                        all.iter()
+                        batch
+                            .iter()
+                            .flat_map(|(w, _)| w.iter())
                             .zip(&results)
                             .filter(|(_, r)| matches!(r, Ok(Recorded::Created { .. })))
                             .map(|(w, _)| &w.event),
                     );
                 }
-                drop(all);
                 let mut results = results.into_iter();
                 for (writes, reply) in batch {
                     let mine: Vec<_> = results.by_ref().take(writes.len()).collect();
@@ -368,8 +398,8 @@ impl Run<'_> {
                 }
             }
             Err(e) => {
-                drop(all);
-                tracing::warn!(error = %e, events, "group commit failed; nothing of it was stored");
+                let events: usize = batch.iter().map(|(w, _)| w.len()).sum();
+                tracing::warn!(error = %e, events, "commit failed; nothing of it was stored");
                 let unavailable = matches!(e, StoreError::Unavailable(_));
                 let msg = e.to_string();
                 for (_, reply) in batch {
