@@ -468,6 +468,46 @@ async fn a_write_the_database_refuses_fails_alone_not_with_its_group_commit() {
 }
 
 #[actix_web::test]
+async fn a_batch_item_the_database_refuses_fails_alone() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.org(Plan::Enterprise);
+    refuse_poison_events(&app.db_url);
+    let items: Vec<Value> = ["a", "poison", "b"]
+        .iter()
+        .map(|a| batch_item(a, Some(&format!("key-{a}"))))
+        .collect();
+    let body = json!({ "events": items });
+    let r = post_batch(&app, &key, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let results = r.body["results"].as_array().unwrap();
+    let shape: Vec<(&str, &Value)> = results
+        .iter()
+        .map(|x| (x["status"].as_str().unwrap(), &x["error"]["code"]))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("created", &Value::Null),
+            ("error", &json!("internal")),
+            ("created", &Value::Null)
+        ]
+    );
+    assert_eq!(results[1]["http_status"], 500);
+    assert_eq!(
+        (&r.body["created"], &r.body["failed"]),
+        (&json!(2), &json!(1))
+    );
+    assert_eq!(app.store.count_events(&org).unwrap(), 2);
+    // Its retry replays the two stored items; the refused one is refused again.
+    let again = post_batch(&app, &key, &body).await;
+    assert_eq!(
+        (&again.body["replayed"], &again.body["failed"]),
+        (&json!(2), &json!(1))
+    );
+    assert_eq!(app.store.count_events(&org).unwrap(), 2);
+}
+
+#[actix_web::test]
 async fn a_full_write_queue_answers_503_with_retry_after() {
     let mut config = test_config();
     config.writer.queue_capacity = 2;

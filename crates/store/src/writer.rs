@@ -55,6 +55,12 @@ pub type BatchResult = Result<Vec<Result<Recorded, TrackError>>, StoreError>;
 /// One submission's writes and where its results go.
 type Submission = (Vec<TrackWrite>, oneshot::Sender<BatchResult>);
 
+/// Whether the database refused a transaction (as opposed to being unreachable or locked, where
+/// committing its writes apart cannot help).
+fn refused(outcome: &BatchResult) -> bool {
+    matches!(outcome, Err(e) if !matches!(e, StoreError::Unavailable(_)))
+}
+
 enum Job {
     Write {
         writes: Vec<TrackWrite>,
@@ -342,35 +348,66 @@ impl Run<'_> {
     }
 
     /// Commits a group of submissions in one transaction and answers each. When the database
-    /// refuses the group for anything but being unreachable (a constraint, a value it cannot
-    /// hold), the submissions are committed again one by one, so the one it refuses fails
-    /// alone instead of taking every request that happened to share its commit with it.
+    /// refuses the transaction for anything but an outage (a constraint, a value it cannot
+    /// hold), the submissions are committed again one at a time, and a submission of several
+    /// writes (a batch request) that is refused again, one write at a time: the write the
+    /// database refuses fails alone instead of taking every write that shared its commit with it.
     fn commit(&mut self, batch: Vec<Submission>, events: usize) {
-        let outcome = self.record(&batch);
-        match outcome {
-            Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
-                tracing::warn!(
-                    error = %e,
-                    events,
-                    submissions = batch.len(),
-                    "group commit failed; committing its submissions one by one"
-                );
-                for submission in batch {
-                    let outcome = self.record(std::slice::from_ref(&submission));
-                    self.deliver(vec![submission], outcome);
-                }
-            }
-            outcome => self.deliver(batch, outcome),
+        let outcome = self.record(batch.iter().flat_map(|(w, _)| w.iter()).collect());
+        if !refused(&outcome) || events <= 1 {
+            return self.deliver(batch, outcome);
+        }
+        if let Err(e) = &outcome {
+            tracing::warn!(
+                error = %e,
+                events,
+                submissions = batch.len(),
+                "group commit refused; committing its writes apart"
+            );
+        }
+        let alone = batch.len() == 1;
+        for (writes, reply) in batch {
+            let outcome = match alone {
+                // The group was this one submission: it was refused already.
+                true => self.record_each(&writes),
+                false => match self.record(writes.iter().collect()) {
+                    o if refused(&o) && writes.len() > 1 => self.record_each(&writes),
+                    o => o,
+                },
+            };
+            self.deliver(vec![(writes, reply)], outcome);
         }
     }
 
-    /// One transaction for every write of these submissions.
-    fn record(&mut self, batch: &[Submission]) -> BatchResult {
-        let all: Vec<&TrackWrite> = batch.iter().flat_map(|(w, _)| w.iter()).collect();
-        let outcome = self.store.record_batch(&all, &mut self.agents);
+    /// One transaction for all these writes.
+    fn record(&mut self, writes: Vec<&TrackWrite>) -> BatchResult {
+        let outcome = self.store.record_batch(&writes, &mut self.agents);
         self.commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         outcome
+    }
+
+    /// One transaction per write, in order; a write the database refuses gets its own error.
+    /// After an outage the remaining writes are not tried (each would wait out the timeout).
+    fn record_each(&mut self, writes: &[TrackWrite]) -> BatchResult {
+        let mut results = Vec::with_capacity(writes.len());
+        let mut outage: Option<String> = None;
+        for w in writes {
+            if let Some(msg) = &outage {
+                results.push(Err(TrackError::Store(StoreError::Unavailable(msg.clone()))));
+                continue;
+            }
+            match self.record(vec![w]) {
+                Ok(one) => results.extend(one),
+                Err(e) => {
+                    if let StoreError::Unavailable(msg) = &e {
+                        outage = Some(msg.clone());
+                    }
+                    results.push(Err(TrackError::Store(e)));
+                }
+            }
+        }
+        Ok(results)
     }
 
     /// Answers each submission from the outcome of its transaction, and holds the rollup deltas

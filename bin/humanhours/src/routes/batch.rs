@@ -2,8 +2,9 @@
 //!
 //! Every item follows the rules of a single `POST /track`, with its own optional
 //! `idempotency_key`; one bad item never rejects the others. All items that pass validation
-//! are committed in one transaction (each in its own savepoint), so the answer comes after one
-//! commit.
+//! are committed in one transaction, so the answer comes after one commit; should the database
+//! refuse that transaction, the writer commits the items one by one and only the refused one
+//! fails (`store::writer`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use idempotency::IdempotencyKey;
