@@ -181,11 +181,15 @@ impl Store {
         org_id: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRow>, StoreError> {
+        // A primary-key lookup, so `get_result` and not `first`: `first` binds its LIMIT as a
+        // parameter, and SQLite (3.53) lets a bound LIMIT shape the plan, so it re-prepares the
+        // statement at every execution. That was two thirds of the writer's time for a batch
+        // of replays (docs/decisions.md, Ingest).
         with_conn!(self, |c| Ok(idempotency_keys::table
             .filter(idempotency_keys::org_id.eq(org_id))
             .filter(idempotency_keys::idem_key.eq(key))
             .select(IdempotencyRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 
@@ -311,7 +315,7 @@ impl Store {
             .filter(events::org_id.eq(org_id))
             .filter(events::id.eq(id))
             .select(EventRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()?))
     }
 

@@ -87,10 +87,11 @@ fn ms_to_time(ms: i64) -> Result<OffsetDateTime, StoreError> {
 macro_rules! replay_of {
     ($c:expr, $event_id:expr) => {{
         let id: &str = $event_id;
+        // `get_result`, not `first`: see `repo::find_idempotency`.
         events::table
             .filter(events::id.eq(id))
             .select(EventRow::as_select())
-            .first::<EventRow>($c)
+            .get_result::<EventRow>($c)
             .optional()?
             .map(|e| Recorded::Replayed { event: Box::new(e) })
             .ok_or_else(|| {
@@ -324,11 +325,12 @@ impl Store {
                 let Some(claim) = &w.idempotency else {
                     continue;
                 };
+                // `get_result`, not `first`: see `repo::find_idempotency`.
                 let stored: IdempotencyRow = idempotency_keys::table
                     .filter(idempotency_keys::org_id.eq(&row.org_id))
                     .filter(idempotency_keys::idem_key.eq(&row.idem_key))
                     .select(IdempotencyRow::as_select())
-                    .first(c)?;
+                    .get_result(c)?;
                 match decide_existing(&stored, &claim.fingerprint, w.now)? {
                     Decision::Replay => plan.outcome[i] = Some(Ok(replay_of!(c, &stored.event_id))),
                     Decision::Reused => plan.outcome[i] = Some(Err(TrackError::KeyReused)),
