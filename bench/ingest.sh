@@ -77,14 +77,15 @@ median() { awk 'NF' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) /
 # User plus system CPU ticks (1/100 s) the server has used.
 server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 
-# Runs wrk $runs times against path $1 (batch size $2, connections $3); prints "rps p50 p99
-# errors cpu", cpu being the server's CPU time per request in microseconds.
+# Runs wrk $runs times against path $1 (batch size $2, connections $3, mode $4: empty, or
+# "replay" for batches whose events are all replays); prints "rps p50 p99 errors cpu", cpu being
+# the server's CPU time per request in microseconds.
 measure() {
-    local path=$1 batch=$2 c=$3 rps="" p50="" p99="" cpu="" errs=0 t0
-    taskset -c 1 wrk -t1 -c"$c" -d3s -s "$root/bench/track.lua" "http://127.0.0.1:$port" -- "$work/keys" "$path" "$batch" > /dev/null
+    local path=$1 batch=$2 c=$3 mode=${4:-} rps="" p50="" p99="" cpu="" errs=0 t0
+    taskset -c 1 wrk -t1 -c"$c" -d3s -s "$root/bench/track.lua" "http://127.0.0.1:$port" -- "$work/keys" "$path" "$batch" $mode > /dev/null
     for _ in $(seq 1 "$runs"); do
         t0=$(server_ticks)
-        out=$(taskset -c 1 wrk -t1 -c"$c" -d"${secs}s" --latency -s "$root/bench/track.lua" "http://127.0.0.1:$port" -- "$work/keys" "$path" "$batch")
+        out=$(taskset -c 1 wrk -t1 -c"$c" -d"${secs}s" --latency -s "$root/bench/track.lua" "http://127.0.0.1:$port" -- "$work/keys" "$path" "$batch" $mode)
         rps+="$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")"$'\n'
         p50+="$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")"$'\n'
         p99+="$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")"$'\n'
@@ -97,8 +98,8 @@ measure() {
 
 rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status"; }
 
-report() { # label path batch conns
-    read -r rps p50 p99 errs cpu <<<"$(measure "$2" "$3" "$4")"
+report() { # label path batch conns [mode]
+    read -r rps p50 p99 errs cpu <<<"$(measure "$2" "$3" "$4" "${5:-}")"
     local unit="req/s" per="request"
     if [ "$3" -gt 0 ]; then
         rps=$(awk -v r="$rps" -v b="$3" 'BEGIN { printf "%.0f", r * b }'); unit="events/s"
@@ -115,6 +116,7 @@ bench_backend() { # name url sync
     report "$name /track" /api/v1/track 0 "$conns"; track=$last_rps
     printf "%-46s %12s\n" "$name ratio track / ceiling" "$(awk -v t="$track" -v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')"
     report "$name /track/batch (1000 per request)" /api/v1/track/batch 1000 4
+    report "$name /track/batch, every event a replay" /api/v1/track/batch 1000 4 replay
     stop_server
     start_server "$url" "$sync" 0,1 2
     report "$name /track/batch, server on 2 cores" /api/v1/track/batch 1000 4

@@ -1,10 +1,13 @@
 -- wrk script: POST /api/v1/track (or /track/validate) with a fresh body and Idempotency-Key per
 -- request, rotating over many API keys so no per-key rate limit caps the figure.
--- args: KEYS_FILE PATH [BATCH]   (BATCH > 0 sends /track/batch bodies of that many events)
+-- args: KEYS_FILE PATH [BATCH [replay]]   (BATCH > 0 sends /track/batch bodies of that many
+-- events; "replay" cycles over 8 fixed batches, each always with the same API key, so after the
+-- warm-up every event is a replay of its Idempotency-Key)
 
 local keys = {}
 local path = "/api/v1/track"
 local batch = 0
+local replay = false
 local counter = 0
 -- wrk's LuaJIT starts math.random from the same seed every time: without a seed of our own,
 -- every wrk run sent the same Idempotency-Keys with the same bodies, and each run after the
@@ -21,7 +24,9 @@ function init(args)
   end
   path = args[2] or path
   batch = tonumber(args[3] or "0")
+  replay = args[4] == "replay"
   run = run .. "-" .. tostring(math.random(1, 1e9))
+  if replay then run = "replay" end
 end
 
 local function event(n, with_key)
@@ -38,6 +43,7 @@ end
 
 function request()
   counter = counter + 1
+  if replay then counter = counter % 8 end
   local key = keys[counter % #keys + 1]
   local headers = { ["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json" }
   local body
