@@ -3,11 +3,14 @@
 # core 1 with 64 connections, each figure the median of BENCH_RUNS runs of BENCH_SECONDS.
 #
 # Prints, for SQLite (synchronous FULL and NORMAL) and PostgreSQL (when reachable):
-# POST /track req/s, p50, p99 and server RSS; the same for POST /track/validate, a route of the
-# same app that authenticates, parses and validates the same body but stores nothing (the
-# ceiling); the ratio track / ceiling; and /track/batch events per second, then once more with
+# POST /track req/s, p50, p99, server RSS and server CPU per request; the same for POST
+# /track/validate, a route of the same app that authenticates, parses and validates the same
+# body but stores nothing (the ceiling); the ratio track / ceiling; /track/batch events per
+# second, for new events and for batches whose events are all replays; then batch once more with
 # the server on both cores (2 workers; wrk still on core 1, sharing it), to show what a second
-# core buys.
+# core buys. For SQLite it also runs the group-commit writer alone, without HTTP, on core 0
+# (`bin/humanhours/examples/writer_floor.rs`): the same rows as a batch, 1,000 a commit, so the
+# batch figure can be read against the part of it that is SQLite's and the writer's.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
