@@ -403,25 +403,77 @@ fn refuse_poison_events(db_url: &str) {
     }
 }
 
-/// POSTs /track from a task of its own: (status, error code).
-fn spawn_track(app: &TestApp, key: &str, agent: &str) -> tokio::task::JoinHandle<(u16, Value)> {
+/// POSTs /track from a task of its own: (status, answer body).
+fn spawn_track_keyed(
+    app: &TestApp,
+    key: &str,
+    agent: &str,
+    idem: Option<&str>,
+) -> tokio::task::JoinHandle<(u16, Value)> {
     let (client, url) = (app.client.clone(), format!("{}/api/v1/track", app.base));
     let (key, mut body) = (key.to_owned(), seed_body());
     body["agent_id"] = json!(agent);
+    let idem = idem.map(str::to_owned);
     tokio::spawn(async move {
-        let r = client
+        let mut req = client
             .post(url)
             .header("Authorization", format!("Bearer {key}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (
-            status,
-            r.json::<Value>().await.unwrap()["error"]["code"].clone(),
-        )
+            .json(&body);
+        if let Some(k) = idem {
+            req = req.header("Idempotency-Key", k);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
     })
+}
+
+/// POSTs /track from a task of its own: (status, error code).
+fn spawn_track(app: &TestApp, key: &str, agent: &str) -> tokio::task::JoinHandle<(u16, Value)> {
+    let task = spawn_track_keyed(app, key, agent, None);
+    tokio::spawn(async move {
+        let (status, body) = task.await.unwrap();
+        (status, body["error"]["code"].clone())
+    })
+}
+
+/// Waits until the writer holds `n` submissions (one in its transaction, the rest queued).
+async fn wait_for_depth(app: &TestApp, n: usize) {
+    for _ in 0..200 {
+        if app.state.writer.depth() == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.writer.depth(), n);
+}
+
+#[actix_web::test]
+async fn one_key_replayed_in_two_orgs_in_one_commit_answers_each_its_own_event() {
+    let app = TestApp::spawn().await;
+    let (_, key_a) = app.org(Plan::Enterprise);
+    let (_, key_b) = app.org(Plan::Enterprise);
+    let (status_a, first_a) = spawn_track_keyed(&app, &key_a, "agent-a", Some("same-key"))
+        .await
+        .unwrap();
+    let (status_b, first_b) = spawn_track_keyed(&app, &key_b, "agent-b", Some("same-key"))
+        .await
+        .unwrap();
+    assert_eq!((status_a, status_b), (201, 201));
+    assert_ne!(first_a["event_id"], first_b["event_id"]);
+    // Both retries queue behind a held write lock and one other write, so they are read back in
+    // one group commit.
+    let release = block_writes(&app.db_url);
+    let blocker = spawn_track(&app, &key_a, "agent-first");
+    wait_for_depth(&app, 1).await;
+    let retry_a = spawn_track_keyed(&app, &key_a, "agent-a", Some("same-key"));
+    let retry_b = spawn_track_keyed(&app, &key_b, "agent-b", Some("same-key"));
+    wait_for_depth(&app, 3).await;
+    let commits_before = app.state.writer.commits();
+    release();
+    assert_eq!(blocker.await.unwrap().0, 201);
+    assert_eq!(retry_a.await.unwrap(), (200, first_a));
+    assert_eq!(retry_b.await.unwrap(), (200, first_b));
+    assert_eq!(app.state.writer.commits() - commits_before, 2);
 }
 
 #[actix_web::test]
@@ -441,13 +493,7 @@ async fn a_write_the_database_refuses_fails_alone_not_with_its_group_commit() {
         others.push(spawn_track(&app, &other_key, &format!("agent-{i}")));
     }
     // Every request is in the writer's hands: the first in its transaction, the rest queued.
-    for _ in 0..200 {
-        if app.state.writer.depth() == 10 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(app.state.writer.depth(), 10);
+    wait_for_depth(&app, 10).await;
     let commits_before = app.state.writer.commits();
     release();
 

@@ -18,8 +18,9 @@ use super::pg_stmt::{
     ClaimKeys, CountUsage as PgCountUsage, InsertEvents, UpsertAgents, UpsertRollups,
 };
 use super::sqlite_stmt::{ClaimKey, CountUsage, InsertEvent, UpsertAgent};
-use crate::models::{AgentRow, EventRow, RollupRow, UsageRow};
+use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
 use crate::schema::rollup_hourly as r;
+use crate::schema::{events, idempotency_keys};
 
 /// The column lists of the batch's inserts, shared by both backends' statements
 /// (`sqlite_stmt.rs` binds one value per column, `pg_stmt.rs` one array per column, in this
@@ -54,6 +55,11 @@ const PG_CHUNK: usize = 1000;
 pub(crate) trait Bulk {
     /// Inserts idempotency records, skipping keys that exist; says which rows were inserted.
     fn claim_keys(&mut self, rows: &[NewClaim<'_>]) -> QueryResult<Vec<bool>>;
+    /// The stored idempotency records of these (org, key) pairs, in their order; each must exist
+    /// (they are the keys `claim_keys` found taken).
+    fn stored_claims(&mut self, keys: &[(&str, &str)]) -> QueryResult<Vec<IdempotencyRow>>;
+    /// Events by id, in the order asked; `None` for an id that is not stored.
+    fn events_by_id(&mut self, ids: &[&str]) -> QueryResult<Vec<Option<EventRow>>>;
     /// Inserts events.
     fn insert_events(&mut self, rows: &[&EventRow]) -> QueryResult<()>;
     /// Creates agents, or moves their last-seen time (rows must name each agent once).
@@ -84,6 +90,33 @@ impl Bulk for SqliteConnection {
     fn claim_keys(&mut self, rows: &[NewClaim<'_>]) -> QueryResult<Vec<bool>> {
         rows.iter()
             .map(|row| ClaimKey(row).execute(self).map(|n| n == 1))
+            .collect()
+    }
+
+    // Primary-key lookups, one cached statement each. `get_result`, not `first`: `first` binds
+    // its LIMIT as a parameter, and SQLite (3.53) then prepares the statement again at every
+    // execution (docs/decisions.md, Ingest).
+    fn stored_claims(&mut self, keys: &[(&str, &str)]) -> QueryResult<Vec<IdempotencyRow>> {
+        keys.iter()
+            .map(|(org, key)| {
+                idempotency_keys::table
+                    .filter(idempotency_keys::org_id.eq(org))
+                    .filter(idempotency_keys::idem_key.eq(key))
+                    .select(IdempotencyRow::as_select())
+                    .get_result(self)
+            })
+            .collect()
+    }
+
+    fn events_by_id(&mut self, ids: &[&str]) -> QueryResult<Vec<Option<EventRow>>> {
+        ids.iter()
+            .map(|id| {
+                events::table
+                    .filter(events::id.eq(id))
+                    .select(EventRow::as_select())
+                    .get_result(self)
+                    .optional()
+            })
             .collect()
     }
 
@@ -133,6 +166,51 @@ impl Bulk for PgConnection {
             .iter()
             .map(|r| inserted.contains(&(r.org_id.to_owned(), r.idem_key.to_owned())))
             .collect())
+    }
+
+    // One statement per org (keys) or per chunk (events), each binding an array (`= ANY($n)`):
+    // one lookup per key was two round trips per replayed event, and a retried batch of 1,000
+    // replays took over half a second.
+    fn stored_claims(&mut self, keys: &[(&str, &str)]) -> QueryResult<Vec<IdempotencyRow>> {
+        let mut by_org: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (org, key) in keys {
+            by_org.entry(org).or_default().push(key);
+        }
+        let mut found: std::collections::HashMap<(String, String), IdempotencyRow> =
+            std::collections::HashMap::with_capacity(keys.len());
+        for (org, org_keys) in by_org {
+            for chunk in org_keys.chunks(PG_CHUNK) {
+                let rows: Vec<IdempotencyRow> = idempotency_keys::table
+                    .filter(idempotency_keys::org_id.eq(org))
+                    .filter(idempotency_keys::idem_key.eq_any(chunk))
+                    .select(IdempotencyRow::as_select())
+                    .load(self)?;
+                found.extend(
+                    rows.into_iter()
+                        .map(|r| ((r.org_id.clone(), r.idem_key.clone()), r)),
+                );
+            }
+        }
+        keys.iter()
+            .map(|(org, key)| {
+                found
+                    .remove(&((*org).to_owned(), (*key).to_owned()))
+                    .ok_or(diesel::result::Error::NotFound)
+            })
+            .collect()
+    }
+
+    fn events_by_id(&mut self, ids: &[&str]) -> QueryResult<Vec<Option<EventRow>>> {
+        let mut found: std::collections::HashMap<String, EventRow> =
+            std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(PG_CHUNK) {
+            let rows: Vec<EventRow> = events::table
+                .filter(events::id.eq_any(chunk))
+                .select(EventRow::as_select())
+                .load(self)?;
+            found.extend(rows.into_iter().map(|e| (e.id.clone(), e)));
+        }
+        Ok(ids.iter().map(|id| found.get(*id).cloned()).collect())
     }
 
     fn insert_events(&mut self, rows: &[&EventRow]) -> QueryResult<()> {

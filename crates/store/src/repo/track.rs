@@ -316,23 +316,29 @@ impl Store {
                 })
                 .collect();
             let inserted = c.claim_keys(&rows)?;
-            for ((&i, row), inserted) in leaders.iter().zip(&rows).zip(inserted) {
-                if inserted {
-                    plan.claimed[i] = true;
-                    continue;
+            // The keys that were taken: their records, then the events their replays answer
+            // from, each read in one go (one round trip each on PostgreSQL).
+            let mut taken: Vec<usize> = Vec::new();
+            for (k, (&i, inserted)) in leaders.iter().zip(&inserted).enumerate() {
+                match inserted {
+                    true => plan.claimed[i] = true,
+                    false => taken.push(k),
                 }
+            }
+            let pairs: Vec<(&str, &str)> = taken
+                .iter()
+                .map(|&k| (rows[k].org_id, rows[k].idem_key))
+                .collect();
+            let stored_rows = c.stored_claims(&pairs)?;
+            let mut replays: Vec<(usize, String)> = Vec::new();
+            for (&k, stored) in taken.iter().zip(stored_rows) {
+                let (i, row) = (leaders[k], &rows[k]);
                 let w = writes[i];
                 let Some(claim) = &w.idempotency else {
                     continue;
                 };
-                // `get_result`, not `first`: see `repo::find_idempotency`.
-                let stored: IdempotencyRow = idempotency_keys::table
-                    .filter(idempotency_keys::org_id.eq(&row.org_id))
-                    .filter(idempotency_keys::idem_key.eq(&row.idem_key))
-                    .select(IdempotencyRow::as_select())
-                    .get_result(c)?;
                 match decide_existing(&stored, &claim.fingerprint, w.now)? {
-                    Decision::Replay => plan.outcome[i] = Some(Ok(replay_of!(c, &stored.event_id))),
+                    Decision::Replay => replays.push((i, stored.event_id.clone())),
                     Decision::Reused => plan.outcome[i] = Some(Err(TrackError::KeyReused)),
                     Decision::InFlight => plan.outcome[i] = Some(Err(TrackError::KeyInFlight)),
                     Decision::Proceed | Decision::ProceedReplacingExpired => {
@@ -352,6 +358,18 @@ impl Store {
                     }
                 }
                 plan.existing[i] = Some(stored);
+            }
+            let ids: Vec<&str> = replays.iter().map(|(_, id)| id.as_str()).collect();
+            let replayed = c.events_by_id(&ids)?;
+            for ((i, id), event) in replays.iter().zip(replayed) {
+                let event = event.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "an idempotency record names event {id}, which is not stored"
+                    ))
+                })?;
+                plan.outcome[*i] = Some(Ok(Recorded::Replayed {
+                    event: Box::new(event),
+                }));
             }
 
             // 2. Count the new events against each org's month: one counter update per org (one
