@@ -108,7 +108,7 @@ report() { # label path batch conns [mode]
         rps=$(awk -v r="$rps" -v b="$3" 'BEGIN { printf "%.0f", r * b }'); unit="events/s"
         cpu=$(awk -v c="$cpu" -v b="$3" 'BEGIN { printf "%.2f", c / b }'); per="event"
     fi
-    printf "%-46s %12s %-8s p50 %7s ms  p99 %7s ms  peak RSS %4s MB  errors %s  server CPU %s us per %s\n" "$1" "$rps" "$unit" "$p50" "$p99" "$(rss_mb)" "$errs" "$cpu" "$per"
+    printf "%-50s %12s %-8s p50 %7s ms  p99 %7s ms  peak RSS %4s MB  errors %s  server CPU %s us per %s\n" "$1" "$rps" "$unit" "$p50" "$p99" "$(rss_mb)" "$errs" "$cpu" "$per"
     last_rps=$rps
 }
 
@@ -117,7 +117,7 @@ bench_backend() { # name url sync
     start_server "$url" "$sync"
     report "$name /track/validate (ceiling)" /api/v1/track/validate 0 "$conns"; ceiling=$last_rps
     report "$name /track" /api/v1/track 0 "$conns"; track=$last_rps
-    printf "%-46s %12s\n" "$name ratio track / ceiling" "$(awk -v t="$track" -v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')"
+    printf "%-50s %12s\n" "$name ratio track / ceiling" "$(awk -v t="$track" -v c="$ceiling" 'BEGIN { printf "%.2f", t / c }')"
     report "$name /track/batch (1000 per request)" /api/v1/track/batch 1000 4
     report "$name /track/batch, every event a replay" /api/v1/track/batch 1000 4 replay
     stop_server
@@ -136,7 +136,7 @@ writer_floor() { # label sync
         rates+="$(awk '{ print $1 }' <<<"$out")"$'\n'
         cpus+="$(awk '{ print $4 }' <<<"$out")"$'\n'
     done
-    printf "%-46s %12s events/s  server CPU %s us per event\n" "$1" "$(median <<<"$rates")" "$(median <<<"$cpus")"
+    printf "%-50s %12s events/s  server CPU %s us per event\n" "$1" "$(median <<<"$rates")" "$(median <<<"$cpus")"
 }
 
 echo "ingest benchmark: server on core 0 (1 worker), wrk on core 1, $conns connections, $norgs orgs with $nkeys keys, median of $runs x ${secs}s"
