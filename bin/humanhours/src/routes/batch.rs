@@ -16,9 +16,7 @@ use store::{IdempotencyClaim, Recorded};
 use utoipa::ToSchema;
 
 use super::track::TrackResponse;
-use super::track::{
-    answer, auth_context, commit, prepare, read_body, recorded, require_json, Prepared,
-};
+use super::track::{answer, auth_context, commit, json_bytes, prepare, recorded, Prepared};
 use super::track_input::{from_value, parse_json, wire_from_text, TrackWire};
 use crate::clock;
 use crate::errors::{ApiError, ErrorBody};
@@ -239,8 +237,7 @@ pub async fn track_batch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let auth = auth_context(&req)?;
-    require_json(&req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
+    let body = json_bytes(&state, &req, payload).await?;
     let parsed: Vec<Result<ItemInput, ApiError>> = match serde_json::from_slice::<Envelope>(&body) {
         Ok(envelope) if (1..=MAX_BATCH).contains(&envelope.events.len()) => envelope
             .events

@@ -77,7 +77,7 @@ pub(crate) fn auth_context(req: &HttpRequest) -> Result<Arc<AuthContext>, ApiErr
 }
 
 /// JSON only: a body of another declared type is refused rather than guessed at.
-pub(crate) fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     let Some(ct) = req.headers().get(CONTENT_TYPE) else {
         return Ok(());
     };
@@ -98,10 +98,7 @@ pub(crate) fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
 
 /// Reads the body up to `limit` bytes. A larger body is read to its end and discarded, so the
 /// client gets the 413 answer instead of a connection reset.
-pub(crate) async fn read_body(
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     let mut too_large = false;
     while let Some(chunk) = payload.next().await {
@@ -120,15 +117,23 @@ pub(crate) async fn read_body(
     Ok(body)
 }
 
-/// A request's JSON body: the Content-Type checked, at most the body limit read, parsed.
+/// A request's JSON body as sent: the Content-Type checked, at most the body limit read.
+pub(crate) async fn json_bytes(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<web::BytesMut, ApiError> {
+    require_json(req)?;
+    read_body(payload, state.config.max_body_bytes).await
+}
+
+/// A request's JSON body, parsed ([`json_bytes`], then [`parse_json`]).
 pub(crate) async fn json_body(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<serde_json::Value, ApiError> {
-    require_json(req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
-    parse_json(&body)
+    parse_json(&json_bytes(state, req, payload).await?)
 }
 
 /// The `Idempotency-Key` header (documentation of [`idempotency_key`]).
@@ -194,8 +199,7 @@ pub async fn track(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let auth = auth_context(&req)?;
-    require_json(&req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
+    let body = json_bytes(&state, &req, payload).await?;
     let (wire, claim) = track_body(&body, &req)?;
     let input = wire.into_input()?;
     let prepared = prepare(&state, &auth.org, input, claim, clock::now()).await?;
@@ -243,8 +247,7 @@ pub async fn validate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     auth_context(&req)?;
-    require_json(&req)?;
-    let body = read_body(payload, state.config.max_body_bytes).await?;
+    let body = json_bytes(&state, &req, payload).await?;
     track_body(&body, &req)?.0.into_input()?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"valid": true})))
 }
