@@ -94,8 +94,9 @@ impl Bulk for SqliteConnection {
     }
 
     // Primary-key lookups, one cached statement each. `get_result`, not `first`: `first` binds
-    // its LIMIT as a parameter, and SQLite (3.53) then prepares the statement again at every
-    // execution (docs/decisions.md, Ingest).
+    // its LIMIT as a parameter, and SQLite (3.53) lets a bound LIMIT shape the plan, so it
+    // prepares the statement again at every execution: two thirds of the writer's time for a
+    // batch of replays (docs/decisions.md, Ingest).
     fn stored_claims(&mut self, keys: &[(&str, &str)]) -> QueryResult<Vec<IdempotencyRow>> {
         keys.iter()
             .map(|(org, key)| {

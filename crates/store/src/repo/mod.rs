@@ -181,10 +181,8 @@ impl Store {
         org_id: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRow>, StoreError> {
-        // A primary-key lookup, so `get_result` and not `first`: `first` binds its LIMIT as a
-        // parameter, and SQLite (3.53) lets a bound LIMIT shape the plan, so it re-prepares the
-        // statement at every execution. That was two thirds of the writer's time for a batch
-        // of replays (docs/decisions.md, Ingest).
+        // A primary-key lookup: `get_result`, not `first` (why: the SQLite `stored_claims` in
+        // `bulk.rs`).
         with_conn!(self, |c| Ok(idempotency_keys::table
             .filter(idempotency_keys::org_id.eq(org_id))
             .filter(idempotency_keys::idem_key.eq(key))

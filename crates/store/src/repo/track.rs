@@ -87,7 +87,7 @@ fn ms_to_time(ms: i64) -> Result<OffsetDateTime, StoreError> {
 macro_rules! replay_of {
     ($c:expr, $event_id:expr) => {{
         let id: &str = $event_id;
-        // `get_result`, not `first`: see `repo::find_idempotency`.
+        // `get_result`, not `first` (why: the SQLite `stored_claims` in `bulk.rs`).
         events::table
             .filter(events::id.eq(id))
             .select(EventRow::as_select())
