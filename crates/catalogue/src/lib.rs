@@ -10,6 +10,7 @@
 //!
 //! The core types derive no serde: the server owns the wire format.
 
+mod agent;
 mod fx;
 mod key;
 mod openrouter;
@@ -17,6 +18,7 @@ mod prices;
 mod table;
 mod task_types;
 
+pub use agent::{AgentId, AgentIdError, AGENT_ID_MAX_CHARS};
 pub use fx::{parse_fx_csv, Currency, CurrencyError, FxError, FxRow, FxTable};
 pub use key::{Category, KeyError, TaskTypeKey, MAX_KEY_LEN};
 pub use openrouter::{parse_openrouter_models, OpenRouterImport, SkipReason, SkippedModel};

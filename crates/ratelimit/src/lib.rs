@@ -14,4 +14,4 @@ mod quota;
 pub use governor;
 pub use limiter::{policy_header, KeyedLimiter, RateDecision, POLICY_NAME};
 pub use plan::{Plan, PlanError, PlanLimits};
-pub use quota::{monthly_quota, QuotaDecision};
+pub use quota::{hard_cap, monthly_quota, QuotaDecision};

@@ -27,6 +27,23 @@ impl QuotaDecision {
     }
 }
 
+/// The month's count at which an org's events are refused (`None`: never): the override when
+/// set, else the free plan's included events; pro and enterprise have none of their own.
+///
+/// ```
+/// use ratelimit::{hard_cap, Plan};
+/// assert_eq!(hard_cap(Plan::Free, None), Some(500));
+/// assert_eq!(hard_cap(Plan::Pro, None), None);
+/// assert_eq!(hard_cap(Plan::Enterprise, Some(7)), Some(7));
+/// ```
+pub const fn hard_cap(plan: Plan, cap_override: Option<u64>) -> Option<u64> {
+    match (plan, cap_override) {
+        (_, Some(cap)) => Some(cap),
+        (Plan::Free, None) => plan.included_events(),
+        (Plan::Pro | Plan::Enterprise, None) => None,
+    }
+}
+
 /// Decides whether the next event fits the org's monthly quota.
 ///
 /// `used_this_month` is the number of events already recorded this month, BEFORE this one
@@ -44,12 +61,7 @@ pub const fn monthly_quota(
     cap_override: Option<u64>,
     used_this_month: u64,
 ) -> QuotaDecision {
-    let hard_cap = match (plan, cap_override) {
-        (_, Some(cap)) => Some(cap),
-        (Plan::Free, None) => plan.included_events(),
-        (Plan::Pro | Plan::Enterprise, None) => None,
-    };
-    if let Some(cap) = hard_cap {
+    if let Some(cap) = hard_cap(plan, cap_override) {
         if used_this_month >= cap {
             return QuotaDecision::Reject;
         }
