@@ -17,11 +17,9 @@ mod writer;
 
 pub use db::{init_tls, Backend, DbConfig, SqliteSync, Store, StoreError};
 pub use models::*;
-pub use repo::fold::{Folded, Pending};
-pub use repo::reports::{Dim, Path, ReportQuery, ReportRow, Sums, MAX_DIMS};
-pub use repo::rollup::{hour_of, rollup_deltas, RollupAcc, HOUR_MS, ROLLUP_DIMS};
+pub use repo::reports::{Dim, ReportQuery, ReportRow, Sums, MAX_DIMS};
 pub use repo::track::{
-    decide_existing, IdempotencyClaim, QuotaInput, Recorded, SeenAgents, TrackError, TrackWrite,
+    decide_existing, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite,
     LAST_SEEN_RESOLUTION_MS,
 };
 pub use repo::OrgContextRows;

@@ -229,33 +229,6 @@ impl Store {
         })
     }
 
-    /// Creates an org's custom task type.
-    pub fn insert_custom_type(
-        &self,
-        org_id: &str,
-        key: &str,
-        display_name: &str,
-        category: &str,
-        baseline_minutes: &str,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        with_conn!(self, |c| {
-            diesel::insert_into(custom_task_types::table)
-                .values((
-                    custom_task_types::org_id.eq(org_id),
-                    custom_task_types::key.eq(key),
-                    custom_task_types::display_name.eq(display_name),
-                    custom_task_types::category.eq(category),
-                    custom_task_types::baseline_minutes.eq(baseline_minutes),
-                    custom_task_types::baseline_source.eq(None::<String>),
-                    custom_task_types::created_at.eq(now_ms),
-                    custom_task_types::archived_at.eq(None::<i64>),
-                ))
-                .execute(c)?;
-            Ok(())
-        })
-    }
-
     /// Adds or replaces price rows (same org, model and effective_from replace).
     pub fn upsert_prices(&self, rows: &[PriceDbRow]) -> Result<usize, StoreError> {
         with_tx!(self, |c| {
@@ -358,7 +331,7 @@ impl Store {
             .select(RollupRow::as_select())
             .load(c)
             .map_err(StoreError::from))?;
-        let mut by_dim: std::collections::BTreeMap<String, Sums> = crate::ROLLUP_DIMS
+        let mut by_dim: std::collections::BTreeMap<String, Sums> = rollup::ROLLUP_DIMS
             .iter()
             .map(|d| ((*d).to_owned(), Sums::default()))
             .collect();

@@ -7,8 +7,9 @@
 //! and from the events (an index range scan) only for the partial hours: the range's two ends
 //! and, in time zones with :30/:45 offsets, the hours a local day starts in. Anything else
 //! (two dimensions at once, a dimension crossed with a filter on another, `metadata.<key>`) is
-//! a grouped scan of the events in the range, bounded by the `(org_id, occurred_at)`,
-//! `(org_id, agent_id, occurred_at)` or `(org_id, task_type, occurred_at)` index. Both paths
+//! a grouped scan of the events in the range, bounded by the events' one index,
+//! `(org_id, occurred_at, agent_id, task_type)` (which also carries the agent and task-type
+//! filters). Both paths
 //! sum the events' own integers, so their answers are identical and exact.
 
 use std::collections::{BTreeSet, HashMap};
@@ -104,13 +105,6 @@ pub struct ReportRow {
     pub keys: Vec<Option<String>>,
     pub bucket: Option<usize>,
     pub sums: Sums,
-}
-
-/// How a query was answered (for tests and logs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    Rollup,
-    Events,
 }
 
 #[derive(Debug, QueryableByName)]
@@ -274,15 +268,6 @@ impl ReportQuery {
         // With nothing to group or filter by, the outcome rollup (three values an hour) sums
         // to the totals.
         Some((dim.unwrap_or("outcome"), key))
-    }
-
-    /// Which path [`Store::report`] takes.
-    pub fn path(&self) -> Path {
-        if self.rollup_plan().is_some() {
-            Path::Rollup
-        } else {
-            Path::Events
-        }
     }
 
     /// The bucket cuts strictly inside the range.

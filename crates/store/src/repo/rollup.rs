@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use crate::models::{EventRow, RollupRow};
 
 /// Milliseconds in an hour: the rollups' bucket width.
-pub const HOUR_MS: i64 = 3_600_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// The dimensions kept in the rollups, as stored in `rollup_hourly.dim`.
-pub const ROLLUP_DIMS: [&str; 5] = ["agent", "task_type", "model", "outcome", "client"];
+pub(crate) const ROLLUP_DIMS: [&str; 5] = ["agent", "task_type", "model", "outcome", "client"];
 
 /// The start of the UTC hour that holds `ms`.
-pub fn hour_of(ms: i64) -> i64 {
+pub(crate) fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
@@ -33,7 +33,7 @@ fn dim_key<'e>(e: &'e EventRow, dim: &str) -> &'e str {
 /// The rollup deltas of a batch of events, one row per (org, dim, hour, key), so a batch never
 /// names one rollup row twice (PostgreSQL refuses that within one upsert), sorted by that key
 /// so that concurrent transactions lock rollup rows in one order.
-pub fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) -> Vec<RollupRow> {
+pub(crate) fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) -> Vec<RollupRow> {
     let mut acc = RollupAcc::default();
     acc.add(events);
     let mut rows = acc.rows();
