@@ -50,6 +50,15 @@ check-pure:
             echo "check-pure: $crate is free of I/O crates ($(wc -l <<<"$deps") crates in its tree)"
         fi
     done
+    # The application layer may do I/O (database, blocking pool) but knows no web framework.
+    deps=$(cargo tree -p app -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+    bad=$(grep -xE 'actix.*|hyper|awc|maud' <<<"$deps" || true)
+    if [ -n "$bad" ]; then
+        echo "check-pure: app depends on: $(tr '\n' ' ' <<<"$bad")" >&2
+        status=1
+    else
+        echo "check-pure: app is free of web-framework crates"
+    fi
     exit $status
 
 # The real Python SDK that tests/sdk.rs drives (installed from PyPI when missing).

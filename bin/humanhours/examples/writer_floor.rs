@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use humanhours::admin::{create_org, NewOrg};
-use humanhours::clock;
+use app::clock;
+use app::orgs::{create_org, NewOrg};
 use ratelimit::Plan;
 use store::{
     DbConfig, EventRow, IdempotencyClaim, QuotaInput, Recorded, SqliteSync, Store, TrackWrite,

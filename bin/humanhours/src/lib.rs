@@ -1,26 +1,14 @@
-//! The HumanHours server and CLI: actix-web routes and operator commands over the pure domain
-//! crates (`roi-engine`, `catalogue`, `idempotency`, `ratelimit`) and the `store`.
+//! The HumanHours server and CLI: the actix-web edges (`http`) and the operator commands
+//! (`cli`) over the use cases of the `app` crate.
 //!
-//! This crate owns the wire format (JSON shapes, error envelope, headers), authentication,
-//! configuration and process concerns (clock, ids, logging). Rules live in the domain crates;
-//! SQL lives in `store`. It is a library as well as a binary so the integration tests can start
-//! the real server on port 0.
+//! This crate owns the HTTP wire (routes, extractors, the error answer, headers, the OpenAPI
+//! document, the dashboard's pages), the command line and configuration, and the process
+//! (logging, start-up). Use cases live in `app`, rules in the domain crates, SQL in `store`.
+//! It is a library as well as a binary so the integration tests can start the real server on
+//! port 0.
 
-pub mod admin;
-pub mod auth;
-pub mod buckets;
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod context;
-pub mod dashboard;
-pub mod errors;
-pub mod keys;
-pub mod metrics;
-pub mod openapi;
-pub mod pricing;
-pub mod routes;
-pub mod seed;
-pub mod startup;
-pub mod state;
-pub mod wire;
+pub mod http;
+
+pub use app::{clock, App, ServerConfig};
+pub use cli::config;

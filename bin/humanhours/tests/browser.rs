@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use app::clock;
 use common::TestApp;
 use fantoccini::{Client, ClientBuilder, Locator};
-use humanhours::clock;
 use ratelimit::Plan;
 use serde_json::{json, Value};
 

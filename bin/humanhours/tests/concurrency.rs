@@ -10,8 +10,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use app::clock;
 use common::{seed_body, TestApp};
-use humanhours::clock;
 use ratelimit::Plan;
 use serde_json::{json, Value};
 

@@ -19,11 +19,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use app::clock;
+use app::keys::{KeyHasher, KeyMode};
+use app::orgs::{self, NewOrg};
 use common::{seed_body, PEPPER};
 use diesel::prelude::*;
-use humanhours::admin::{self, NewOrg};
-use humanhours::clock;
-use humanhours::keys::{KeyHasher, KeyMode};
 use ratelimit::Plan;
 use serde_json::json;
 use store::{DbConfig, Store};
@@ -97,13 +97,13 @@ async fn kill_9_mid_load_loses_no_acknowledged_event_and_stores_none_twice() {
     let db_url = format!("sqlite://{}", dir.path().join("crash.db").display());
     let store = Store::open(&DbConfig::new(&db_url)).unwrap();
     let hasher = KeyHasher::new(PEPPER.as_bytes().to_vec());
-    let org = admin::create_org(
+    let org = orgs::create_org(
         &store,
         &NewOrg::named("crash", Plan::Enterprise),
         clock::now(),
     )
     .unwrap();
-    let key = admin::create_key(&store, &hasher, &org.id, KeyMode::Live, clock::now()).unwrap();
+    let key = orgs::create_key(&store, &hasher, &org.id, KeyMode::Live, clock::now()).unwrap();
     drop(store);
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")

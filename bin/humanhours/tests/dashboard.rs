@@ -9,10 +9,10 @@
 
 mod common;
 
+use app::clock;
+use app::orgs;
+use app::tokens::token_hash;
 use common::TestApp;
-use humanhours::admin;
-use humanhours::clock;
-use humanhours::dashboard::session::token_hash;
 use ratelimit::Plan;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
@@ -538,7 +538,7 @@ async fn a_hostile_agent_id_is_shown_as_text() {
     }
     let token = sign_in(&app, &key).await;
     let (_, share) =
-        admin::create_share(&app.store, &org_id, None, Some("<b>Q4</b>"), clock::now()).unwrap();
+        orgs::create_share(&app.store, &org_id, None, Some("<b>Q4</b>"), clock::now()).unwrap();
     let pages = [
         dashboard(&app, &token, "").await.text,
         get(&app, &format!("/share/{share}"), &[]).await.text,
@@ -622,7 +622,7 @@ async fn the_csv_download_is_the_current_view() {
     assert!(r.text.contains("\nagent,'=cmd,"), "{}", r.text);
     // Without a session there is no CSV; a share link has its own.
     assert_eq!(get(&app, "/dashboard/export.csv", &[]).await.status, 303);
-    let (_, share) = admin::create_share(&app.store, &org_id, None, None, clock::now()).unwrap();
+    let (_, share) = orgs::create_share(&app.store, &org_id, None, None, clock::now()).unwrap();
     let r = get(&app, &format!("/share/{share}/export.csv?period=7d"), &[]).await;
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -723,7 +723,7 @@ async fn share_links_open_a_read_only_view_until_revoked_or_expired() {
     // Expired.
     let created = clock::now() - time::Duration::days(2);
     let (_, old) =
-        admin::create_share(&app.store, &org_id, Some(86_400_000), None, created).unwrap();
+        orgs::create_share(&app.store, &org_id, Some(86_400_000), None, created).unwrap();
     let r = get(&app, &format!("/share/{old}"), &[]).await;
     assert_eq!(r.status, 410);
     assert!(r.text.contains("This share link has expired"));
@@ -740,14 +740,14 @@ async fn share_links_open_a_read_only_view_until_revoked_or_expired() {
         assert!(r.text.contains("This share link does not exist"));
     }
     // Expiry parsing of the CLI.
-    assert_eq!(admin::parse_share_expiry("never").unwrap(), None);
-    assert_eq!(admin::parse_share_expiry("12h").unwrap(), Some(43_200_000));
+    assert_eq!(orgs::parse_share_expiry("never").unwrap(), None);
+    assert_eq!(orgs::parse_share_expiry("12h").unwrap(), Some(43_200_000));
     assert_eq!(
-        admin::parse_share_expiry("2w").unwrap(),
+        orgs::parse_share_expiry("2w").unwrap(),
         Some(14 * 86_400_000)
     );
     for bad in ["", "0d", "-1d", "30", "1y", "9999d"] {
-        assert!(admin::parse_share_expiry(bad).is_err(), "{bad}");
+        assert!(orgs::parse_share_expiry(bad).is_err(), "{bad}");
     }
 }
 

@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::clock;
+use app::keys::{KeyHasher, KeyMode};
+use app::orgs::{self, NewOrg};
 use common::{seed_body, TestDb, PEPPER};
-use humanhours::admin::{self, NewOrg};
-use humanhours::clock;
-use humanhours::keys::{KeyHasher, KeyMode};
 use ratelimit::Plan;
 use serde_json::Value;
 use store::{DbConfig, Store};
@@ -79,18 +79,14 @@ async fn start(db_url: &str) -> Instance {
 }
 
 /// A database with one org of `plan` and its key, and two instances serving it.
-async fn two_instances(plan: Plan) -> Option<(TestDb, Arc<Store>, String, String, [Instance; 2])> {
-    if common::postgres_url().is_none() {
-        eprintln!("skipped: multi-instance tests need HUMANHOURS_TEST_BACKEND=postgres");
-        return None;
-    }
+async fn two_instances(plan: Plan) -> (TestDb, Arc<Store>, String, String, [Instance; 2]) {
     let db = TestDb::new();
     let store = Arc::new(Store::open(&DbConfig::new(db.url())).unwrap());
     let hasher = KeyHasher::new(PEPPER.as_bytes().to_vec());
-    let org = admin::create_org(&store, &NewOrg::named("shared", plan), clock::now()).unwrap();
-    let key = admin::create_key(&store, &hasher, &org.id, KeyMode::Live, clock::now()).unwrap();
+    let org = orgs::create_org(&store, &NewOrg::named("shared", plan), clock::now()).unwrap();
+    let key = orgs::create_key(&store, &hasher, &org.id, KeyMode::Live, clock::now()).unwrap();
     let (a, b) = (start(db.url()).await, start(db.url()).await);
-    Some((db, store, org.id, key, [a, b]))
+    (db, store, org.id, key, [a, b])
 }
 
 async fn post(client: &reqwest::Client, base: &str, key: &str, idem: &str) -> (u16, Value) {
@@ -107,10 +103,12 @@ async fn post(client: &reqwest::Client, base: &str, key: &str, idem: &str) -> (u
 }
 
 #[actix_web::test]
+#[cfg_attr(
+    not(test_backend = "postgres"),
+    ignore = "PostgreSQL only: runs in the PostgreSQL pass (HUMANHOURS_TEST_BACKEND=postgres)"
+)]
 async fn one_idempotency_key_across_two_instances_makes_one_event() {
-    let Some((_db, store, org, key, instances)) = two_instances(Plan::Enterprise).await else {
-        return;
-    };
+    let (_db, store, org, key, instances) = two_instances(Plan::Enterprise).await;
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for i in 0..50 {
@@ -134,10 +132,12 @@ async fn one_idempotency_key_across_two_instances_makes_one_event() {
 }
 
 #[actix_web::test]
+#[cfg_attr(
+    not(test_backend = "postgres"),
+    ignore = "PostgreSQL only: runs in the PostgreSQL pass (HUMANHOURS_TEST_BACKEND=postgres)"
+)]
 async fn the_free_quota_holds_across_two_instances() {
-    let Some((_db, store, org, key, instances)) = two_instances(Plan::Free).await else {
-        return;
-    };
+    let (_db, store, org, key, instances) = two_instances(Plan::Free).await;
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for i in 0..520 {
@@ -171,10 +171,12 @@ async fn the_free_quota_holds_across_two_instances() {
 }
 
 #[actix_web::test]
+#[cfg_attr(
+    not(test_backend = "postgres"),
+    ignore = "PostgreSQL only: runs in the PostgreSQL pass (HUMANHOURS_TEST_BACKEND=postgres)"
+)]
 async fn a_key_revoked_through_one_instance_database_is_refused_by_both() {
-    let Some((_db, store, _org, key, instances)) = two_instances(Plan::Enterprise).await else {
-        return;
-    };
+    let (_db, store, _org, key, instances) = two_instances(Plan::Enterprise).await;
     let client = reqwest::Client::new();
     for inst in &instances {
         assert_eq!(

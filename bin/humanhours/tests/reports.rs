@@ -10,8 +10,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use app::clock;
 use common::TestApp;
-use humanhours::clock;
 use ratelimit::Plan;
 use reqwest::Method;
 use rust_decimal::Decimal;

@@ -11,8 +11,8 @@ mod common;
 
 use std::time::Duration;
 
+use app::clock;
 use common::TestApp;
-use humanhours::clock;
 use ratelimit::Plan;
 use reqwest::Method;
 use rust_decimal::prelude::ToPrimitive as _;

@@ -4,9 +4,9 @@ mod common;
 
 use std::time::Duration;
 
+use app::clock;
+use app::orgs::{self, NewOrg};
 use common::{seed_body, test_config, TestApp};
-use humanhours::admin::{self, NewOrg};
-use humanhours::clock;
 use ratelimit::Plan;
 use serde_json::{json, Value};
 
@@ -451,7 +451,16 @@ async fn unknown_task_type_and_the_baseline_resolution_order() {
     assert_eq!(r.body["resolved_baseline_minutes"].to_string(), "12");
     // custom
     app.store
-        .insert_custom_type(&org, "my_task", "My task", "ops", "30", now)
+        .create_custom_type(&store::CustomTaskTypeRow {
+            org_id: org.clone(),
+            key: "my_task".into(),
+            display_name: "My task".into(),
+            category: "ops".into(),
+            baseline_minutes: "30".into(),
+            baseline_source: None,
+            created_at: now,
+            archived_at: None,
+        })
         .unwrap();
     // What the task-type routes do after a change; a change made elsewhere (CLI, another
     // instance) is seen within the cache TTL.
@@ -583,11 +592,11 @@ async fn idempotent_replay_and_mismatch() {
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.text, first.text, "identical body");
     // Another key of the same org dedupes too.
-    let key2 = admin::create_key(
+    let key2 = orgs::create_key(
         &app.store,
         &app.hasher,
         &org,
-        humanhours::keys::KeyMode::Live,
+        app::keys::KeyMode::Live,
         clock::now(),
     )
     .unwrap();
@@ -848,8 +857,8 @@ async fn computed_cost_uses_the_price_in_force_converted_to_the_org_currency() {
         day(10),
         day(5)
     );
-    admin::import_prices(&app.store, &prices, None, today, "test").unwrap();
-    admin::import_fx(
+    orgs::import_prices(&app.store, &prices, None, today, "test").unwrap();
+    orgs::import_fx(
         &app.store,
         &format!("currency,usd_to,effective_from\nGBP,0.8,{}\n", day(30)),
         "test",
@@ -898,7 +907,7 @@ async fn computed_cost_uses_the_price_in_force_converted_to_the_org_currency() {
         "model_id,input_usd_per_mtok,output_usd_per_mtok,effective_from\nacme/model-x,1,1,{}\n",
         day(20)
     );
-    admin::import_prices(&app.store, &own, Some(&org), today, "test").unwrap();
+    orgs::import_prices(&app.store, &own, Some(&org), today, "test").unwrap();
     app.state.pricing.refresh(&app.store).unwrap();
     let r = app.track(&key, &body(1), None).await;
     assert_eq!(

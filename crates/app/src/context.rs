@@ -8,12 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use roi_engine::{BaselineMinutes, HourlyRate};
 
 use crate::clock;
-use crate::errors::ApiError;
-use crate::state::AppState;
+use crate::error::ApiError;
+use crate::state::App;
 
 /// One org's valuation settings.
 #[derive(Debug, Default)]
@@ -24,7 +23,7 @@ pub struct OrgContext {
 }
 
 impl OrgContext {
-    fn load(state: &AppState, org_id: &str) -> Result<OrgContext, ApiError> {
+    fn load(state: &App, org_id: &str) -> Result<OrgContext, ApiError> {
         let rows = state.store.org_context(org_id)?;
         let bad = |what: &str, key: &str, value: &str| {
             ApiError::internal(anyhow::anyhow!(
@@ -81,16 +80,12 @@ impl ContextCache {
     }
 
     /// The org's context: cached, or read from the database on the blocking pool.
-    pub async fn get(
-        state: &web::Data<AppState>,
-        org_id: &str,
-    ) -> Result<Arc<OrgContext>, ApiError> {
+    pub async fn get(state: &Arc<App>, org_id: &str) -> Result<Arc<OrgContext>, ApiError> {
         if let Some(ctx) = state.contexts.fresh(org_id) {
             return Ok(ctx);
         }
-        let st = state.clone();
         let id = org_id.to_owned();
-        let ctx = Arc::new(web::block(move || OrgContext::load(&st, &id)).await??);
+        let ctx = Arc::new(crate::blocking(state, move |st| OrgContext::load(st, &id)).await?);
         let mut entries = state
             .contexts
             .entries

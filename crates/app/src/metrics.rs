@@ -1,4 +1,4 @@
-//! `GET /metrics` in the Prometheus text format: requests and their latency by route and
+//! The counters behind `GET /metrics`, rendered in the Prometheus text format: requests and their latency by route and
 //! status, events stored, the writer's queue depth and the database pools.
 //!
 //! Counted by hand with a mutex-guarded map (a few hundred distinct route × status pairs at
@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
-
-use crate::state::AppState;
+use crate::state::App;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -55,7 +53,7 @@ impl Metrics {
         self.events_stored.fetch_add(n, Ordering::Relaxed);
     }
 
-    fn render(&self, state: &AppState) -> String {
+    pub fn render(&self, state: &App) -> String {
         let mut out = String::new();
         let map = self
             .requests
@@ -159,22 +157,6 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Prometheus metrics.
-///
-/// No key: operational figures only (routes, statuses, queue depth, pools), no org data.
-/// Expose it to the scraper's network, not the public.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "health",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain", body = String))
-)]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state))
 }
 
 /// Writes a metric without labels: its HELP and TYPE lines and its one value.

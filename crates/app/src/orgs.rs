@@ -1,5 +1,5 @@
 //! Operator actions shared by the CLI, the first start and the tests: orgs, keys, agent rates,
-//! price and FX imports. Each validates its input with the domain types before writing.
+//! share links, price and FX imports. Each validates its input with the domain types before writing.
 
 use anyhow::{bail, Context as _};
 use catalogue::{parse_fx_csv, parse_openrouter_models, parse_price_csv, Currency, PriceRow};
@@ -166,9 +166,9 @@ pub fn set_agent_rate(
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
     let org = org(store, org_id)?;
-    if agent_id.is_empty() || agent_id.chars().count() > 128 {
-        bail!("an agent id must be 1 to 128 characters");
-    }
+    let agent_id = catalogue::AgentId::parse(agent_id)
+        .map_err(|_| anyhow::anyhow!("an agent id {}", catalogue::AgentId::RULE))?;
+    let agent_id = agent_id.as_str();
     let rate = rate.map(|r| r.to_string());
     store.set_agent_rate(&org.id, agent_id, rate.as_deref(), clock::unix_ms(now))?;
     Ok(())
@@ -292,13 +292,13 @@ pub fn create_share(
             bail!("a label must be at most 200 characters without control characters");
         }
     }
-    let token = crate::dashboard::session::new_token();
+    let token = crate::tokens::new_token();
     let created = clock::unix_ms(now);
     let row = ShareLinkRow {
         id: format!("shr_{}", clock::ulid(now)),
         org_id: org.id,
-        token_prefix: token[..crate::dashboard::session::SHARE_PREFIX_LEN].to_owned(),
-        token_hash: crate::dashboard::session::token_hash(&token),
+        token_prefix: token[..crate::tokens::SHARE_PREFIX_LEN].to_owned(),
+        token_hash: crate::tokens::token_hash(&token),
         label: label.map(str::to_owned),
         created_at: created,
         expires_at: expires_in_ms.map(|ms| created + ms),
@@ -316,9 +316,9 @@ pub fn revoke_share(
 ) -> anyhow::Result<ShareLinkRow> {
     let which = which.trim();
     let which = which.rsplit('/').next().unwrap_or(which);
-    let found = if crate::dashboard::session::looks_like_token(which) {
+    let found = if crate::tokens::looks_like_token(which) {
         store
-            .find_share(&crate::dashboard::session::token_hash(which))?
+            .find_share(&crate::tokens::token_hash(which))?
             .into_iter()
             .collect()
     } else {

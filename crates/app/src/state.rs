@@ -43,7 +43,7 @@ impl Default for ServerConfig {
 }
 
 /// Shared application state.
-pub struct AppState {
+pub struct App {
     pub store: Arc<Store>,
     pub hasher: KeyHasher,
     pub key_cache: KeyCache,
@@ -55,7 +55,7 @@ pub struct AppState {
     pub config: ServerConfig,
 }
 
-impl AppState {
+impl App {
     /// State over an opened store. Loads prices and FX rates and starts the writer.
     pub fn new(store: Arc<Store>, hasher: KeyHasher, config: ServerConfig) -> anyhow::Result<Self> {
         let pricing = Pricing::load(&store)?;

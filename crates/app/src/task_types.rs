@@ -3,146 +3,167 @@
 //! Pro feature. Changes apply to events tracked afterwards; stored events keep their frozen
 //! baselines.
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use std::sync::Arc;
+
 use catalogue::{Catalogue, Category, CustomKeyError};
 use roi_engine::BaselineMinutes;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use store::{CustomTaskTypeRow, OverrideRow};
+use utoipa::ToSchema;
 
-use super::read_params::Params;
-use super::reports::require_pro;
-use super::track::{auth_context, json_body};
+use crate::auth::OrgSettings;
 use crate::clock;
-use crate::errors::ApiError;
-use crate::state::AppState;
+use crate::error::ApiError;
+use crate::read::reports::require_pro;
+use crate::state::App;
 use crate::wire::Num;
 
-const FEATURE_OVERRIDES: &str = "task-type overrides";
-const FEATURE_CUSTOM: &str = "custom task types";
+pub const FEATURE_OVERRIDES: &str = "task-type overrides";
+pub const FEATURE_CUSTOM: &str = "custom task types";
 
-fn decimal(s: &str) -> Value {
-    roi_engine::parse_decimal(s)
-        .map(|d| json!(Num(d)))
-        .unwrap_or(Value::Null)
+fn decimal(s: &str) -> Option<Num> {
+    roi_engine::parse_decimal(s).ok().map(Num)
 }
 
 fn time(ms: i64) -> String {
     clock::format_ms(clock::from_unix_ms(ms))
 }
 
-fn builtin_json(t: &catalogue::BuiltinTaskType, ov: Option<&OverrideRow>) -> Value {
-    let (eff, eff_source) = match ov {
-        Some(o) => (decimal(&o.baseline_minutes), "override"),
-        None => (json!(Num(t.baseline.get())), "builtin"),
-    };
-    json!({
-        "key": t.key.as_str(),
-        "display_name": t.display_name,
-        "category": t.category.as_str(),
-        "kind": "builtin",
-        "default_baseline_minutes": Num(t.baseline.get()),
-        "baseline_source": t.source,
-        "override": ov.map(|o| json!({
-            "baseline_minutes": decimal(&o.baseline_minutes),
-            "reason": o.reason,
-            "updated_at": time(o.updated_at),
-        })),
-        "effective_baseline_minutes": eff,
-        "effective_baseline_source": eff_source,
-    })
+/// The org's override of a built-in baseline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Override {
+    #[schema(value_type = Num)]
+    pub baseline_minutes: Option<Num>,
+    pub reason: Option<String>,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
 }
 
-fn custom_json(c: &CustomTaskTypeRow) -> Value {
-    let mut m = Map::new();
-    m.insert("key".into(), json!(c.key));
-    m.insert("display_name".into(), json!(c.display_name));
-    m.insert("category".into(), json!(c.category));
-    m.insert("kind".into(), json!("custom"));
-    m.insert(
-        "default_baseline_minutes".into(),
-        decimal(&c.baseline_minutes),
-    );
-    m.insert("baseline_source".into(), json!(c.baseline_source));
-    m.insert("override".into(), Value::Null);
-    m.insert(
-        "effective_baseline_minutes".into(),
-        decimal(&c.baseline_minutes),
-    );
-    m.insert("effective_baseline_source".into(), json!("custom"));
-    m.insert("created_at".into(), json!(time(c.created_at)));
-    if let Some(a) = c.archived_at {
-        m.insert("archived_at".into(), json!(time(a)));
+/// One task type, as `/task-types` answers it and the dashboard lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskType {
+    pub key: String,
+    pub display_name: String,
+    pub category: String,
+    /// `builtin` or `custom`.
+    pub kind: &'static str,
+    #[schema(value_type = Num)]
+    pub default_baseline_minutes: Option<Num>,
+    /// The citation of the baseline.
+    pub baseline_source: Option<String>,
+    #[serde(rename = "override")]
+    pub override_: Option<Override>,
+    /// What `/track` uses now.
+    #[schema(value_type = Num)]
+    pub effective_baseline_minutes: Option<Num>,
+    /// `builtin`, `override` or `custom`.
+    pub effective_baseline_source: &'static str,
+    /// Custom types only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
+    /// Archived custom types only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub archived_at: Option<String>,
+}
+
+/// `GET /task-types`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskTypes {
+    pub task_types: Vec<TaskType>,
+}
+
+fn builtin_entry(t: &catalogue::BuiltinTaskType, ov: Option<&OverrideRow>) -> TaskType {
+    let (eff, eff_source) = match ov {
+        Some(o) => (decimal(&o.baseline_minutes), "override"),
+        None => (Some(Num(t.baseline.get())), "builtin"),
+    };
+    TaskType {
+        key: t.key.as_str().to_owned(),
+        display_name: t.display_name.to_owned(),
+        category: t.category.as_str().to_owned(),
+        kind: "builtin",
+        default_baseline_minutes: Some(Num(t.baseline.get())),
+        baseline_source: Some(t.source.to_owned()),
+        override_: ov.map(|o| Override {
+            baseline_minutes: decimal(&o.baseline_minutes),
+            reason: o.reason.clone(),
+            updated_at: time(o.updated_at),
+        }),
+        effective_baseline_minutes: eff,
+        effective_baseline_source: eff_source,
+        created_at: None,
+        archived_at: None,
     }
-    Value::Object(m)
+}
+
+fn custom_entry(c: &CustomTaskTypeRow) -> TaskType {
+    TaskType {
+        key: c.key.clone(),
+        display_name: c.display_name.clone(),
+        category: c.category.clone(),
+        kind: "custom",
+        default_baseline_minutes: decimal(&c.baseline_minutes),
+        baseline_source: c.baseline_source.clone(),
+        override_: None,
+        effective_baseline_minutes: decimal(&c.baseline_minutes),
+        effective_baseline_source: "custom",
+        created_at: Some(time(c.created_at)),
+        archived_at: c.archived_at.map(time),
+    }
 }
 
 /// The task types as `GET /task-types` lists them (built-ins in catalogue order, then active
-/// custom types), each the JSON object the route answers. The dashboard shows the same objects.
+/// custom types). The dashboard shows the same entries.
 pub fn entries(
     overrides: &[OverrideRow],
     customs: &[CustomTaskTypeRow],
     category: Option<&str>,
-) -> Vec<Value> {
+) -> Vec<TaskType> {
     let wanted = |c: &str| category.is_none_or(|w| w == c);
-    let mut out: Vec<Value> = Catalogue::builtin()
+    let mut out: Vec<TaskType> = Catalogue::builtin()
         .iter()
         .filter(|t| wanted(t.category.as_str()))
         .map(|t| {
             let ov = overrides.iter().find(|o| o.task_type == t.key.as_str());
-            builtin_json(t, ov)
+            builtin_entry(t, ov)
         })
         .collect();
     out.extend(
         customs
             .iter()
             .filter(|c| c.archived_at.is_none() && wanted(&c.category))
-            .map(custom_json),
+            .map(custom_entry),
     );
     out
 }
 
 /// The org's task types (blocking): see [`entries`].
-pub fn entries_of(st: &AppState, org_id: &str) -> Result<Vec<Value>, ApiError> {
+pub fn entries_of(st: &App, org_id: &str) -> Result<Vec<TaskType>, ApiError> {
     let overrides = st.store.list_overrides(org_id)?;
     let customs = st.store.list_custom_types(org_id)?;
     Ok(entries(&overrides, &customs, None))
 }
 
 /// `GET /task-types[?category=]`: built-ins in catalogue order, then active custom types.
-#[utoipa::path(
-    get,
-    path = "/api/v1/task-types",
-    tag = "task-types",
-    params(doc::CategoryQuery),
-    responses((status = 200, description = "The task types.", body = doc::TaskTypes))
-)]
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let org = auth_context(&req)?.org.clone();
-    let p = Params::from_request(&req)?;
-    let category = p.get("category").map(str::to_owned);
-    let st = state.clone();
+pub async fn list(
+    state: &Arc<App>,
+    org: &OrgSettings,
+    category: Option<String>,
+) -> Result<TaskTypes, ApiError> {
     let org_id = org.id.clone();
-    let (overrides, customs) = web::block(move || -> Result<_, ApiError> {
+    let (overrides, customs) = crate::blocking(state, move |st| -> Result<_, ApiError> {
         Ok((
             st.store.list_overrides(&org_id)?,
             st.store.list_custom_types(&org_id)?,
         ))
     })
-    .await??;
-    let out = entries(&overrides, &customs, category.as_deref());
-    Ok(HttpResponse::Ok().json(json!({ "task_types": out })))
-}
-
-async fn body_object(
-    state: &web::Data<AppState>,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<Map<String, Value>, ApiError> {
-    match json_body(state, req, payload).await? {
-        Value::Object(m) => Ok(m),
-        _ => Err(ApiError::invalid("the body must be a JSON object")),
-    }
+    .await?;
+    Ok(TaskTypes {
+        task_types: entries(&overrides, &customs, category.as_deref()),
+    })
 }
 
 fn text_field(
@@ -178,29 +199,15 @@ fn baseline_field(m: &Map<String, Value>, name: &str) -> Result<BaselineMinutes,
     }
 }
 
-/// Create a custom task type.
-///
-/// A key that is a built-in or an active custom type is a 422; an archived one comes back
-/// with the new values. Pro.
-#[utoipa::path(
-    post,
-    path = "/api/v1/task-types",
-    tag = "task-types",
-    request_body(content = doc::NewTaskType, content_type = "application/json"),
-    responses(
-        (status = 201, description = "The new custom type.", body = doc::TaskType),
-        (status = 403, description = "Custom task types need the pro or enterprise plan."),
-    )
-)]
+/// `POST /task-types`: creates a custom task type (answered with 201). A key that is a built-in
+/// or an active custom type is a 422; an archived one comes back with the new values. Pro.
 pub async fn create(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let org = auth_context(&req)?.org.clone();
-    require_pro(&org, FEATURE_CUSTOM)?;
-    let m = body_object(&state, &req, payload).await?;
-    let key_text = text_field(&m, "key", true, 64)?.unwrap_or_default();
+    state: &Arc<App>,
+    org: &OrgSettings,
+    m: &Map<String, Value>,
+) -> Result<TaskType, ApiError> {
+    require_pro(org, FEATURE_CUSTOM)?;
+    let key_text = text_field(m, "key", true, 64)?.unwrap_or_default();
     let key = Catalogue::builtin()
         .validate_custom_key(&key_text)
         .map_err(|e| match e {
@@ -213,15 +220,15 @@ pub async fn create(
             },
             CustomKeyError::Invalid(e) => ApiError::field("key", e.to_string()),
         })?;
-    let display_name = text_field(&m, "display_name", true, 200)?.unwrap_or_default();
-    let category = match text_field(&m, "category", false, 64)? {
+    let display_name = text_field(m, "display_name", true, 200)?.unwrap_or_default();
+    let category = match text_field(m, "category", false, 64)? {
         Some(c) => Category::parse(&c)
             .map_err(|e| ApiError::field("category", e.to_string()))?
             .into_string(),
         None => "custom".to_owned(),
     };
-    let baseline = baseline_field(&m, "default_baseline_minutes")?;
-    let baseline_source = text_field(&m, "baseline_source", false, 500)?;
+    let baseline = baseline_field(m, "default_baseline_minutes")?;
+    let baseline_source = text_field(m, "baseline_source", false, 500)?;
     let row = CustomTaskTypeRow {
         org_id: org.id.clone(),
         key: key.into_string(),
@@ -232,9 +239,8 @@ pub async fn create(
         created_at: clock::unix_ms(clock::now()),
         archived_at: None,
     };
-    let st = state.clone();
     let row2 = row.clone();
-    let created = web::block(move || st.store.create_custom_type(&row2)).await??;
+    let created = crate::blocking(state, move |st| Ok(st.store.create_custom_type(&row2)?)).await?;
     state.contexts.invalidate(&org.id);
     if !created {
         return Err(ApiError::Validation {
@@ -245,7 +251,7 @@ pub async fn create(
             ),
         });
     }
-    Ok(HttpResponse::build(StatusCode::CREATED).json(custom_json(&row)))
+    Ok(custom_entry(&row))
 }
 
 fn builtin_or_404(
@@ -273,108 +279,58 @@ fn builtin_or_404(
     })
 }
 
-/// Override a built-in task type's baseline.
-///
-/// The org's own baseline for a built-in type (a custom key is a 422). Applies to events
-/// tracked afterwards. Pro.
-#[utoipa::path(
-    post,
-    path = "/api/v1/task-types/{key}/override",
-    tag = "task-types",
-    params(doc::KeyPath),
-    request_body(content = doc::NewOverride, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The task type with its override.", body = doc::TaskType),
-        (status = 403, description = "Overrides need the pro or enterprise plan."),
-        (status = 404, description = "No such task type."),
-    )
-)]
+/// `POST /task-types/{key}/override`: the org's own baseline for a built-in type (a custom key
+/// is a 422). Applies to events tracked afterwards. Pro.
 pub async fn set_override(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let org = auth_context(&req)?.org.clone();
-    require_pro(&org, FEATURE_OVERRIDES)?;
-    let key = path.into_inner();
-    let m = body_object(&state, &req, payload).await?;
-    let baseline = baseline_field(&m, "baseline_minutes_override")?;
-    let reason = text_field(&m, "reason", false, 500)?;
-    let st = state.clone();
+    state: &Arc<App>,
+    org: &OrgSettings,
+    key: String,
+    m: &Map<String, Value>,
+) -> Result<TaskType, ApiError> {
+    require_pro(org, FEATURE_OVERRIDES)?;
+    let baseline = baseline_field(m, "baseline_minutes_override")?;
+    let reason = text_field(m, "reason", false, 500)?;
     let org_id = org.id.clone();
-    let item = web::block(move || -> Result<Value, ApiError> {
+    let item = crate::blocking(state, move |st| -> Result<TaskType, ApiError> {
         let t = builtin_or_404(&key, &org_id, &st.store)?;
         let now = clock::unix_ms(clock::now());
         st.store
             .set_override(&org_id, &key, &baseline.to_string(), reason.as_deref(), now)?;
         let ov = st.store.list_overrides(&org_id)?;
-        Ok(builtin_json(t, ov.iter().find(|o| o.task_type == key)))
+        Ok(builtin_entry(t, ov.iter().find(|o| o.task_type == key)))
     })
-    .await??;
+    .await?;
     state.contexts.invalidate(&org.id);
-    Ok(HttpResponse::Ok().json(item))
+    Ok(item)
 }
 
-/// Remove an override.
-///
-/// Back to the built-in baseline; removing an override that does not exist is not an error.
-/// Pro.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/task-types/{key}/override",
-    tag = "task-types",
-    params(doc::KeyPath),
-    responses(
-        (status = 200, description = "The task type without override.", body = doc::TaskType),
-        (status = 403, description = "Overrides need the pro or enterprise plan."),
-        (status = 404, description = "No such task type."),
-        (status = 422, description = "A custom task type has no override."),
-    )
-)]
+/// `DELETE /task-types/{key}/override`: back to the built-in baseline; removing an override
+/// that does not exist is not an error. Pro.
 pub async fn delete_override(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let org = auth_context(&req)?.org.clone();
-    require_pro(&org, FEATURE_OVERRIDES)?;
-    let key = path.into_inner();
-    let st = state.clone();
+    state: &Arc<App>,
+    org: &OrgSettings,
+    key: String,
+) -> Result<TaskType, ApiError> {
+    require_pro(org, FEATURE_OVERRIDES)?;
     let org_id = org.id.clone();
-    let item = web::block(move || -> Result<Value, ApiError> {
-        let t = builtin_or_404(&key, &org.id, &st.store)?;
-        st.store.delete_override(&org.id, &key)?;
-        Ok(builtin_json(t, None))
+    let item = crate::blocking(state, move |st| -> Result<TaskType, ApiError> {
+        let t = builtin_or_404(&key, &org_id, &st.store)?;
+        st.store.delete_override(&org_id, &key)?;
+        Ok(builtin_entry(t, None))
     })
-    .await??;
-    state.contexts.invalidate(&org_id);
-    Ok(HttpResponse::Ok().json(item))
+    .await?;
+    state.contexts.invalidate(&org.id);
+    Ok(item)
 }
 
-/// Archive a custom task type.
-///
-/// Built-ins cannot be archived (422). Stored events keep their baselines. Pro.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/task-types/{key}",
-    tag = "task-types",
-    params(doc::KeyPath),
-    responses(
-        (status = 200, description = "The archived type (with `archived_at`).", body = doc::TaskType),
-        (status = 403, description = "Custom task types need the pro or enterprise plan."),
-        (status = 404, description = "No such custom task type."),
-        (status = 422, description = "A built-in task type cannot be archived."),
-    )
-)]
+/// `DELETE /task-types/{key}`: archives a custom task type; built-ins cannot be archived
+/// (422). Stored events keep their baselines. Pro.
 pub async fn archive(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let org = auth_context(&req)?.org.clone();
-    require_pro(&org, FEATURE_CUSTOM)?;
-    let key = path.into_inner();
+    state: &Arc<App>,
+    org: &OrgSettings,
+    key: String,
+) -> Result<TaskType, ApiError> {
+    require_pro(org, FEATURE_CUSTOM)?;
     if Catalogue::builtin().is_builtin(&key) {
         return Err(ApiError::Validation {
             message: format!("'{key}' is a built-in task type and cannot be archived"),
@@ -387,123 +343,18 @@ pub async fn archive(
             message: format!("no custom task type '{key}'"),
         });
     }
-    let st = state.clone();
     let org_id = org.id.clone();
-    let item = web::block(move || -> Result<Value, ApiError> {
+    let item = crate::blocking(state, move |st| -> Result<TaskType, ApiError> {
         st.store
-            .archive_custom_type(&org.id, &key, clock::unix_ms(clock::now()))?;
-        match st.store.find_custom_type(&org.id, &key)? {
-            Some(row) => Ok(custom_json(&row)),
+            .archive_custom_type(&org_id, &key, clock::unix_ms(clock::now()))?;
+        match st.store.find_custom_type(&org_id, &key)? {
+            Some(row) => Ok(custom_entry(&row)),
             None => Err(ApiError::NotFound {
                 message: format!("no custom task type '{key}'"),
             }),
         }
     })
-    .await??;
-    state.contexts.invalidate(&org_id);
-    Ok(HttpResponse::Ok().json(item))
-}
-
-/// The shapes of the bodies above, for the OpenAPI document (the handlers build and read them
-/// by hand). `Serialize` is derived only so utoipa reads the serde attributes.
-pub mod doc {
-    use serde::Serialize;
-    use utoipa::{IntoParams, ToSchema};
-
-    use crate::wire::Num;
-
-    /// The task type of a path.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub struct KeyPath {
-        /// A task type key.
-        pub key: String,
-    }
-
-    /// `GET /task-types?category=`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Query)]
-    pub struct CategoryQuery {
-        /// Only the types of this category.
-        pub category: Option<String>,
-    }
-
-    /// The org's override of a built-in baseline.
-    #[derive(Serialize, ToSchema)]
-    pub struct Override {
-        pub baseline_minutes: Num,
-        pub reason: Option<String>,
-        #[schema(format = DateTime)]
-        pub updated_at: String,
-    }
-
-    /// One task type.
-    #[derive(Serialize, ToSchema)]
-    pub struct TaskType {
-        pub key: String,
-        pub display_name: String,
-        pub category: String,
-        /// `builtin` or `custom`.
-        pub kind: String,
-        pub default_baseline_minutes: Num,
-        /// The citation of the baseline.
-        pub baseline_source: Option<String>,
-        #[serde(rename = "override")]
-        pub override_: Option<Override>,
-        /// What `/track` uses now.
-        pub effective_baseline_minutes: Num,
-        /// `builtin`, `override` or `custom`.
-        pub effective_baseline_source: String,
-        /// Custom types only.
-        #[schema(format = DateTime)]
-        pub created_at: Option<String>,
-        /// Archived custom types only.
-        #[schema(format = DateTime)]
-        pub archived_at: Option<String>,
-    }
-
-    /// `GET /task-types`.
-    #[derive(Serialize, ToSchema)]
-    pub struct TaskTypes {
-        pub task_types: Vec<TaskType>,
-    }
-
-    /// `POST /task-types` as sent.
-    #[derive(Serialize, ToSchema)]
-    pub struct NewTaskType {
-        /// Lowercase snake_case, not a built-in key.
-        #[schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = "^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
-        )]
-        pub key: String,
-        /// 1 to 200 characters, no control characters.
-        #[schema(min_length = 1, max_length = 200)]
-        pub display_name: String,
-        /// Lowercase snake_case; default `custom`.
-        #[schema(
-            min_length = 1,
-            max_length = 64,
-            pattern = "^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
-        )]
-        pub category: Option<String>,
-        /// Minutes a person needs (> 0, at most 10,080).
-        #[schema(value_type = f64, exclusive_minimum = 0, maximum = 10_080)]
-        pub default_baseline_minutes: Num,
-        /// Where the baseline comes from (1 to 500 characters).
-        #[schema(min_length = 1, max_length = 500)]
-        pub baseline_source: Option<String>,
-    }
-
-    /// `POST /task-types/{key}/override` as sent.
-    #[derive(Serialize, ToSchema)]
-    pub struct NewOverride {
-        /// Minutes a person needs (> 0, at most 10,080).
-        #[schema(value_type = f64, exclusive_minimum = 0, maximum = 10_080)]
-        pub baseline_minutes_override: Num,
-        /// Why (1 to 500 characters).
-        #[schema(min_length = 1, max_length = 500)]
-        pub reason: Option<String>,
-    }
+    .await?;
+    state.contexts.invalidate(&org.id);
+    Ok(item)
 }

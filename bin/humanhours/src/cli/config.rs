@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use ratelimit::{Plan, PlanLimits};
 use store::{Backend, DbConfig, SqliteSync};
 
-use crate::state::ServerConfig;
+use app::ServerConfig;
 
 /// HumanHours: measures what AI agents are worth.
 #[derive(Debug, Parser)]

@@ -1,6 +1,8 @@
 //! The command line: `serve`, `migrate` and the operator commands. Output meant for scripts
 //! (a new org id, a new key) is printed alone on stdout; everything else goes to stderr.
 
+pub mod config;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -11,15 +13,15 @@ use roi_engine::{BaselineMinutes, HourlyRate};
 use store::Store;
 use tracing_subscriber::EnvFilter;
 
-use crate::admin::{self, NewOrg, OrgUpdate};
-use crate::clock;
-use crate::config::{
+use crate::cli::config::{
     AgentCommand, Cli, Command, DevCommand, FxCommand, KeyCommand, OrgCommand, PricesCommand,
     ServeArgs, ShareCommand,
 };
-use crate::keys::{KeyHasher, KeyMode};
-use crate::pricing::parse_date;
-use crate::state::AppState;
+use app::clock;
+use app::keys::{KeyHasher, KeyMode};
+use app::orgs::{self, NewOrg, OrgUpdate};
+use app::pricing::parse_date;
+use app::App;
 
 fn init_logging() {
     let filter =
@@ -77,11 +79,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 KeyCommand::Create { org, test } => {
                     let hasher = KeyHasher::new(cli.db.pepper()?);
                     let mode = if test { KeyMode::Test } else { KeyMode::Live };
-                    let key = admin::create_key(&store, &hasher, &org, mode, clock::now())?;
+                    let key = orgs::create_key(&store, &hasher, &org, mode, clock::now())?;
                     println!("{key}");
                 }
                 KeyCommand::List { org } => {
-                    let org = admin::org(&store, &org)?;
+                    let org = orgs::org(&store, &org)?;
                     println!("prefix\tmode\tcreated_at\trevoked_at");
                     for k in store.list_keys(&org.id)? {
                         println!(
@@ -112,7 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             rate: r,
         }) => {
             let store = Store::open(&db)?;
-            admin::set_agent_rate(&store, &org, &agent_id, clearable(&r, rate)?, clock::now())?;
+            orgs::set_agent_rate(&store, &org, &agent_id, clearable(&r, rate)?, clock::now())?;
             eprintln!("agent {agent_id}: hourly rate set to {r}");
             Ok(())
         }
@@ -130,7 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 None => clock::now().date(),
             };
             let source = format!("imported from {}", file.display());
-            let report = admin::import_prices(&store, &text, org.as_deref(), date, &source)?;
+            let report = orgs::import_prices(&store, &text, org.as_deref(), date, &source)?;
             for s in &report.skipped {
                 eprintln!("skipped {s}");
             }
@@ -150,9 +152,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             anyhow::ensure!(days >= 1, "--days must be at least 1");
             let store = Store::open(&db)?;
-            let org = admin::org(&store, &org)?;
+            let org = orgs::org(&store, &org)?;
             let started = clock::instant();
-            let spec = crate::seed::SeedSpec {
+            let spec = app::seed::SeedSpec {
                 events,
                 days,
                 agents,
@@ -161,7 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let step = (events / 10).max(1);
             let mut next = step;
-            crate::seed::seed(&store, &org, &spec, |n| {
+            app::seed::seed(&store, &org, &spec, |n| {
                 if n >= next || n == events {
                     eprintln!("seeded {n} of {events} events");
                     next = n + step;
@@ -184,7 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let report =
-                admin::import_fx(&store, &text, &format!("imported from {}", file.display()))?;
+                orgs::import_fx(&store, &text, &format!("imported from {}", file.display()))?;
             eprintln!(
                 "imported {} FX rows; running servers use them within HUMANHOURS_PRICES_REFRESH_SECS",
                 report.imported
@@ -207,10 +209,10 @@ fn share_command(store: &Store, cmd: ShareCommand) -> anyhow::Result<()> {
             label,
             public_url,
         } => {
-            let expires = admin::parse_share_expiry(&expires)?;
+            let expires = orgs::parse_share_expiry(&expires)?;
             let (row, token) =
-                admin::create_share(store, &org, expires, label.as_deref(), clock::now())?;
-            println!("{}", admin::share_url(&public_url, &token));
+                orgs::create_share(store, &org, expires, label.as_deref(), clock::now())?;
+            println!("{}", orgs::share_url(&public_url, &token));
             eprintln!(
                 "share link {} (prefix {}) for org {}: read-only, {}; the URL is shown only this once",
                 row.id,
@@ -222,7 +224,7 @@ fn share_command(store: &Store, cmd: ShareCommand) -> anyhow::Result<()> {
             );
         }
         ShareCommand::List { org } => {
-            let org = admin::org(store, &org)?;
+            let org = orgs::org(store, &org)?;
             let now = clock::unix_ms(clock::now());
             println!("id\tprefix\tstatus\tcreated_at\texpires_at\trevoked_at\tlabel");
             for l in store.list_shares(&org.id)? {
@@ -246,7 +248,7 @@ fn share_command(store: &Store, cmd: ShareCommand) -> anyhow::Result<()> {
             }
         }
         ShareCommand::Revoke { token_prefix_or_id } => {
-            let link = admin::revoke_share(store, &token_prefix_or_id, clock::now())?;
+            let link = orgs::revoke_share(store, &token_prefix_or_id, clock::now())?;
             eprintln!(
                 "share link {} (prefix {}) revoked; it now shows a 'revoked' page",
                 link.id, link.token_prefix
@@ -277,7 +279,7 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
                     .transpose()?,
                 monthly_event_cap,
             };
-            let row = admin::create_org(store, &new, clock::now())?;
+            let row = orgs::create_org(store, &new, clock::now())?;
             println!("{}", row.id);
         }
         OrgCommand::List => {
@@ -326,7 +328,7 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
                     })
                     .transpose()?,
             };
-            let row = admin::update_org(store, &org, &update)?;
+            let row = orgs::update_org(store, &org, &update)?;
             eprintln!(
                 "org {} updated; running servers use the change within their key cache TTL",
                 row.id
@@ -336,12 +338,12 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(db_args: &crate::config::DbArgs, args: ServeArgs) -> anyhow::Result<()> {
+fn serve(db_args: &crate::cli::config::DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     let config = args.server_config()?;
     let db = db_args.db_config()?;
     let hasher = KeyHasher::new(db_args.pepper()?);
     let store = Arc::new(Store::open(&db)?);
-    if let Some(key) = admin::ensure_default_org(&store, &hasher, clock::now())? {
+    if let Some(key) = orgs::ensure_default_org(&store, &hasher, clock::now())? {
         println!();
         println!("  New database: created the org 'default' (plan enterprise) and this API key.");
         println!("  It is shown only this once; keep it somewhere safe:");
@@ -352,9 +354,9 @@ fn serve(db_args: &crate::config::DbArgs, args: ServeArgs) -> anyhow::Result<()>
     let listener = TcpListener::bind(&args.bind)
         .with_context(|| format!("binding {} (HUMANHOURS_BIND)", args.bind))?;
     let addr = listener.local_addr()?;
-    let state = actix_web::web::Data::new(AppState::new(store, hasher, config)?);
+    let state = actix_web::web::Data::new(App::new(store, hasher, config)?);
     tracing::info!(%addr, backend = ?db.backend(), "humanhours listening");
     actix_web::rt::System::new()
-        .block_on(async move { crate::startup::run(listener, state, args.workers)?.await })?;
+        .block_on(async move { crate::http::startup::run(listener, state, args.workers)?.await })?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the HTTP API, generated from the code: the operations and their
 //! schemas come from the handlers' `#[utoipa::path]` annotations (listed once, in
-//! `routes::api_routes!`), the error codes from [`ApiError::every_variant`]. This module adds
+//! `routes::api_routes!`), the error codes from [`ErrorKind::all`] (derived from the error enum). This module adds
 //! what every keyed route shares (bearer auth, the rate-limit headers, the 401/429/500/503
 //! answers) and the error envelope to every 4xx/5xx answer, so no annotation repeats them.
 //!
@@ -18,8 +18,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Components, Header, InfoBuilder, OpenApi as Document, Ref, RefOr, Tag};
 use utoipa::{OpenApi as _, PartialSchema as _, ToSchema as _};
 
-use crate::errors::{ApiError, ErrorEnvelope};
-use crate::routes::{ApiPaths, PREFIXES};
+use crate::http::errors::{ErrorEnvelope, ErrorKind};
+use crate::http::routes::{ApiPaths, PREFIXES};
 
 /// The security scheme's name in the document.
 const BEARER: &str = "bearer";
@@ -192,9 +192,7 @@ fn add_headers(response: &mut Response, status: u16, keyed: bool) {
                 header("What is left of it: `\"default\";r=<remaining>;t=<seconds to reset>`.")
             });
     }
-    let retry = ApiError::every_variant()
-        .iter()
-        .any(|e| e.status_and_code().0.as_u16() == status && e.has_retry_after());
+    let retry = ErrorKind::all().any(|k| k.status_and_code().0 == status && k.has_retry_after());
     if retry {
         response
             .headers
@@ -214,10 +212,9 @@ fn add_headers(response: &mut Response, status: u16, keyed: bool) {
 
 /// The codes answered with `status`, from the error enum.
 fn codes_for(status: u16) -> Vec<&'static str> {
-    let mut codes: Vec<&'static str> = ApiError::every_variant()
-        .iter()
-        .map(|e| e.status_and_code())
-        .filter(|(s, _)| s.as_u16() == status)
+    let mut codes: Vec<&'static str> = ErrorKind::all()
+        .map(ErrorKind::status_and_code)
+        .filter(|(s, _)| *s == status)
         .map(|(_, c)| c)
         .collect();
     codes.dedup();

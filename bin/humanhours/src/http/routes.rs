@@ -1,26 +1,17 @@
-//! HTTP routes. Every API route is mounted twice, under `/api/v1` (what the SDK and the n8n node
+//! The route list. Every API route is mounted twice, under `/api/v1` (what the SDK and the n8n node
 //! call) and `/v1` (what the docs print), with the same handlers and middleware.
 //!
 //! The routes are listed once, in [`api_routes!`] below: the same list mounts them and feeds
 //! the OpenAPI document (`crate::openapi`), and a test checks that the document holds exactly
 //! these operations, so a route cannot be mounted without being documented.
 
-pub mod agents;
-pub mod batch;
-pub mod read_params;
-pub mod reports;
-pub mod task_types;
-pub mod track;
-pub mod track_input;
-
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 
-use crate::auth::require_key;
-use crate::errors::ApiError;
-use crate::openapi;
-use crate::state::AppState;
+use crate::http::api::{agents, health, reports, task_types, track};
+use crate::http::auth::require_key;
+use crate::http::errors::{ApiError, HttpError};
+use crate::http::openapi;
 
 /// The prefixes every keyed route is served under; the first is the documented one.
 pub const PREFIXES: [&str; 2] = ["/api/v1", "/v1"];
@@ -61,14 +52,14 @@ macro_rules! api_routes {
 
 api_routes! {
     public {
-        get "/healthz" => healthz;
-        get "/readyz" => readyz;
-        get "/metrics" => crate::metrics::metrics;
+        get "/healthz" => health::healthz;
+        get "/readyz" => health::readyz;
+        get "/metrics" => health::metrics;
         get "/api/v1/openapi.json" => openapi::serve;
     }
     keyed {
         post "/track" => track::track;
-        post "/track/batch" => batch::track_batch;
+        post "/track/batch" => track::track_batch;
         post "/track/validate" => track::validate;
         get "/summary" => reports::summary;
         get "/reports/time-saved" => reports::time_saved;
@@ -95,62 +86,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for prefix in PREFIXES {
         mount_keyed(cfg, prefix);
     }
-    crate::dashboard::configure(cfg);
+    crate::http::dashboard::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 
-/// Liveness: the process answers.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "health",
-    responses((status = 200, description = "The process answers.", body = Health))
-)]
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-/// Readiness: the database answers.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    tag = "health",
-    responses(
-        (status = 200, description = "The database answers.", body = Ready),
-        (status = 503, description = "The database cannot be reached."),
-    )
-)]
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let st = state.clone();
-    web::block(move || st.store.ping()).await??;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})))
-}
-
-/// `GET /healthz` (documentation of the `json!` answer above).
-#[derive(utoipa::ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-/// `GET /readyz` (documentation of the `json!` answer above).
-#[derive(utoipa::ToSchema)]
-pub struct Ready {
-    #[schema(example = "ready")]
-    pub status: String,
-    #[schema(example = "ok")]
-    pub database: String,
-}
-
 /// No route matched: 405 with `Allow` when the path is a route of other methods, else 404.
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, HttpError> {
     let allow = allowed_methods(req.path());
     if allow.is_empty() {
         Err(ApiError::NotFound {
             message: "no such route".into(),
-        })
+        }
+        .into())
     } else {
-        Err(ApiError::MethodNotAllowed { allow })
+        Err(ApiError::MethodNotAllowed { allow }.into())
     }
 }
 

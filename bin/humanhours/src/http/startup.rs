@@ -8,11 +8,11 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpMessage, HttpServer};
+use actix_web::{web, HttpMessage, HttpServer};
 
-use crate::auth::AuthContext;
-use crate::clock;
-use crate::state::AppState;
+use app::auth::Caller;
+use app::clock;
+use app::App;
 
 /// One log line per request: method, path, status, latency, org. Never headers or bodies.
 async fn access_log(
@@ -26,7 +26,7 @@ async fn access_log(
     let latency = started.elapsed();
     let status = resp.status().as_u16();
     let request = resp.request();
-    if let Some(state) = request.app_data::<web::Data<AppState>>() {
+    if let Some(state) = request.app_data::<web::Data<App>>() {
         let route = request.match_pattern();
         state.metrics.observe(
             route.as_deref().unwrap_or("unmatched"),
@@ -37,7 +37,7 @@ async fn access_log(
     }
     let org = request
         .extensions()
-        .get::<Arc<AuthContext>>()
+        .get::<Arc<Caller>>()
         .map(|c| c.org.id.clone());
     tracing::info!(
         %method,
@@ -55,10 +55,7 @@ fn loggable_path(path: &str) -> String {
     match path.strip_prefix("/share/") {
         Some(rest) => {
             let (token, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let shown: String = token
-                .chars()
-                .take(crate::dashboard::session::SHARE_PREFIX_LEN)
-                .collect();
+            let shown: String = token.chars().take(app::tokens::SHARE_PREFIX_LEN).collect();
             format!("/share/{shown}…{tail}")
         }
         None => path.to_owned(),
@@ -68,15 +65,15 @@ fn loggable_path(path: &str) -> String {
 /// Starts serving on `listener`. Returns the running server (await it to run to the end).
 pub fn run(
     listener: TcpListener,
-    state: web::Data<AppState>,
+    state: web::Data<App>,
     workers: Option<usize>,
 ) -> std::io::Result<Server> {
     spawn_housekeeping(state.clone());
     let mut server = HttpServer::new(move || {
-        App::new()
+        actix_web::App::new()
             .app_data(state.clone())
             .wrap(from_fn(access_log))
-            .configure(crate::routes::configure)
+            .configure(crate::http::routes::configure)
     })
     .listen(listener)?;
     if let Some(n) = workers {
@@ -86,7 +83,7 @@ pub fn run(
 }
 
 /// Periodic work: reload prices, forget idle rate-limit buckets, prune idempotency records.
-fn spawn_housekeeping(state: web::Data<AppState>) {
+fn spawn_housekeeping(state: web::Data<App>) {
     let refresh = state.config.prices_refresh;
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(refresh.min(Duration::from_secs(60)));

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use humanhours::admin::{self, NewOrg};
-use humanhours::clock;
-use humanhours::keys::{KeyHasher, KeyMode};
-use humanhours::state::{AppState, ServerConfig};
+use app::clock;
+use app::keys::{KeyHasher, KeyMode};
+use app::orgs::{self, NewOrg};
+use app::{App, ServerConfig};
 use ratelimit::{Plan, PlanLimits};
 use serde_json::Value;
 use store::{DbConfig, SqliteSync, Store};
@@ -118,7 +118,7 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub base: String,
     pub store: Arc<Store>,
-    pub state: web::Data<AppState>,
+    pub state: web::Data<App>,
     pub hasher: KeyHasher,
     pub db_url: String,
     pub client: reqwest::Client,
@@ -176,10 +176,10 @@ impl TestApp {
         db.sqlite_sync = SqliteSync::Normal;
         let store = Arc::new(Store::open(&db).unwrap());
         let hasher = KeyHasher::new(PEPPER.as_bytes().to_vec());
-        let state = web::Data::new(AppState::new(store.clone(), hasher.clone(), config).unwrap());
+        let state = web::Data::new(App::new(store.clone(), hasher.clone(), config).unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let server = humanhours::startup::run(listener, state.clone(), Some(2)).unwrap();
+        let server = humanhours::http::startup::run(listener, state.clone(), Some(2)).unwrap();
         actix_web::rt::spawn(server);
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
@@ -195,9 +195,8 @@ impl TestApp {
     /// A new org with these settings and one live key for it: (org id, key).
     pub fn org_with(&self, new: NewOrg) -> (String, String) {
         let now = clock::now();
-        let org = admin::create_org(&self.store, &new, now).unwrap();
-        let key =
-            admin::create_key(&self.store, &self.hasher, &org.id, KeyMode::Live, now).unwrap();
+        let org = orgs::create_org(&self.store, &new, now).unwrap();
+        let key = orgs::create_key(&self.store, &self.hasher, &org.id, KeyMode::Live, now).unwrap();
         (org.id, key)
     }
 

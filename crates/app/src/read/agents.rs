@@ -2,18 +2,20 @@
 //! credentials with `GET /agents`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use catalogue::AgentId;
 use roi_engine::HourlyRate;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use store::{AgentRow, Dim, ReportQuery, Sums};
+use utoipa::ToSchema;
 
-use super::reports::{agent_cost, hours, money};
-use super::track::{auth_context, json_body};
+use super::reports::SumsOut;
 use crate::auth::OrgSettings;
 use crate::clock;
-use crate::errors::ApiError;
-use crate::state::AppState;
+use crate::error::ApiError;
+use crate::state::App;
 use crate::wire::Num;
 
 const DAY_MS: i64 = 86_400_000;
@@ -59,27 +61,46 @@ impl AgentInfo {
     }
 }
 
-fn agent_json(a: &AgentInfo) -> Value {
-    let s = &a.last_30_days;
-    let mut last = Map::new();
-    last.insert("events".into(), json!(s.events));
-    last.insert("hours_saved".into(), json!(hours(s.hours_saved_milli)));
-    last.insert("cost_saved".into(), json!(money(s.cost_saved_cents)));
-    last.insert("agent_cost".into(), json!(agent_cost(s)));
-    last.insert("net_saved".into(), json!(money(s.net_saved_cents)));
-    json!({
-        "agent_id": a.row.agent_id,
-        "hourly_rate": a.own_rate.map(|r| Num(r.get())),
-        "effective_hourly_rate": Num(a.effective_rate.get()),
-        "rate_source": a.rate_source(),
-        "first_seen_at": clock::format_ms(clock::from_unix_ms(a.row.first_seen_at)),
-        "last_seen_at": clock::format_ms(clock::from_unix_ms(a.row.last_seen_at)),
-        "last_30_days": last,
-    })
+/// One agent, as `GET /agents` and `PUT /agents/{agent_id}` answer it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Agent {
+    pub agent_id: String,
+    /// Its own rate, or `null`.
+    pub hourly_rate: Option<Num>,
+    /// What `/track` uses now: its own rate or the org's.
+    pub effective_hourly_rate: Num,
+    /// `agent` or `org`.
+    pub rate_source: &'static str,
+    #[schema(format = DateTime)]
+    pub first_seen_at: String,
+    #[schema(format = DateTime)]
+    pub last_seen_at: String,
+    pub last_30_days: SumsOut,
+}
+
+impl From<&AgentInfo> for Agent {
+    fn from(a: &AgentInfo) -> Self {
+        Agent {
+            agent_id: a.row.agent_id.clone(),
+            hourly_rate: a.own_rate.map(|r| Num(r.get())),
+            effective_hourly_rate: Num(a.effective_rate.get()),
+            rate_source: a.rate_source(),
+            first_seen_at: clock::format_ms(clock::from_unix_ms(a.row.first_seen_at)),
+            last_seen_at: clock::format_ms(clock::from_unix_ms(a.row.last_seen_at)),
+            last_30_days: SumsOut::from(&a.last_30_days),
+        }
+    }
+}
+
+/// `GET /agents`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Agents {
+    pub currency: String,
+    pub agents: Vec<Agent>,
 }
 
 /// Every agent of the org, sorted by id, with its last 30 days (blocking).
-pub fn agents_data(st: &AppState, org: &OrgSettings) -> Result<Vec<AgentInfo>, ApiError> {
+pub fn agents_data(st: &App, org: &OrgSettings) -> Result<Vec<AgentInfo>, ApiError> {
     let now = clock::unix_ms(clock::now()) + 1;
     let agents = st.store.list_agents(&org.id)?;
     let rows = st.store.report(&ReportQuery {
@@ -104,68 +125,36 @@ pub fn agents_data(st: &AppState, org: &OrgSettings) -> Result<Vec<AgentInfo>, A
         .collect()
 }
 
-/// Every agent of the org.
-///
-/// Each with its own and effective hourly rate, first/last seen, and its last 30 days. All
-/// plans (the n8n node checks its credentials with it).
-#[utoipa::path(
-    get,
-    path = "/api/v1/agents",
-    tag = "agents",
-    responses((status = 200, description = "The agents, sorted by id.", body = doc::Agents))
-)]
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let org = auth_context(&req)?.org.clone();
-    let st = state.clone();
+/// `GET /agents`: every agent of the org, sorted by id. All plans.
+pub async fn list(state: &Arc<App>, org: &Arc<OrgSettings>) -> Result<Agents, ApiError> {
     let org2 = org.clone();
-    let agents = web::block(move || agents_data(&st, &org2)).await??;
-    let list: Vec<Value> = agents.iter().map(agent_json).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "currency": org.currency.as_str(),
-        "agents": list,
-    })))
+    let agents = crate::blocking(state, move |st| agents_data(st, &org2)).await?;
+    Ok(Agents {
+        currency: org.currency.as_str().to_owned(),
+        agents: agents.iter().map(Agent::from).collect(),
+    })
 }
 
-/// Set an agent's own hourly rate.
-///
-/// `null` clears it; the agent is created if it is new. Stored events keep the rate they were
-/// valued with.
-#[utoipa::path(
-    put,
-    path = "/api/v1/agents/{agent_id}",
-    tag = "agents",
-    params(doc::AgentPath),
-    request_body(content = doc::SetRate, content_type = "application/json"),
-    responses((status = 200, description = "The agent, as `GET /agents` shows it.", body = doc::Agent))
-)]
-pub async fn set_rate(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let org = auth_context(&req)?.org.clone();
-    let agent_id = path.into_inner();
-    if !super::read_params::decodes_to_utf8(req.uri().path()) {
+/// Reads the agent of a path: `decodes` says whether its percent-decoding was valid UTF-8.
+pub fn agent_of_path(agent_id: String, decodes: bool) -> Result<AgentId, ApiError> {
+    if !decodes {
         return Err(ApiError::field(
             "agent_id",
             "must be valid UTF-8 once percent-decoded",
         ));
     }
-    if agent_id.is_empty()
-        || agent_id.chars().count() > 128
-        || agent_id.chars().any(char::is_control)
-    {
-        return Err(ApiError::field(
-            "agent_id",
-            "must be 1 to 128 characters without control characters",
-        ));
-    }
-    let value = json_body(&state, &req, payload).await?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("the body must be a JSON object"))?;
-    let rate = match obj.get("hourly_rate") {
+    AgentId::from_string(agent_id).map_err(|_| ApiError::field("agent_id", AgentId::RULE))
+}
+
+/// `PUT /agents/{agent_id}`: sets (`null`: clears) an agent's own hourly rate, creating the
+/// agent if it is new; answers the agent as `GET /agents` shows it.
+pub async fn set_rate(
+    state: &Arc<App>,
+    org: &Arc<OrgSettings>,
+    agent_id: AgentId,
+    body: &serde_json::Map<String, Value>,
+) -> Result<Agent, ApiError> {
+    let rate = match body.get("hourly_rate") {
         None => {
             return Err(ApiError::field(
                 "hourly_rate",
@@ -179,9 +168,9 @@ pub async fn set_rate(
         ),
         Some(_) => return Err(ApiError::field("hourly_rate", "must be a number or null")),
     };
-    let st = state.clone();
     let org2 = org.clone();
-    let (row, sums) = web::block(move || -> Result<_, ApiError> {
+    let agent_id = agent_id.into_string();
+    let (row, sums) = crate::blocking(state, move |st| -> Result<_, ApiError> {
         let now = clock::unix_ms(clock::now());
         let text = rate.map(|r| r.to_string());
         st.store
@@ -207,62 +196,7 @@ pub async fn set_rate(
         }
         Ok((row, sums))
     })
-    .await??;
+    .await?;
     state.contexts.invalidate(&org.id);
-    Ok(HttpResponse::Ok().json(agent_json(&AgentInfo::new(&org, row, sums)?)))
-}
-
-/// The shapes of the bodies above, for the OpenAPI document (the handlers build and read them
-/// by hand). `Serialize` is derived only so utoipa reads the serde attributes.
-pub mod doc {
-    use serde::Serialize;
-    use utoipa::{IntoParams, ToSchema};
-
-    use crate::routes::reports::doc::Sums;
-    use crate::wire::Num;
-
-    /// The agent of `PUT /agents/{agent_id}`.
-    #[derive(IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub struct AgentPath {
-        /// 1 to 128 characters, no control characters.
-        #[param(
-            min_length = 1,
-            max_length = 128,
-            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
-        )]
-        pub agent_id: String,
-    }
-
-    /// `PUT /agents/{agent_id}` as sent.
-    #[derive(Serialize, ToSchema)]
-    pub struct SetRate {
-        /// The agent's own rate in the org currency (0 to 1,000,000); `null` clears it.
-        #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000, required = true)]
-        pub hourly_rate: Option<Num>,
-    }
-
-    /// One agent.
-    #[derive(Serialize, ToSchema)]
-    pub struct Agent {
-        pub agent_id: String,
-        /// Its own rate, or `null`.
-        pub hourly_rate: Option<Num>,
-        /// What `/track` uses now: its own rate or the org's.
-        pub effective_hourly_rate: Num,
-        /// `agent` or `org`.
-        pub rate_source: String,
-        #[schema(format = DateTime)]
-        pub first_seen_at: String,
-        #[schema(format = DateTime)]
-        pub last_seen_at: String,
-        pub last_30_days: Sums,
-    }
-
-    /// `GET /agents`.
-    #[derive(Serialize, ToSchema)]
-    pub struct Agents {
-        pub currency: String,
-        pub agents: Vec<Agent>,
-    }
+    Ok(Agent::from(&AgentInfo::new(org, row, sums)?))
 }

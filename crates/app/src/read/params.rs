@@ -4,15 +4,14 @@
 
 use std::collections::HashMap;
 
-use actix_web::HttpRequest;
 use jiff::tz::TimeZone;
 use store::Dim;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::buckets::Unit;
+use super::buckets::Unit;
 use crate::clock;
-use crate::errors::ApiError;
+use crate::error::ApiError;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -21,14 +20,14 @@ const DAY_MS: i64 = 86_400_000;
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    /// Parses the query string of a request.
-    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
-        if !decodes_to_utf8(req.query_string()) {
+    /// Parses a request's query string (without the `?`).
+    pub fn from_query(query: &str) -> Result<Self, ApiError> {
+        if !decodes_to_utf8(query) {
             return Err(ApiError::invalid(
                 "the query string is not valid UTF-8 once percent-decoded",
             ));
         }
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
             .map_err(|e| ApiError::invalid(format!("the query string is malformed: {e}")))?;
         let mut map = HashMap::new();
         for (k, v) in pairs {
@@ -212,7 +211,7 @@ pub fn scope(p: &Params) -> Result<Scope, ApiError> {
             v => Ok(v.map(str::to_owned)),
         }
     };
-    let agent_id = filter("agent_id", 128)?;
+    let agent_id = filter("agent_id", catalogue::AGENT_ID_MAX_CHARS)?;
     let task_type = filter("task_type", 64)?;
     Ok(Scope {
         range,
@@ -242,7 +241,7 @@ impl Scope {
                     Preset::D30 => (days(30), end),
                     Preset::D90 => (days(90), end),
                     Preset::Ytd => (
-                        crate::buckets::start_of_year(now_ms, &self.tz)
+                        super::buckets::start_of_year(now_ms, &self.tz)
                             .map_err(|e| ApiError::field("period", e.to_string()))?,
                         end,
                     ),

@@ -5,40 +5,35 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-use actix_web::{web, HttpRequest, HttpResponse};
 use ratelimit::Plan;
+use roi_engine::{from_fixed, AGENT_COST_DP, HOURS_DP, MONEY_DP};
 use rust_decimal::Decimal;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use store::{Dim, ReportQuery, ReportRow, Sums};
+use utoipa::ToSchema;
 
-use super::read_params::doc as doc_params;
-use super::read_params::{self, Format, Grouping, Metric, Params, Range, Scope};
-use super::track::auth_context;
-use crate::auth::{AuthContext, OrgSettings};
-use crate::buckets::{self, Buckets, Unit};
+use super::buckets::{self, Buckets, Unit};
+use super::params::{self, Format, Grouping, Metric, Params, Range, Scope};
+use crate::auth::OrgSettings;
 use crate::clock;
-use crate::errors::ApiError;
-use crate::state::AppState;
+use crate::error::ApiError;
+use crate::state::App;
 use crate::wire::Num;
 
 /// Most time buckets one answer may hold (about 27 years of days).
 pub const MAX_BUCKETS: usize = 10_000;
 
-/// Exact decimals of the fixed-point sums.
+/// Exact decimals of the fixed-point sums, at the places `roi_engine` stores them with.
 pub fn hours(milli: i64) -> Num {
-    Num(Decimal::new(milli, 3))
+    Num(from_fixed(milli, HOURS_DP))
 }
 pub fn money(cents: i64) -> Num {
-    Num(Decimal::new(cents, 2))
+    Num(from_fixed(cents, MONEY_DP))
 }
 /// The known agent costs; `None` when no event of the group had one.
 pub fn agent_cost(s: &Sums) -> Option<Num> {
-    (s.costed_events > 0).then(|| Num(Decimal::new(s.agent_cost_micros, 6)))
-}
-
-fn num(n: Num) -> Value {
-    serde_json::to_value(n).unwrap_or(Value::Null)
+    (s.costed_events > 0).then(|| Num(from_fixed(s.agent_cost_micros, AGENT_COST_DP)))
 }
 
 /// Pro features are refused on the free plan.
@@ -48,25 +43,6 @@ pub fn require_pro(org: &OrgSettings, feature: &'static str) -> Result<(), ApiEr
     } else {
         Err(ApiError::FeatureLocked { feature })
     }
-}
-
-/// The fields every report answer starts with.
-fn head(range: &Range, scope: &Scope, org: &OrgSettings) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("period".into(), json!(range.period));
-    m.insert(
-        "from".into(),
-        json!(clock::format_ms(clock::from_unix_ms(range.from))),
-    );
-    m.insert(
-        "to".into(),
-        json!(clock::format_ms(clock::from_unix_ms(range.to))),
-    );
-    m.insert("tz".into(), json!(scope.tz_name));
-    m.insert("currency".into(), json!(org.currency.as_str()));
-    m.insert("agent_id".into(), json!(scope.agent_id));
-    m.insert("task_type".into(), json!(scope.task_type));
-    m
 }
 
 /// FTE equivalent: hours / (176 × days / 30), to 3 places.
@@ -115,7 +91,7 @@ struct Grouped {
 
 /// The buckets of `unit` over the part of the range that holds events.
 fn buckets_for(
-    state: &AppState,
+    state: &App,
     org: &str,
     unit: Unit,
     scope: &Scope,
@@ -143,7 +119,7 @@ fn bucket_error(e: buckets::BucketError, field: &str) -> ApiError {
 }
 
 fn run_grouped(
-    state: &AppState,
+    state: &App,
     org: &OrgSettings,
     scope: &Scope,
     grouping: Grouping,
@@ -221,25 +197,50 @@ fn group_values(g: &Grouping, labels: &[String], r: &ReportRow) -> Vec<Option<St
     g.groups
         .iter()
         .map(|grp| match grp {
-            read_params::Group::Dim(_) => dims.next().cloned().flatten(),
-            read_params::Group::Time(_) => r.bucket.and_then(|i| labels.get(i).cloned()),
+            params::Group::Dim(_) => dims.next().cloned().flatten(),
+            params::Group::Time(_) => r.bucket.and_then(|i| labels.get(i).cloned()),
         })
         .collect()
 }
 
-fn totals_json(kind: Kind, s: &Sums) -> Map<String, Value> {
-    let mut m = Map::new();
-    for col in kind.columns() {
-        m.insert(
-            (*col).into(),
-            metric_value(col, s).map(num).unwrap_or(Value::Null),
-        );
+/// The metrics of a grouped report's row or totals, by [`Kind`].
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Metrics {
+    TimeSaved {
+        events: i64,
+        hours_saved: Num,
+        cost_saved: Num,
+    },
+    CostSaved {
+        events: i64,
+        cost_saved: Num,
+        /// The known costs only; `null` when no event had one.
+        agent_cost: Option<Num>,
+        net_saved: Num,
+    },
+}
+
+impl Metrics {
+    fn of(kind: Kind, s: &Sums) -> Self {
+        match kind {
+            Kind::TimeSaved => Metrics::TimeSaved {
+                events: s.events,
+                hours_saved: hours(s.hours_saved_milli),
+                cost_saved: money(s.cost_saved_cents),
+            },
+            Kind::CostSaved => Metrics::CostSaved {
+                events: s.events,
+                cost_saved: money(s.cost_saved_cents),
+                agent_cost: agent_cost(s),
+                net_saved: money(s.net_saved_cents),
+            },
+        }
     }
-    m
 }
 
 /// A spreadsheet would run a cell that starts like a formula; such text gets a leading `'`.
-pub(crate) fn csv_text(s: &str) -> String {
+pub fn csv_text(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
@@ -247,20 +248,24 @@ pub(crate) fn csv_text(s: &str) -> String {
     }
 }
 
-pub(crate) fn csv_response(name: &str, range: &Range, body: Vec<u8>) -> HttpResponse {
-    let day = |ms: i64| clock::format_ms(clock::from_unix_ms(ms))[..10].to_owned();
-    let filename = format!(
-        "humanhours-{name}-{}-to-{}.csv",
-        day(range.from),
-        day(range.to)
-    );
-    HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
-        .insert_header((
-            CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .body(body)
+/// A CSV download: its file name (which holds the range) and its bytes.
+#[derive(Debug, Clone)]
+pub struct Csv {
+    pub filename: String,
+    pub body: Vec<u8>,
+}
+
+impl Csv {
+    /// `humanhours-<name>-<from day>-to-<to day>.csv`.
+    pub fn new(name: &str, range: &Range, body: Vec<u8>) -> Self {
+        let day = |ms: i64| clock::format_ms(clock::from_unix_ms(ms))[..10].to_owned();
+        let filename = format!(
+            "humanhours-{name}-{}-to-{}.csv",
+            day(range.from),
+            day(range.to)
+        );
+        Csv { filename, body }
+    }
 }
 
 fn grouped_csv(
@@ -269,7 +274,7 @@ fn grouped_csv(
     org: &OrgSettings,
     rep: &Grouped,
     rows: &[ReportRow],
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Csv, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<&str> = rep.grouping.names.iter().map(String::as_str).collect();
     header.extend(kind.columns());
@@ -293,36 +298,72 @@ fn grouped_csv(
     let body = w
         .into_inner()
         .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-    Ok(csv_response(name, &rep.range, body))
+    Ok(Csv::new(name, &rep.range, body))
 }
 
-async fn blocking<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let st = state.clone();
-    web::block(move || f(&st)).await?
+/// `GET /reports/time-saved` and `/reports/cost-saved` as JSON.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupedReport {
+    #[serde(flatten)]
+    pub head: Head,
+    pub group_by: Vec<String>,
+    /// The metric sorted by, or `time`.
+    pub sort: &'static str,
+    pub top: Option<usize>,
+    /// Rows before `top`.
+    pub row_count: usize,
+    pub rows: Vec<GroupedRow>,
+    /// The metrics over every row, also when `top` cut some.
+    pub totals: Metrics,
 }
 
-fn org_of(auth: &Arc<AuthContext>) -> Arc<OrgSettings> {
-    auth.org.clone()
+/// One group of a grouped report: a field per `group_by` entry, named as given (text or
+/// `null`), then the metrics (time-saved: `events`, `hours_saved`, `cost_saved`; cost-saved:
+/// `events`, `cost_saved`, `agent_cost`, `net_saved`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupedRow {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub groups: Map<String, Value>,
+    #[serde(flatten)]
+    pub metrics: Metrics,
 }
 
-/// `GET /reports/time-saved`, `/reports/cost-saved` and `/reports/export`.
-async fn grouped(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    kind: Kind,
-    export: bool,
-) -> Result<HttpResponse, ApiError> {
-    let org = org_of(&auth_context(&req)?);
-    require_pro(&org, "reports other than usage")?;
-    let p = Params::from_request(&req)?;
-    let scope = read_params::scope(&p)?;
+/// A grouped report as asked for: JSON, or CSV (`format=csv`, and always for the export).
+#[derive(Debug, Clone)]
+pub enum GroupedAnswer {
+    Json(Box<GroupedReport>),
+    Csv(Csv),
+}
+
+/// Which grouped report: time saved, cost saved, or the time-saved export (CSV only, grouped
+/// by day, agent and task type unless asked otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupedRoute {
+    TimeSaved,
+    CostSaved,
+    Export,
+}
+
+/// `GET /reports/time-saved`, `/reports/cost-saved` and `/reports/export`. Pro.
+pub async fn grouped(
+    state: &Arc<App>,
+    org: &Arc<OrgSettings>,
+    p: &Params,
+    route: GroupedRoute,
+    now_ms: i64,
+) -> Result<GroupedAnswer, ApiError> {
+    require_pro(org, "reports other than usage")?;
+    let export = route == GroupedRoute::Export;
+    let kind = match route {
+        GroupedRoute::CostSaved => Kind::CostSaved,
+        _ => Kind::TimeSaved,
+    };
+    let scope = params::scope(p)?;
     let default_group = if export { "day,agent,task_type" } else { "" };
-    let grouping = read_params::grouping(&p, default_group)?;
-    let sort = read_params::metric(&p, "sort")?;
-    let top = read_params::top(&p)?;
+    let grouping = params::grouping(p, default_group)?;
+    let sort = params::metric(p, "sort")?;
+    let top = params::top(p)?;
     let format = if export {
         match p.get("format") {
             None | Some("csv") => Format::Csv,
@@ -335,12 +376,11 @@ async fn grouped(
             }
         }
     } else {
-        read_params::format(&p)?
+        params::format(p)?
     };
     let (org2, scope2) = (org.clone(), scope.clone());
-    let now = clock::unix_ms(clock::now());
-    let rep = blocking(&state, move |st| {
-        run_grouped(st, &org2, &scope2, grouping, now)
+    let rep = crate::blocking(state, move |st| {
+        run_grouped(st, &org2, &scope2, grouping, now_ms)
     })
     .await?;
     let mut rows = rep.rows.clone();
@@ -353,125 +393,95 @@ async fn grouped(
     if let Some(n) = top {
         rows.truncate(n);
     }
-    let name = match (kind, export) {
-        (_, true) => "export",
-        (Kind::TimeSaved, _) => "time-saved",
-        (Kind::CostSaved, _) => "cost-saved",
+    let name = match route {
+        GroupedRoute::Export => "export",
+        GroupedRoute::TimeSaved => "time-saved",
+        GroupedRoute::CostSaved => "cost-saved",
     };
     if format == Format::Csv {
-        return grouped_csv(kind, name, &org, &rep, &rows);
+        return grouped_csv(kind, name, org, &rep, &rows).map(GroupedAnswer::Csv);
     }
-    let mut m = head(&rep.range, &scope, &org);
-    m.insert("group_by".into(), json!(rep.grouping.names));
-    m.insert(
-        "sort".into(),
-        json!(sort
+    let out_rows = rows
+        .iter()
+        .map(|r| GroupedRow {
+            groups: rep
+                .grouping
+                .names
+                .iter()
+                .zip(group_values(&rep.grouping, &rep.labels, r))
+                .map(|(name, v)| (name.clone(), v.map_or(Value::Null, Value::String)))
+                .collect(),
+            metrics: Metrics::of(kind, &r.sums),
+        })
+        .collect();
+    Ok(GroupedAnswer::Json(Box::new(GroupedReport {
+        head: Head::new(&rep.range, &scope, org),
+        group_by: rep.grouping.names.clone(),
+        sort: sort
             .map(Metric::as_str)
             .unwrap_or(if rep.grouping.time().is_some() {
                 "time"
             } else {
                 "hours_saved"
-            })),
-    );
-    m.insert("top".into(), json!(top));
-    let out_rows: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let mut row = Map::new();
-            for (name, v) in
-                rep.grouping
-                    .names
-                    .iter()
-                    .zip(group_values(&rep.grouping, &rep.labels, r))
-            {
-                row.insert(name.clone(), json!(v));
-            }
-            row.extend(totals_json(kind, &r.sums));
-            Value::Object(row)
-        })
-        .collect();
-    m.insert("row_count".into(), json!(row_count));
-    m.insert("rows".into(), Value::Array(out_rows));
-    m.insert("totals".into(), Value::Object(totals_json(kind, &totals)));
-    Ok(HttpResponse::Ok().json(Value::Object(m)))
+            }),
+        top,
+        row_count,
+        rows: out_rows,
+        totals: Metrics::of(kind, &totals),
+    })))
 }
 
-/// Time saved, grouped.
-///
-/// `events`, `hours_saved` and `cost_saved` per `group_by` group, and their totals. Pro.
-#[utoipa::path(
-    get,
-    path = "/api/v1/reports/time-saved",
-    tag = "read",
-    params(doc_params::ScopeQuery, doc_params::GroupQuery),
-    responses(
-        (status = 200, description = "The rows and their totals (JSON), or the rows as CSV with `format=csv`.",
-            content((doc::GroupedReport = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
-    )
-)]
-pub async fn time_saved(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    grouped(state, req, Kind::TimeSaved, false).await
+/// What every read answer starts with: the resolved range and filters.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Head {
+    /// The preset asked for, or `custom` for `from`/`to`.
+    pub period: &'static str,
+    #[schema(format = DateTime)]
+    pub from: String,
+    /// Exclusive.
+    #[schema(format = DateTime)]
+    pub to: String,
+    pub tz: String,
+    pub currency: String,
+    pub agent_id: Option<String>,
+    pub task_type: Option<String>,
 }
 
-/// Cost saved, grouped.
-///
-/// `events`, `cost_saved`, `agent_cost` and `net_saved` per `group_by` group, and their
-/// totals. Pro.
-#[utoipa::path(
-    get,
-    path = "/api/v1/reports/cost-saved",
-    tag = "read",
-    params(doc_params::ScopeQuery, doc_params::GroupQuery),
-    responses(
-        (status = 200, description = "The rows and their totals (JSON), or the rows as CSV with `format=csv`.",
-            content((doc::GroupedReport = "application/json"), (String = "text/csv"))),
-        (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
-    )
-)]
-pub async fn cost_saved(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    grouped(state, req, Kind::CostSaved, false).await
+impl Head {
+    fn new(range: &Range, scope: &Scope, org: &OrgSettings) -> Self {
+        Head {
+            period: range.period,
+            from: clock::format_ms(clock::from_unix_ms(range.from)),
+            to: clock::format_ms(clock::from_unix_ms(range.to)),
+            tz: scope.tz_name.clone(),
+            currency: org.currency.as_str().to_owned(),
+            agent_id: scope.agent_id.clone(),
+            task_type: scope.task_type.clone(),
+        }
+    }
 }
 
-/// The time-saved rows as a CSV download.
-///
-/// Default `group_by=day,agent,task_type`; always CSV (`format=json` is a 422). Pro.
-#[utoipa::path(
-    get,
-    path = "/api/v1/reports/export",
-    tag = "read",
-    params(doc_params::ScopeQuery, doc_params::GroupQuery),
-    responses(
-        (status = 200, description = "A header row, then one row per group; `currency` last.",
-            content_type = "text/csv", body = String,
-            headers(("Content-Disposition" = String, description = "`attachment` with a file name holding the range"))),
-        (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
-    )
-)]
-pub async fn export(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    grouped(state, req, Kind::TimeSaved, true).await
+/// Exact sums over a set of events, as every answer prints them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SumsOut {
+    pub events: i64,
+    pub hours_saved: Num,
+    pub cost_saved: Num,
+    /// The known costs only; `null` when no event had one.
+    pub agent_cost: Option<Num>,
+    pub net_saved: Num,
 }
 
-fn sums_json(s: &Sums) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("events".into(), json!(s.events));
-    m.insert("hours_saved".into(), num(hours(s.hours_saved_milli)));
-    m.insert("cost_saved".into(), num(money(s.cost_saved_cents)));
-    m.insert(
-        "agent_cost".into(),
-        agent_cost(s).map(num).unwrap_or(Value::Null),
-    );
-    m.insert("net_saved".into(), num(money(s.net_saved_cents)));
-    m
+impl From<&Sums> for SumsOut {
+    fn from(s: &Sums) -> Self {
+        SumsOut {
+            events: s.events,
+            hours_saved: hours(s.hours_saved_milli),
+            cost_saved: money(s.cost_saved_cents),
+            agent_cost: agent_cost(s),
+            net_saved: money(s.net_saved_cents),
+        }
+    }
 }
 
 /// Longest daily trend filled with empty days; a longer period lists only days with events.
@@ -495,7 +505,7 @@ pub const OUTCOMES: [&str; 3] = ["success", "failure", "needs_review"];
 
 /// Computes the summary of a scope (blocking: call on the blocking pool).
 pub fn summary_data(
-    st: &AppState,
+    st: &App,
     org: &OrgSettings,
     scope: &Scope,
     now_ms: i64,
@@ -556,44 +566,73 @@ pub fn summary_data(
     })
 }
 
-/// `GET /summary`: totals, by outcome, and a daily trend.
-#[utoipa::path(
-    get,
-    path = "/api/v1/summary",
-    tag = "read",
-    params(doc_params::ScopeQuery),
-    responses((status = 200, description = "The totals of the range.", body = doc::Summary))
-)]
+/// The sums per outcome; all three are always present.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ByOutcome {
+    pub success: SumsOut,
+    pub failure: SumsOut,
+    pub needs_review: SumsOut,
+}
+
+/// One local day of the trend.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrendDay {
+    /// The local date (`2026-10-25`).
+    pub date: String,
+    #[serde(flatten)]
+    pub sums: SumsOut,
+}
+
+/// `GET /summary`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SummaryReport {
+    #[serde(flatten)]
+    pub head: Head,
+    #[serde(flatten)]
+    pub sums: SumsOut,
+    /// hours / (176 × days / 30), to 3 places.
+    pub fte_equivalent: Num,
+    pub by_outcome: ByOutcome,
+    /// One entry per local day of the range (for a range over ~10 years, only days with
+    /// events).
+    pub trend: Vec<TrendDay>,
+}
+
+/// `GET /summary`: totals, by outcome, and a daily trend. All plans.
 pub async fn summary(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let org = org_of(&auth_context(&req)?);
-    let p = Params::from_request(&req)?;
-    let scope = read_params::scope(&p)?;
-    let now = clock::unix_ms(clock::now());
+    state: &Arc<App>,
+    org: &Arc<OrgSettings>,
+    p: &Params,
+    now_ms: i64,
+) -> Result<SummaryReport, ApiError> {
+    let scope = params::scope(p)?;
     let (org2, scope2) = (org.clone(), scope.clone());
-    let s = blocking(&state, move |st| summary_data(st, &org2, &scope2, now)).await?;
-    let mut m = head(&s.range, &scope, &org);
-    m.extend(sums_json(&s.totals));
-    m.insert("fte_equivalent".into(), num(s.fte_equivalent));
-    let mut outcomes = Map::new();
-    for (o, sums) in &s.by_outcome {
-        outcomes.insert((*o).into(), Value::Object(sums_json(sums)));
-    }
-    m.insert("by_outcome".into(), Value::Object(outcomes));
-    let trend: Vec<Value> = s
-        .trend
-        .iter()
-        .map(|(label, sums)| {
-            let mut d = Map::new();
-            d.insert("date".into(), json!(label));
-            d.extend(sums_json(sums));
-            Value::Object(d)
-        })
-        .collect();
-    m.insert("trend".into(), Value::Array(trend));
-    Ok(HttpResponse::Ok().json(Value::Object(m)))
+    let s = crate::blocking(state, move |st| summary_data(st, &org2, &scope2, now_ms)).await?;
+    let outcome = |name: &str| {
+        s.by_outcome
+            .iter()
+            .find(|(o, _)| *o == name)
+            .map(|(_, sums)| SumsOut::from(sums))
+            .unwrap_or_else(|| SumsOut::from(&Sums::default()))
+    };
+    Ok(SummaryReport {
+        head: Head::new(&s.range, &scope, org),
+        sums: SumsOut::from(&s.totals),
+        fte_equivalent: s.fte_equivalent,
+        by_outcome: ByOutcome {
+            success: outcome("success"),
+            failure: outcome("failure"),
+            needs_review: outcome("needs_review"),
+        },
+        trend: s
+            .trend
+            .iter()
+            .map(|(label, sums)| TrendDay {
+                date: label.clone(),
+                sums: SumsOut::from(sums),
+            })
+            .collect(),
+    })
 }
 
 /// One group of a one-dimension report: its value (`None`: events without one) and its sums.
@@ -602,7 +641,7 @@ pub type GroupSums = (Option<String>, Sums);
 /// One dimension's rows over a scope, sorted as `GET /reports/time-saved?group_by=<dim>`
 /// sorts them (hours saved, largest first), with the range they cover. Blocking.
 pub fn breakdown(
-    st: &AppState,
+    st: &App,
     org: &OrgSettings,
     scope: &Scope,
     dim: Dim,
@@ -610,7 +649,7 @@ pub fn breakdown(
     now_ms: i64,
 ) -> Result<(Range, Vec<GroupSums>), ApiError> {
     let grouping = Grouping {
-        groups: vec![read_params::Group::Dim(dim)],
+        groups: vec![params::Group::Dim(dim)],
         names: vec![name.to_owned()],
     };
     let rep = run_grouped(st, org, scope, grouping, now_ms)?;
@@ -623,35 +662,44 @@ pub fn breakdown(
     Ok((rep.range, rows))
 }
 
-/// `GET /reports/leaderboard`: agents ranked by `metric`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/reports/leaderboard",
-    tag = "read",
-    params(doc_params::ScopeQuery, doc_params::LeaderboardQuery),
-    responses(
-        (status = 200, description = "The agents, best first.", body = doc::Leaderboard),
-        (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
-    )
-)]
+/// One agent of the leaderboard.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LeaderboardRow {
+    /// Equal values share a rank (1, 2, 2, 4).
+    pub rank: usize,
+    pub agent_id: Option<String>,
+    #[serde(flatten)]
+    pub sums: SumsOut,
+}
+
+/// `GET /reports/leaderboard`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Leaderboard {
+    #[serde(flatten)]
+    pub head: Head,
+    pub metric: &'static str,
+    pub top: usize,
+    pub rows: Vec<LeaderboardRow>,
+}
+
+/// `GET /reports/leaderboard`: agents ranked by `metric`. Pro.
 pub async fn leaderboard(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let org = org_of(&auth_context(&req)?);
-    require_pro(&org, "reports other than usage")?;
-    let p = Params::from_request(&req)?;
-    let scope = read_params::scope(&p)?;
-    let metric = read_params::metric(&p, "metric")?.unwrap_or(Metric::HoursSaved);
-    let top = read_params::top(&p)?.unwrap_or(10);
-    let now = clock::unix_ms(clock::now());
+    state: &Arc<App>,
+    org: &Arc<OrgSettings>,
+    p: &Params,
+    now_ms: i64,
+) -> Result<Leaderboard, ApiError> {
+    require_pro(org, "reports other than usage")?;
+    let scope = params::scope(p)?;
+    let metric = params::metric(p, "metric")?.unwrap_or(Metric::HoursSaved);
+    let top = params::top(p)?.unwrap_or(10);
     let (org2, scope2) = (org.clone(), scope.clone());
     let grouping = Grouping {
-        groups: vec![read_params::Group::Dim(Dim::Agent)],
+        groups: vec![params::Group::Dim(Dim::Agent)],
         names: vec!["agent".into()],
     };
-    let rep = blocking(&state, move |st| {
-        run_grouped(st, &org2, &scope2, grouping, now)
+    let rep = crate::blocking(state, move |st| {
+        run_grouped(st, &org2, &scope2, grouping, now_ms)
     })
     .await?;
     let mut rows = rep.rows;
@@ -665,17 +713,18 @@ pub async fn leaderboard(
             rank = i + 1;
             prev = Some(v);
         }
-        let mut row = Map::new();
-        row.insert("rank".into(), json!(rank));
-        row.insert("agent_id".into(), json!(r.keys.first().cloned().flatten()));
-        row.extend(sums_json(&r.sums));
-        out.push(Value::Object(row));
+        out.push(LeaderboardRow {
+            rank,
+            agent_id: r.keys.first().cloned().flatten(),
+            sums: SumsOut::from(&r.sums),
+        });
     }
-    let mut m = head(&rep.range, &scope, &org);
-    m.insert("metric".into(), json!(metric.as_str()));
-    m.insert("top".into(), json!(top));
-    m.insert("rows".into(), Value::Array(out));
-    Ok(HttpResponse::Ok().json(Value::Object(m)))
+    Ok(Leaderboard {
+        head: Head::new(&rep.range, &scope, org),
+        metric: metric.as_str(),
+        top,
+        rows: out,
+    })
 }
 
 /// The billing month's counters and the plan's limits, as `GET /reports/usage` prints them.
@@ -694,7 +743,7 @@ pub struct Usage {
 
 /// Reads the usage of the month of `now` (blocking).
 pub fn usage_data(
-    st: &AppState,
+    st: &App,
     org: &OrgSettings,
     now: time::OffsetDateTime,
 ) -> Result<Usage, ApiError> {
@@ -713,7 +762,7 @@ pub fn usage_data(
         start.replace_month(start.month().next())
     }
     .map_err(ApiError::internal)?;
-    let hard_cap = ratelimit_hard_cap(org.plan, org.monthly_event_cap);
+    let hard_cap = ratelimit::hard_cap(org.plan, org.monthly_event_cap);
     let included = match org.plan {
         Plan::Free => hard_cap,
         _ => org.plan.included_events(),
@@ -731,168 +780,45 @@ pub fn usage_data(
     })
 }
 
+/// `GET /reports/usage`: the billing month (UTC) of receipt.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsageReport {
+    /// `free`, `pro` or `enterprise`.
+    pub plan: &'static str,
+    pub currency: String,
+    /// `2026-11`.
+    pub month: String,
+    #[schema(format = DateTime)]
+    pub period_start: String,
+    #[schema(format = DateTime)]
+    pub period_end: String,
+    pub events_this_month: i64,
+    /// Free: its cap; enterprise: `null`.
+    pub events_included: Option<u64>,
+    pub overage_events: i64,
+    /// Where events are refused; `null`: never.
+    pub event_cap: Option<u64>,
+    pub rate_limit_per_second: u32,
+}
+
 /// `GET /reports/usage`: the billing month's counters and the plan's limits. All plans.
-#[utoipa::path(
-    get,
-    path = "/api/v1/reports/usage",
-    tag = "read",
-    responses((status = 200, description = "This month's usage.", body = doc::Usage))
-)]
-pub async fn usage(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let org = org_of(&auth_context(&req)?);
-    let now = clock::now();
+pub async fn usage(
+    state: &Arc<App>,
+    org: &Arc<OrgSettings>,
+    now: time::OffsetDateTime,
+) -> Result<UsageReport, ApiError> {
     let org2 = org.clone();
-    let u = blocking(&state, move |st| usage_data(st, &org2, now)).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "plan": u.plan.as_str(),
-        "currency": org.currency.as_str(),
-        "month": u.month,
-        "period_start": clock::format_ms(u.period_start),
-        "period_end": clock::format_ms(u.period_end),
-        "events_this_month": u.events_this_month,
-        "events_included": u.events_included,
-        "overage_events": u.overage_events,
-        "event_cap": u.event_cap,
-        "rate_limit_per_second": u.rate_limit_per_second,
-    })))
-}
-
-/// The count at which events are refused (ratelimit::monthly_quota's rule); `None`: never.
-fn ratelimit_hard_cap(plan: Plan, cap_override: Option<u64>) -> Option<u64> {
-    match (plan, cap_override) {
-        (_, Some(cap)) => Some(cap),
-        (Plan::Free, None) => plan.included_events(),
-        _ => None,
-    }
-}
-
-/// The shapes of the answers above, for the OpenAPI document. The handlers build them with
-/// `json!` (their field sets depend on the query); these mirror them, and `just fuzz` checks
-/// every answer against them. `Serialize` is derived only so utoipa reads the serde attributes.
-pub mod doc {
-    use serde::Serialize;
-    use utoipa::ToSchema;
-
-    use crate::wire::Num;
-
-    /// What every read answer starts with: the resolved range and filters.
-    #[derive(Serialize, ToSchema)]
-    pub struct Head {
-        /// The preset asked for, or `custom` for `from`/`to`.
-        pub period: String,
-        #[schema(format = DateTime)]
-        pub from: String,
-        /// Exclusive.
-        #[schema(format = DateTime)]
-        pub to: String,
-        pub tz: String,
-        pub currency: String,
-        pub agent_id: Option<String>,
-        pub task_type: Option<String>,
-    }
-
-    /// Exact sums over a set of events.
-    #[derive(Serialize, ToSchema)]
-    pub struct Sums {
-        pub events: u64,
-        pub hours_saved: Num,
-        pub cost_saved: Num,
-        /// The known costs only; `null` when no event had one.
-        pub agent_cost: Option<Num>,
-        pub net_saved: Num,
-    }
-
-    /// The sums per outcome; all three are always present.
-    #[derive(Serialize, ToSchema)]
-    pub struct ByOutcome {
-        pub success: Sums,
-        pub failure: Sums,
-        pub needs_review: Sums,
-    }
-
-    /// One local day of the trend.
-    #[derive(Serialize, ToSchema)]
-    pub struct TrendDay {
-        /// The local date (`2026-10-25`).
-        pub date: String,
-        #[serde(flatten)]
-        pub sums: Sums,
-    }
-
-    /// `GET /summary`.
-    #[derive(Serialize, ToSchema)]
-    pub struct Summary {
-        #[serde(flatten)]
-        pub head: Head,
-        #[serde(flatten)]
-        pub sums: Sums,
-        /// hours / (176 × days / 30), to 3 places.
-        pub fte_equivalent: Num,
-        pub by_outcome: ByOutcome,
-        /// One entry per local day of the range (for a range over ~10 years, only days with
-        /// events).
-        pub trend: Vec<TrendDay>,
-    }
-
-    /// `GET /reports/time-saved` and `/reports/cost-saved` as JSON.
-    #[derive(Serialize, ToSchema)]
-    pub struct GroupedReport {
-        #[serde(flatten)]
-        pub head: Head,
-        pub group_by: Vec<String>,
-        /// The metric sorted by, or `time`.
-        pub sort: String,
-        pub top: Option<u32>,
-        /// Rows before `top`.
-        pub row_count: u64,
-        /// One object per group: a field per `group_by` entry, named as given (text or
-        /// `null`), then the metrics (time-saved: `events`, `hours_saved`, `cost_saved`;
-        /// cost-saved: `events`, `cost_saved`, `agent_cost`, `net_saved`).
-        #[schema(value_type = Vec<Object>)]
-        pub rows: Vec<serde_json::Value>,
-        /// The metrics over every row, also when `top` cut some.
-        #[schema(value_type = Object)]
-        pub totals: serde_json::Value,
-    }
-
-    /// One agent of the leaderboard.
-    #[derive(Serialize, ToSchema)]
-    pub struct LeaderboardRow {
-        /// Equal values share a rank (1, 2, 2, 4).
-        pub rank: u64,
-        pub agent_id: Option<String>,
-        #[serde(flatten)]
-        pub sums: Sums,
-    }
-
-    /// `GET /reports/leaderboard`.
-    #[derive(Serialize, ToSchema)]
-    pub struct Leaderboard {
-        #[serde(flatten)]
-        pub head: Head,
-        pub metric: String,
-        pub top: u32,
-        pub rows: Vec<LeaderboardRow>,
-    }
-
-    /// `GET /reports/usage`: the billing month (UTC) of receipt.
-    #[derive(Serialize, ToSchema)]
-    pub struct Usage {
-        /// `free`, `pro` or `enterprise`.
-        pub plan: String,
-        pub currency: String,
-        /// `2026-11`.
-        pub month: String,
-        #[schema(format = DateTime)]
-        pub period_start: String,
-        #[schema(format = DateTime)]
-        pub period_end: String,
-        pub events_this_month: u64,
-        /// Free: its cap; enterprise: `null`.
-        pub events_included: Option<u64>,
-        pub overage_events: u64,
-        /// Where events are refused; `null`: never.
-        pub event_cap: Option<u64>,
-        pub rate_limit_per_second: u32,
-    }
+    let u = crate::blocking(state, move |st| usage_data(st, &org2, now)).await?;
+    Ok(UsageReport {
+        plan: u.plan.as_str(),
+        currency: org.currency.as_str().to_owned(),
+        month: u.month,
+        period_start: clock::format_ms(u.period_start),
+        period_end: clock::format_ms(u.period_end),
+        events_this_month: u.events_this_month,
+        events_included: u.events_included,
+        overage_events: u.overage_events,
+        event_cap: u.event_cap,
+        rate_limit_per_second: u.rate_limit_per_second,
+    })
 }

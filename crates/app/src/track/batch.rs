@@ -6,7 +6,6 @@
 //! refuse that transaction, the writer commits the items one by one and only the refused one
 //! fails (`store::writer`).
 
-use actix_web::{web, HttpRequest, HttpResponse};
 use idempotency::IdempotencyKey;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -15,12 +14,16 @@ use store::{IdempotencyClaim, Recorded};
 
 use utoipa::ToSchema;
 
-use super::track::TrackResponse;
-use super::track::{answer, auth_context, commit, json_bytes, prepare, recorded, Prepared};
-use super::track_input::{from_value, parse_json, wire_from_text, TrackWire};
-use crate::clock;
-use crate::errors::{ApiError, ErrorBody};
-use crate::state::AppState;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::input::{from_value, parse_json, wire_from_text, TrackWire};
+use super::TrackResponse;
+use super::{answer, commit, prepare, recorded, Prepared};
+use crate::auth::OrgSettings;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::App;
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -115,7 +118,7 @@ fn write_response(outcomes: &[Outcome]) -> String {
                 let _ = write!(
                     out,
                     r#"{{"status":"error","index":{index},"http_status":{},"error":"#,
-                    e.status_and_code().0.as_u16()
+                    e.status_and_code().0
                 );
                 out.push_str(&e.body().to_string());
             }
@@ -134,7 +137,7 @@ struct Envelope<'a> {
 }
 
 /// An item's claim and validated input.
-type ItemInput = (Option<IdempotencyClaim>, super::track_input::TrackInput);
+type ItemInput = (Option<IdempotencyClaim>, super::input::TrackInput);
 
 /// [`item_input`] read from the item's JSON text without building a `Value`: the fingerprint
 /// from the text (`idempotency::fingerprint_text`, equal to the `Value`'s), the wire struct
@@ -175,7 +178,7 @@ fn item_from_text(raw: &str) -> Result<ItemInput, ApiError> {
 /// Splits one item into its idempotency claim and its validated input.
 fn item_input(
     item: Value,
-) -> Result<(Option<IdempotencyClaim>, super::track_input::TrackInput), ApiError> {
+) -> Result<(Option<IdempotencyClaim>, super::input::TrackInput), ApiError> {
     let Value::Object(mut map) = item else {
         return Err(ApiError::invalid("each event must be a JSON object"));
     };
@@ -220,25 +223,16 @@ fn envelope_items(doc: Value) -> Result<Vec<Value>, ApiError> {
     Ok(events)
 }
 
-/// Record up to 1,000 events in one request.
-///
-/// Every item follows the rules of a single `POST /track`, with its own optional
-/// `idempotency_key`; a bad item gets its own error result and never rejects the others.
-#[utoipa::path(
-    post,
-    path = "/api/v1/track/batch",
-    tag = "track",
-    request_body(content = BatchRequest, content_type = "application/json"),
-    responses((status = 200, description = "One result per item, in order.", body = BatchResponse))
-)]
+/// `POST /track/batch`: every item follows the rules of a single `POST /track`, with its own
+/// optional `idempotency_key`; a bad item gets its own error result and never rejects the
+/// others. Returns the answer's JSON (200).
 pub async fn track_batch(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let auth = auth_context(&req)?;
-    let body = json_bytes(&state, &req, payload).await?;
-    let parsed: Vec<Result<ItemInput, ApiError>> = match serde_json::from_slice::<Envelope>(&body) {
+    state: &Arc<App>,
+    org: &OrgSettings,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<String, ApiError> {
+    let parsed: Vec<Result<ItemInput, ApiError>> = match serde_json::from_slice::<Envelope>(body) {
         Ok(envelope) if (1..=MAX_BATCH).contains(&envelope.events.len()) => envelope
             .events
             .iter()
@@ -246,7 +240,7 @@ pub async fn track_batch(
             .collect(),
         // Anything else (a malformed envelope, a repeated "events") is read as a `Value`,
         // which names what is wrong as before.
-        _ => envelope_items(parse_json(&body)?)?
+        _ => envelope_items(parse_json(body)?)?
             .into_iter()
             .map(item_input)
             .collect(),
@@ -254,11 +248,10 @@ pub async fn track_batch(
     let n = parsed.len();
 
     // Value every valid item (from the org's cached context).
-    let now = clock::now();
     let mut prepared: Vec<Result<Prepared, ApiError>> = Vec::with_capacity(n);
     for p in parsed {
         prepared.push(match p {
-            Ok((claim, input)) => prepare(&state, &auth.org, input, claim, now).await,
+            Ok((claim, input)) => prepare(state, org, input, claim, now).await,
             Err(e) => Err(e),
         });
     }
@@ -279,9 +272,9 @@ pub async fn track_batch(
         });
     }
     if !writes.is_empty() {
-        let results = commit(&state, writes).await?;
+        let results = commit(state, writes).await?;
         for ((index, body), result) in bodies.into_iter().zip(results) {
-            outcomes[index] = Some(match recorded(result, &auth.org) {
+            outcomes[index] = Some(match recorded(result, org) {
                 Ok(Recorded::Created { .. }) => Outcome::Created(body),
                 Ok(Recorded::Replayed { event }) => Outcome::Replayed(answer(&event)?),
                 Err(e) => Outcome::Failed(e),
@@ -292,9 +285,7 @@ pub async fn track_batch(
         .into_iter()
         .map(|o| o.ok_or_else(|| ApiError::internal(anyhow::anyhow!("batch item lost"))))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(write_response(&outcomes)))
+    Ok(write_response(&outcomes))
 }
 
 #[cfg(test)]
@@ -332,7 +323,7 @@ mod tests {
                 .enumerate()
                 .map(|(k, e)| ItemResult::Error {
                     index: k + 2,
-                    http_status: e.status_and_code().0.as_u16(),
+                    http_status: e.status_and_code().0,
                     error: e.body(),
                 }),
         );

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::errors::ApiError;
+use crate::error::ApiError;
 
 /// Metadata may be at most this large, serialized.
 pub const METADATA_MAX_BYTES: usize = 16 * 1024;
@@ -154,7 +154,7 @@ pub struct AuditSample {
 /// `POST /track`, checked: every value within the contract's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackInput {
-    pub agent_id: String,
+    pub agent_id: catalogue::AgentId,
     pub task_type: catalogue::TaskTypeKey,
     pub outcome: Outcome,
     pub duration: DurationSeconds,
@@ -314,10 +314,12 @@ fn no_control_chars(field: &str, s: &str) -> Result<(), ApiError> {
 }
 
 impl TrackWire {
-    /// Checks every rule and produces domain values. `now` is the time of receipt.
+    /// Checks every rule and produces domain values. The time window of `occurred_at` is checked
+    /// later, against the time of receipt (`check_window`).
     pub fn into_input(self) -> Result<TrackInput, ApiError> {
         self.validate().map_err(|e| first_validation_error(&e))?;
-        no_control_chars("agent_id", &self.agent_id)?;
+        let agent_id = catalogue::AgentId::from_string(self.agent_id)
+            .map_err(|e| ApiError::field("agent_id", e.to_string()))?;
         let task_type = catalogue::TaskTypeKey::parse(&self.task_type)
             .map_err(|e| ApiError::field("task_type", e.to_string()))?;
         let outcome = self
@@ -422,7 +424,7 @@ impl TrackWire {
             })
             .transpose()?;
         Ok(TrackInput {
-            agent_id: self.agent_id,
+            agent_id,
             task_type,
             outcome,
             duration,

@@ -2,11 +2,7 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use catalogue::{resolve_price, Catalogue};
-use futures_util::StreamExt as _;
 use idempotency::{Decision, IdempotencyKey};
 use roi_engine::{
     evaluate, BaselineCandidates, CostInput, Resolution, Valuation, AGENT_COST_DP, HOURS_DP,
@@ -19,15 +15,18 @@ use time::OffsetDateTime;
 
 use utoipa::ToSchema;
 
-use super::track_input::{
-    check_window, from_value, parse_json, wire_from_text, OutcomeDoc, TrackInput, TrackWire,
-};
-use crate::auth::{AuthContext, OrgSettings};
+pub mod batch;
+pub mod input;
+
+use crate::auth::OrgSettings;
 use crate::clock;
 use crate::context::{ContextCache, OrgContext};
-use crate::errors::ApiError;
-use crate::state::AppState;
+use crate::error::ApiError;
+use crate::state::App;
 use crate::wire::{push_fixed, push_json_str, Num};
+use input::{
+    check_window, from_value, parse_json, wire_from_text, OutcomeDoc, TrackInput, TrackWire,
+};
 
 /// The 201 body (API.md §4): the valuation, frozen on the event. Decimals serialize as exact
 /// JSON numbers.
@@ -68,188 +67,71 @@ pub struct TrackResponse<'a> {
     warnings: Vec<&'a str>,
 }
 
-/// The caller, as the auth middleware left it.
-pub(crate) fn auth_context(req: &HttpRequest) -> Result<Arc<AuthContext>, ApiError> {
-    req.extensions()
-        .get::<Arc<AuthContext>>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("route mounted without auth")))
+/// The `Idempotency-Key` header as received.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyHeader<'a> {
+    Absent,
+    /// Not text a header may carry (outside visible ASCII).
+    Unreadable,
+    Text(&'a str),
 }
 
-/// JSON only: a body of another declared type is refused rather than guessed at.
-fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(ct) = req.headers().get(CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let essence = ct
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json" || essence.ends_with("+json") {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType)
-    }
-}
-
-/// Reads the body up to `limit` bytes. A larger body is read to its end and discarded, so the
-/// client gets the 413 answer instead of a connection reset.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
-    let mut too_large = false;
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
-        if too_large || body.len() + chunk.len() > limit {
-            too_large = true;
-            body.clear();
-            continue;
+fn idempotency_key(header: KeyHeader<'_>) -> Result<Option<IdempotencyKey>, ApiError> {
+    let text = match header {
+        KeyHeader::Absent => return Ok(None),
+        KeyHeader::Unreadable => {
+            return Err(ApiError::field(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            ))
         }
-        body.extend_from_slice(&chunk);
-    }
-    if too_large {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    Ok(body)
-}
-
-/// A request's JSON body as sent: the Content-Type checked, at most the body limit read.
-pub(crate) async fn json_bytes(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<web::BytesMut, ApiError> {
-    require_json(req)?;
-    read_body(payload, state.config.max_body_bytes).await
-}
-
-/// A request's JSON body, parsed ([`json_bytes`], then [`parse_json`]).
-pub(crate) async fn json_body(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<serde_json::Value, ApiError> {
-    parse_json(&json_bytes(state, req, payload).await?)
-}
-
-/// The `Idempotency-Key` header (documentation of [`idempotency_key`]).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct IdempotencyHeader {
-    /// Makes a retry safe: 1 to 255 visible ASCII characters, scoped to the org, for 24 h.
-    #[param(
-        rename = "Idempotency-Key",
-        min_length = 1,
-        max_length = 255,
-        pattern = "^[!-~]+$"
-    )]
-    pub idempotency_key: Option<String>,
-}
-
-/// The answer of `/track/validate`.
-#[derive(ToSchema)]
-pub struct Valid {
-    /// Always `true`.
-    pub valid: bool,
-}
-
-fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(raw) = req.headers().get("idempotency-key") else {
-        return Ok(None);
+        KeyHeader::Text(text) => text,
     };
-    let text = raw.to_str().map_err(|_| {
-        ApiError::field(
-            "Idempotency-Key",
-            "must be 1 to 255 visible ASCII characters",
-        )
-    })?;
     IdempotencyKey::parse(text)
         .map(Some)
         .map_err(|e| ApiError::field("Idempotency-Key", e.to_string()))
 }
 
-/// Record one finished task.
-///
-/// Values the task (baseline, rate, hours and cost saved, agent cost, net) and stores it with
-/// everything resolved frozen on the event. With `Idempotency-Key`, a retry within 24 h with
-/// the same body answers the first event again (200, `Idempotent-Replayed: true`); a different
-/// body is `idempotency_key_reused`.
-#[utoipa::path(
-    post,
-    path = "/api/v1/track",
-    tag = "track",
-    params(IdempotencyHeader),
-    request_body(content = TrackWire, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Valued and stored.", body = TrackResponse),
-        (status = 200, description = "A replay: the identical answer of the first request with this Idempotency-Key.",
-            body = TrackResponse,
-            headers(("Idempotent-Replayed" = String, description = "`true`"))),
-        (status = 409, description = "The first request with this Idempotency-Key has not finished (only where the store cannot wait for it)."),
-        (status = 429, description = "Over the key's per-second rate limit (`rate_limited`), or the org reached the hard monthly cap of its plan (`quota_exceeded`)."),
-    )
-)]
+/// What [`track`] did: stored a new event (`replayed` false: 201) or answered an earlier
+/// identical request again (200, `Idempotent-Replayed: true`); `body` is the answer's JSON.
+#[derive(Debug)]
+pub struct Tracked {
+    pub replayed: bool,
+    pub body: String,
+}
+
+/// `POST /track`: reads, values and stores one finished task, exactly once (API.md §4, §7).
 pub async fn track(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let auth = auth_context(&req)?;
-    let body = json_bytes(&state, &req, payload).await?;
-    let (wire, claim) = track_body(&body, &req)?;
+    state: &Arc<App>,
+    org: &OrgSettings,
+    body: &[u8],
+    key: KeyHeader<'_>,
+    now: OffsetDateTime,
+) -> Result<Tracked, ApiError> {
+    let (wire, claim) = track_body(body, key)?;
     let input = wire.into_input()?;
-    let prepared = prepare(&state, &auth.org, input, claim, clock::now()).await?;
+    let prepared = prepare(state, org, input, claim, now).await?;
     let (replayed, body) = match prepared {
         Prepared::Replay(body) => (true, body),
         Prepared::Write(write, body) => {
-            let result = commit(&state, vec![*write])
+            let result = commit(state, vec![*write])
                 .await?
                 .pop()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("writer returned no result")))?;
-            match recorded(result, &auth.org)? {
+            match recorded(result, org)? {
                 Recorded::Created { .. } => (false, body),
                 Recorded::Replayed { event } => (true, answer(&event)?),
             }
         }
     };
-    let status = if replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    let mut resp = HttpResponse::build(status);
-    resp.content_type("application/json");
-    if replayed {
-        resp.insert_header(("Idempotent-Replayed", HeaderValue::from_static("true")));
-    }
-    Ok(resp.body(body))
+    Ok(Tracked { replayed, body })
 }
 
-/// Check a `/track` body without storing it.
-///
-/// Checks a body against every field rule of `/track` without valuing or storing it. Also the
-/// no-op ceiling the ingest benchmark compares against.
-#[utoipa::path(
-    post,
-    path = "/api/v1/track/validate",
-    tag = "track",
-    params(IdempotencyHeader),
-    request_body(content = TrackWire, content_type = "application/json"),
-    responses((status = 200, description = "The body passes every field rule.", body = Valid))
-)]
-pub async fn validate(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    auth_context(&req)?;
-    let body = json_bytes(&state, &req, payload).await?;
-    track_body(&body, &req)?.0.into_input()?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"valid": true})))
+/// `POST /track/validate`: checks a body against every field rule of `/track` without valuing
+/// or storing it.
+pub fn validate(body: &[u8], key: KeyHeader<'_>) -> Result<(), ApiError> {
+    track_body(body, key)?.0.into_input()?;
+    Ok(())
 }
 
 /// A `/track` body: its wire struct and, with an `Idempotency-Key`, the claim. A valid body is
@@ -258,12 +140,12 @@ pub async fn validate(
 /// in the same order: JSON syntax, then the header, then the fields.
 fn track_body(
     body: &[u8],
-    req: &HttpRequest,
+    key: KeyHeader<'_>,
 ) -> Result<(TrackWire, Option<IdempotencyClaim>), ApiError> {
     let text = std::str::from_utf8(body).ok();
     let fast = text.and_then(|t| {
         let wire = wire_from_text::<TrackWire>(t)?;
-        let claim = match idempotency_key(req) {
+        let claim = match idempotency_key(key) {
             Err(e) => return Some(Err(e)),
             Ok(None) => None,
             Ok(Some(key)) => Some(IdempotencyClaim {
@@ -277,7 +159,7 @@ fn track_body(
         return read;
     }
     let value = parse_json(body)?;
-    let claim = idempotency_key(req)?.map(|key| IdempotencyClaim {
+    let claim = idempotency_key(key)?.map(|key| IdempotencyClaim {
         key: key.as_str().to_owned(),
         fingerprint: idempotency::fingerprint(&value),
     });
@@ -292,7 +174,7 @@ pub(crate) enum Prepared {
 
 /// Sends writes to the group-commit writer and waits for the commit that holds them.
 pub(crate) async fn commit(
-    state: &AppState,
+    state: &App,
     writes: Vec<TrackWrite>,
 ) -> Result<Vec<Result<Recorded, TrackError>>, ApiError> {
     let rx = state.writer.submit(writes).map_err(|e| match e {
@@ -318,10 +200,7 @@ pub(crate) fn recorded(
     match result {
         Ok(r) => Ok(r),
         Err(TrackError::QuotaExceeded) => Err(ApiError::QuotaExceeded {
-            cap: org
-                .monthly_event_cap
-                .or(org.plan.included_events())
-                .unwrap_or_default(),
+            cap: ratelimit::hard_cap(org.plan, org.monthly_event_cap).unwrap_or_default(),
         }),
         Err(TrackError::KeyReused) => Err(ApiError::IdempotencyKeyReused),
         Err(TrackError::KeyInFlight) => Err(ApiError::IdempotencyKeyInUse),
@@ -334,7 +213,7 @@ pub(crate) fn recorded(
 /// request refuses it (the time window, the task type), that request's stored answer wins: a
 /// retry is answered as it was the first time.
 pub(crate) async fn prepare(
-    state: &web::Data<AppState>,
+    state: &Arc<App>,
     org: &OrgSettings,
     input: TrackInput,
     claim: Option<IdempotencyClaim>,
@@ -348,10 +227,10 @@ pub(crate) async fn prepare(
         }
         Err(e @ (ApiError::OccurredAtOutOfRange { .. } | ApiError::UnknownTaskType { .. })) => {
             let Some(c) = claim else { return Err(e) };
-            let (st, org_id) = (state.clone(), org.id.clone());
-            let stored = web::block(move || {
+            let org_id = org.id.clone();
+            let stored = crate::blocking(state, move |st| {
                 let Some(row) = st.store.find_idempotency(&org_id, &c.key)? else {
-                    return Ok::<_, store::StoreError>(None);
+                    return Ok::<_, ApiError>(None);
                 };
                 let decision = store::decide_existing(&row, &c.fingerprint, now)?;
                 let event = match decision {
@@ -360,7 +239,7 @@ pub(crate) async fn prepare(
                 };
                 Ok(Some((decision, event)))
             })
-            .await??;
+            .await?;
             let Some((decision, event)) = stored else {
                 return Err(e);
             };
@@ -383,7 +262,7 @@ pub(crate) async fn prepare(
 }
 
 fn value_event(
-    state: &AppState,
+    state: &App,
     org: &OrgSettings,
     ctx: &OrgContext,
     input: TrackInput,
@@ -402,7 +281,7 @@ fn value_event(
         custom: ctx.custom_types.get(key).copied(),
         fallback: org.fallback_baseline,
     };
-    let agent_rate = ctx.agent_rates.get(&input.agent_id).copied();
+    let agent_rate = ctx.agent_rates.get(input.agent_id.as_str()).copied();
     let cost = match (&input.agent_cost, &input.model) {
         (Some(m), _) => CostInput::Provided(*m),
         (None, Some(model)) => {
@@ -595,7 +474,7 @@ fn event_row(
     EventRow {
         id,
         org_id: org.id.clone(),
-        agent_id: input.agent_id.clone(),
+        agent_id: input.agent_id.as_str().to_owned(),
         task_type: input.task_type.as_str().to_owned(),
         outcome: input.outcome.as_str().to_owned(),
         occurred_at: clock::unix_ms(occurred_at),

@@ -3,7 +3,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::wire::Num;
+use app::wire::Num;
 
 /// `1234567.891` → `1,234,567.891`; the digits are kept as they are.
 pub fn grouped(text: &str) -> String {

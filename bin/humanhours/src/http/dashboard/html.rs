@@ -5,13 +5,12 @@
 //! inline style and no script).
 
 use maud::{html, Markup, DOCTYPE};
-use serde_json::Value;
 use store::Sums;
 
 use super::format::{count, currency_sign, exact, money as fmt_money, number, percent};
 use super::view::{Overview, Row};
-use crate::clock;
-use crate::routes::reports::{agent_cost, hours, money};
+use app::clock;
+use app::read::reports::{agent_cost, hours, money};
 
 /// The period links, in order.
 const PERIODS: [(&str, &str); 6] = [
@@ -444,7 +443,7 @@ fn agents_table(o: &Overview, cur: &str) -> Markup {
                         @for a in o.agents.iter().take(200) {
                             tr {
                                 th scope="row" { (a.row.agent_id) }
-                                td.num { (sign) (number(crate::wire::Num(a.effective_rate.get()))) }
+                                td.num { (sign) (number(app::wire::Num(a.effective_rate.get()))) }
                                 td { @if a.own_rate.is_some() { "the agent's own rate" } @else { "the organisation's default" } }
                                 td.date { (day(a.row.last_seen_at)) }
                                 td.num { (count(a.last_30_days.events)) }
@@ -459,14 +458,6 @@ fn agents_table(o: &Overview, cur: &str) -> Markup {
                 p.note { "The first 200 of " (o.agents.len()) " agents are listed; GET /api/v1/agents lists them all." }
             }
         }
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -502,14 +493,14 @@ fn task_types_table(o: &Overview) -> Markup {
                                 th scope="row" { (t.key) }
                                 @match &t.entry {
                                     Some(e) => {
-                                        td { (text(&e["display_name"])) }
-                                        td.num { (text(&e["effective_baseline_minutes"])) }
-                                        td { (source_label(&text(&e["effective_baseline_source"]))) }
+                                        td { (e.display_name) }
+                                        td.num { (e.effective_baseline_minutes.map(|n| n.0.normalize().to_string()).unwrap_or_default()) }
+                                        td { (source_label(e.effective_baseline_source)) }
                                         td {
-                                            @if let Some(reason) = e["override"]["reason"].as_str() {
+                                            @if let Some(reason) = e.override_.as_ref().and_then(|o| o.reason.as_deref()) {
                                                 "Override: " (reason)
                                             } @else {
-                                                (text(&e["baseline_source"]))
+                                                (e.baseline_source.as_deref().unwrap_or_default())
                                             }
                                         }
                                     }

@@ -32,12 +32,12 @@ use self::session::{
     signin_cookie, token_cookie, token_hash, SESSION_COOKIE, SIGNIN_COOKIE,
 };
 use self::view::{Overview, ViewQuery};
-use crate::auth::{verify_key_fresh, OrgSettings};
-use crate::clock;
-use crate::errors::ApiError;
-use crate::routes::read_params::Params;
-use crate::routes::reports::csv_response;
-use crate::state::AppState;
+use crate::http::api::reports::csv_response;
+use crate::http::errors::ApiError;
+use app::auth::{verify_key_fresh, OrgSettings};
+use app::clock;
+use app::read::params::Params;
+use app::App;
 
 /// The stylesheet, served from the binary (no CDN, nothing from the network).
 const CSS: &str = include_str!("dashboard.css");
@@ -88,10 +88,10 @@ fn redirect(to: &str) -> actix_web::HttpResponseBuilder {
 
 /// An API error as an HTML page with the API's status.
 fn error_page(e: ApiError) -> HttpResponse {
-    let (status, _) = e.status_and_code();
-    let body = e.body();
-    let mut message = body["message"].as_str().unwrap_or("").to_owned();
-    if let Some(hint) = body["hint"].as_str() {
+    let status = crate::http::errors::status_of(&e);
+    let body = e.error_body();
+    let mut message = body.message;
+    if let Some(hint) = body.hint {
         message = format!("{message} ({hint})");
     }
     let title = match status.as_u16() {
@@ -131,35 +131,37 @@ struct Signed {
 /// The browser's session, if its cookie names a live one. An expired session, or one whose API
 /// key was revoked since, is deleted and counts as none.
 async fn current_session(
-    state: &web::Data<AppState>,
+    state: &web::Data<App>,
     req: &HttpRequest,
 ) -> Result<Option<Signed>, ApiError> {
     let Some(token) = token_cookie(req, SESSION_COOKIE) else {
         return Ok(None);
     };
     let hash = token_hash(&token);
-    let st = state.clone();
     let now = clock::unix_ms(clock::now());
-    let org = web::block(move || -> Result<Option<OrgSettings>, ApiError> {
-        let Some(s) = st.store.find_session(&hash)? else {
-            return Ok(None);
-        };
-        let key = st.store.find_key(&s.key_prefix)?;
-        let live = s.expires_at > now
-            && key
-                .as_ref()
-                .is_some_and(|(k, _)| k.revoked_at.is_none() && k.org_id == s.org_id);
-        match key {
-            Some((_, org)) if live => Ok(Some(
-                OrgSettings::try_from(&org).map_err(ApiError::Internal)?,
-            )),
-            _ => {
-                st.store.delete_session(&hash)?;
-                Ok(None)
+    let org = app::blocking(
+        &state.clone().into_inner(),
+        move |st| -> Result<Option<OrgSettings>, ApiError> {
+            let Some(s) = st.store.find_session(&hash)? else {
+                return Ok(None);
+            };
+            let key = st.store.find_key(&s.key_prefix)?;
+            let live = s.expires_at > now
+                && key
+                    .as_ref()
+                    .is_some_and(|(k, _)| k.revoked_at.is_none() && k.org_id == s.org_id);
+            match key {
+                Some((_, org)) if live => Ok(Some(
+                    OrgSettings::try_from(&org).map_err(ApiError::Internal)?,
+                )),
+                _ => {
+                    st.store.delete_session(&hash)?;
+                    Ok(None)
+                }
             }
-        }
-    })
-    .await??;
+        },
+    )
+    .await?;
     Ok(org.map(|org| Signed {
         org: Arc::new(org),
         token,
@@ -173,12 +175,12 @@ fn form_fields(body: &[u8]) -> HashMap<String, String> {
         .collect()
 }
 
-fn session_hours(state: &AppState) -> u64 {
+fn session_hours(state: &App) -> u64 {
     state.config.session_ttl.as_secs() / 3600
 }
 
 /// `GET /dashboard/sign-in`: the form, with a fresh CSRF token in a cookie and a hidden field.
-async fn sign_in_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn sign_in_form(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
     match current_session(&state, &req).await {
         Ok(Some(_)) => return redirect("/dashboard").finish(),
         Ok(None) => {}
@@ -195,7 +197,7 @@ async fn sign_in_form(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
 
 /// `POST /dashboard/sign-in`: checks the form's CSRF token, then the key (always against the
 /// database, so a revoked key cannot sign in from a cache), then starts a session.
-async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn sign_in(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let form = form_fields(&body);
     let cookie = token_cookie(&req, SIGNIN_COOKIE);
     let csrf_ok = match (&cookie, form.get("csrf")) {
@@ -242,11 +244,10 @@ async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         created_at: clock::unix_ms(now),
         expires_at: clock::unix_ms(now) + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2),
     };
-    let st = state.clone();
-    if let Err(e) = web::block(move || st.store.insert_session(&row))
-        .await
-        .map_err(ApiError::from)
-        .and_then(|r| r.map_err(ApiError::from))
+    if let Err(e) = app::blocking(&state.clone().into_inner(), move |st| {
+        Ok(st.store.insert_session(&row)?)
+    })
+    .await
     {
         return error_page(e);
     }
@@ -259,7 +260,7 @@ async fn sign_in(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
 }
 
 /// `POST /dashboard/sign-out`: deletes the session (after the CSRF check) and the cookie.
-async fn sign_out(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn sign_out(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let signed = match current_session(&state, &req).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -278,11 +279,10 @@ async fn sign_out(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         );
     }
     let hash = token_hash(&signed.token);
-    let st = state.clone();
-    if let Err(e) = web::block(move || st.store.delete_session(&hash))
-        .await
-        .map_err(ApiError::from)
-        .and_then(|r| r.map_err(ApiError::from))
+    if let Err(e) = app::blocking(&state.clone().into_inner(), move |st| {
+        Ok(st.store.delete_session(&hash)?)
+    })
+    .await
     {
         return error_page(e);
     }
@@ -293,20 +293,26 @@ async fn sign_out(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
 
 /// Reads the view's parameters and gathers the overview on the blocking pool.
 async fn load(
-    state: &web::Data<AppState>,
+    state: &web::Data<App>,
     req: &HttpRequest,
     org: Arc<OrgSettings>,
 ) -> Result<Overview, ApiError> {
-    let p = Params::from_request(req)?;
+    let p = Params::from_query(req.query_string())?;
     let (query, scope) = ViewQuery::parse(&p)?;
-    let st = state.clone();
-    web::block(move || Overview::load(&st, org, query, scope)).await?
+    app::blocking(&state.clone().into_inner(), move |st| {
+        Overview::load(st, org, query, scope)
+    })
+    .await
 }
 
 fn csv_answer(o: &Overview) -> HttpResponse {
     match o.csv() {
         Ok(body) => {
-            let mut resp = csv_response("dashboard", &o.summary.range, body);
+            let mut resp = csv_response(app::read::reports::Csv::new(
+                "dashboard",
+                &o.summary.range,
+                body,
+            ));
             let h = resp.headers_mut();
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             h.insert(
@@ -320,7 +326,7 @@ fn csv_answer(o: &Overview) -> HttpResponse {
 }
 
 /// `GET /dashboard`: the overview, or the way to the sign-in form.
-async fn overview(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn overview(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
     let signed = match current_session(&state, &req).await {
         Ok(Some(s)) => s,
         Ok(None) => return redirect(SIGN_IN).finish(),
@@ -338,7 +344,7 @@ async fn overview(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
 }
 
 /// `GET /dashboard/export.csv`: the current view as CSV.
-async fn export(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+async fn export(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
     let signed = match current_session(&state, &req).await {
         Ok(Some(s)) => s,
         Ok(None) => return redirect(SIGN_IN).finish(),
@@ -361,7 +367,7 @@ fn gone(title: &str, message: &str) -> HttpResponse {
 }
 
 /// Finds the live share link of a token; a missing one is 404, a revoked or expired one 410.
-async fn open_share(state: &web::Data<AppState>, token: &str) -> Shared {
+async fn open_share(state: &web::Data<App>, token: &str) -> Shared {
     let not_found = || {
         Shared::Closed(page(
             StatusCode::NOT_FOUND,
@@ -376,21 +382,21 @@ async fn open_share(state: &web::Data<AppState>, token: &str) -> Shared {
         return not_found();
     }
     let hash = token_hash(token);
-    let st = state.clone();
-    let found = web::block(move || -> Result<_, ApiError> {
-        let Some(link) = st.store.find_share(&hash)? else {
-            return Ok(None);
-        };
-        let org = st
-            .store
-            .find_org(&link.org_id)?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("share link without org")))?;
-        let org = OrgSettings::try_from(&org).map_err(ApiError::Internal)?;
-        Ok(Some((link, org)))
-    })
-    .await
-    .map_err(ApiError::from)
-    .and_then(|r| r);
+    let found = app::blocking(
+        &state.clone().into_inner(),
+        move |st| -> Result<_, ApiError> {
+            let Some(link) = st.store.find_share(&hash)? else {
+                return Ok(None);
+            };
+            let org = st
+                .store
+                .find_org(&link.org_id)?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("share link without org")))?;
+            let org = OrgSettings::try_from(&org).map_err(ApiError::Internal)?;
+            Ok(Some((link, org)))
+        },
+    )
+    .await;
     let (link, org) = match found {
         Ok(Some(x)) => x,
         Ok(None) => return not_found(),
@@ -426,11 +432,7 @@ fn no_index(mut resp: HttpResponse) -> HttpResponse {
 }
 
 /// `GET /share/<token>`: the read-only overview.
-async fn share(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> HttpResponse {
+async fn share(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let token = path.into_inner();
     let (link, org) = match open_share(&state, &token).await {
         Shared::Open(l, o) => (l, o),
@@ -454,7 +456,7 @@ async fn share(
 
 /// `GET /share/<token>/export.csv`: the shared view as CSV.
 async fn share_export(
-    state: web::Data<AppState>,
+    state: web::Data<App>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {

@@ -13,7 +13,7 @@
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header::ORIGIN;
 use actix_web::HttpRequest;
-use rand::distr::{Alphanumeric, SampleString};
+pub use app::tokens::{looks_like_token, new_token, token_hash, SHARE_PREFIX_LEN, TOKEN_LEN};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -23,27 +23,8 @@ pub const SESSION_COOKIE: &str = "hh_session";
 pub const SIGNIN_COOKIE: &str = "hh_signin";
 /// Where the dashboard's cookies are sent.
 pub const COOKIE_PATH: &str = "/dashboard";
-/// Characters of a session or share token.
-pub const TOKEN_LEN: usize = 40;
-/// Characters of a share token that name it in `humanhours share list/revoke`.
-pub const SHARE_PREFIX_LEN: usize = 8;
 /// How long a sign-in form stays usable.
 const SIGNIN_FORM_SECS: i64 = 3600;
-
-/// A new random token of [`TOKEN_LEN`] letters and digits.
-pub fn new_token() -> String {
-    Alphanumeric.sample_string(&mut rand::rng(), TOKEN_LEN)
-}
-
-/// True when `s` has the shape of a token (so malformed ones cost no database lookup).
-pub fn looks_like_token(s: &str) -> bool {
-    s.len() == TOKEN_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// Hex SHA-256 of a token: what the database stores and looks up.
-pub fn token_hash(token: &str) -> String {
-    format!("{:x}", Sha256::digest(token.as_bytes()))
-}
 
 /// The CSRF token of a session: derived from the session token, so it needs no storage and is
 /// worthless without the cookie.

@@ -4,20 +4,19 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use store::{Dim, Sums};
 
-use crate::auth::OrgSettings;
-use crate::clock;
-use crate::errors::ApiError;
-use crate::routes::agents::{agents_data, AgentInfo};
-use crate::routes::read_params::{Params, RangeSpec, Scope};
-use crate::routes::reports::{
+use crate::http::errors::ApiError;
+use app::auth::OrgSettings;
+use app::clock;
+use app::read::agents::{agents_data, AgentInfo};
+use app::read::params::{Params, RangeSpec, Scope};
+use app::read::reports::{
     agent_cost, breakdown, csv_text, hours, money, summary_data, usage_data, Summary, Usage,
 };
-use crate::routes::{read_params, task_types};
-use crate::state::AppState;
-use crate::wire::Num;
+use app::wire::Num;
+use app::App;
+use app::{read::params as read_params, task_types};
 
 /// The query parameters an overview keeps in its links (the read side's own, minus `from`/`to`
 /// which the period links replace).
@@ -90,7 +89,7 @@ impl ViewQuery {
 }
 
 /// One row of a breakdown.
-pub use crate::routes::reports::GroupSums as Row;
+pub use app::read::reports::GroupSums as Row;
 
 /// The breakdowns of the period (a Pro report in the API, so `None` on the free plan).
 #[derive(Debug, Clone)]
@@ -107,7 +106,7 @@ pub struct Breakdowns {
 pub struct TaskTypeUse {
     pub key: String,
     pub events: i64,
-    pub entry: Option<Value>,
+    pub entry: Option<task_types::TaskType>,
 }
 
 /// Everything one overview page (or its CSV) shows.
@@ -127,7 +126,7 @@ impl Overview {
     /// Gathers an overview (blocking: run it on the blocking pool). One `now` for every part,
     /// so they all cover the same range.
     pub fn load(
-        st: &AppState,
+        st: &App,
         org: Arc<OrgSettings>,
         query: ViewQuery,
         scope: Scope,
@@ -154,10 +153,7 @@ impl Overview {
             .map(|(key, s)| TaskTypeUse {
                 key: key.clone(),
                 events: s.events,
-                entry: entries
-                    .iter()
-                    .find(|e| e["key"].as_str() == Some(key.as_str()))
-                    .cloned(),
+                entry: entries.iter().find(|e| e.key == *key).cloned(),
             })
             .collect();
         Ok(Overview {

@@ -1,0 +1,67 @@
+//! `GET /healthz`, `/readyz` and `/metrics`: served without a key.
+
+use actix_web::{web, HttpResponse};
+use app::App;
+
+use crate::http::errors::HttpError;
+
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process answers.", body = Health))
+)]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers.", body = Ready),
+        (status = 503, description = "The database cannot be reached."),
+    )
+)]
+pub async fn readyz(state: web::Data<App>) -> Result<HttpResponse, HttpError> {
+    app::blocking(&state.into_inner(), |st| Ok(st.store.ping()?)).await?;
+    Ok(HttpResponse::Ok().json(Ready {
+        status: "ready",
+        database: "ok",
+    }))
+}
+
+/// `GET /healthz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// `GET /readyz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    #[schema(example = "ok")]
+    pub database: &'static str,
+}
+
+/// Prometheus metrics.
+///
+/// No key: operational figures only (routes, statuses, queue depth, pools), no org data.
+/// Expose it to the scraper's network, not the public.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain", body = String))
+)]
+pub async fn metrics(state: web::Data<App>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state))
+}

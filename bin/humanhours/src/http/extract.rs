@@ -1,0 +1,135 @@
+//! The typed edges of a request: who calls ([`Auth`]) and the JSON body ([`JsonBody`]), so no
+//! handler reads the extensions or the payload by hand.
+
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use app::auth::Caller;
+use app::track::input::parse_json;
+use app::App;
+use futures_util::StreamExt as _;
+use serde_json::{Map, Value};
+
+use crate::http::errors::{ApiError, HttpError};
+
+/// The caller, as the key middleware (`http::auth::require_key`) verified it. On a route
+/// mounted without that middleware it is an internal error, never an anonymous caller.
+pub struct Auth(pub Arc<Caller>);
+
+impl FromRequest for Auth {
+    type Error = HttpError;
+    type Future = Ready<Result<Self, HttpError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Arc<Caller>>()
+                .cloned()
+                .map(Auth)
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("route mounted without auth")).into()
+                }),
+        )
+    }
+}
+
+/// A request's JSON body, read when the handler asks for it (so a route checks its plan gate
+/// or path first, as it always has): the Content-Type checked (JSON only, or none), at most
+/// the body limit read, then the text, a parsed JSON value, or a JSON object.
+pub struct JsonBody {
+    req: HttpRequest,
+    payload: Payload,
+}
+
+impl FromRequest for JsonBody {
+    type Error = HttpError;
+    type Future = Ready<Result<Self, HttpError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        ready(Ok(JsonBody {
+            req: req.clone(),
+            payload: payload.take(),
+        }))
+    }
+}
+
+impl JsonBody {
+    /// The body as sent.
+    pub async fn bytes(self, app: &App) -> Result<web::BytesMut, ApiError> {
+        require_json(&self.req)?;
+        read_body(self.payload, app.config.max_body_bytes).await
+    }
+
+    /// The body parsed as JSON.
+    pub async fn value(self, app: &App) -> Result<Value, ApiError> {
+        parse_json(&self.bytes(app).await?)
+    }
+
+    /// The body, which must be a JSON object.
+    pub async fn object(self, app: &App) -> Result<Map<String, Value>, ApiError> {
+        match self.value(app).await? {
+            Value::Object(m) => Ok(m),
+            _ => Err(ApiError::invalid("the body must be a JSON object")),
+        }
+    }
+}
+
+/// JSON only: a body of another declared type is refused rather than guessed at.
+fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(ct) = req.headers().get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = ct
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+/// Reads the body up to `limit` bytes. A larger body is read to its end and discarded, so the
+/// client gets the 413 answer instead of a connection reset.
+async fn read_body(mut payload: Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    let mut too_large = false;
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
+        if too_large || body.len() + chunk.len() > limit {
+            too_large = true;
+            body.clear();
+            continue;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if too_large {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(body)
+}
+
+/// The `Idempotency-Key` header as [`app::track::KeyHeader`].
+pub fn key_header(req: &HttpRequest) -> app::track::KeyHeader<'_> {
+    match req.headers().get("idempotency-key") {
+        None => app::track::KeyHeader::Absent,
+        Some(v) => match v.to_str() {
+            Ok(text) => app::track::KeyHeader::Text(text),
+            Err(_) => app::track::KeyHeader::Unreadable,
+        },
+    }
+}
+
+/// The query string as checked read parameters.
+pub fn params(req: &HttpRequest) -> Result<app::read::params::Params, ApiError> {
+    app::read::params::Params::from_query(req.query_string())
+}

@@ -1,0 +1,13 @@
+//! Everything HTTP: the route list, the middleware (access log, key and rate limit), the typed
+//! edges of a request, the error answer, the OpenAPI document, the `/api/v1` handlers and the
+//! dashboard pages. Handlers read a request into the arguments of an `app` use case and render
+//! its typed result; they compute nothing themselves.
+
+pub mod api;
+pub mod auth;
+pub mod dashboard;
+pub mod errors;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
