@@ -18,6 +18,7 @@ mod writer;
 pub use db::{init_tls, Backend, DbConfig, SqliteSync, Store, StoreError};
 pub use models::*;
 pub use repo::fold::{Folded, Pending};
+pub use repo::jobs::{JobCounts, JobRetry, DEAD_RUN_AT};
 pub use repo::reports::{Dim, Path, ReportQuery, ReportRow, Sums, MAX_DIMS};
 pub use repo::rollup::{hour_of, rollup_deltas, RollupAcc, HOUR_MS, ROLLUP_DIMS};
 pub use repo::track::{
