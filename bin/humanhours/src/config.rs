@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use ratelimit::{Plan, PlanLimits};
 use store::{Backend, DbConfig, SqliteSync};
 
+use crate::background::{JobsConfig, JobsMode};
 use crate::state::ServerConfig;
 
 /// HumanHours: measures what AI agents are worth.
@@ -176,6 +177,14 @@ pub struct ServeArgs {
     /// Hours a dashboard sign-in lasts (1–720).
     #[arg(long, env = "HUMANHOURS_SESSION_TTL_HOURS", default_value_t = 12)]
     pub session_ttl_hours: u64,
+    /// Background jobs: `on` (serve HTTP and run jobs), `off` (serve HTTP only; the instance
+    /// still refreshes its own caches, and other instances run the jobs), `only` (run jobs
+    /// without serving HTTP).
+    #[arg(long, env = "HUMANHOURS_JOBS", value_enum, default_value_t = JobsMode::On)]
+    pub jobs: JobsMode,
+    /// Longest wait, in milliseconds, between two looks at the job queue (10–60000).
+    #[arg(long, env = "HUMANHOURS_JOB_POLL_MS", default_value_t = 1000)]
+    pub job_poll_ms: u64,
 }
 
 impl ServeArgs {
@@ -206,8 +215,16 @@ impl ServeArgs {
         if !(1..=720).contains(&self.session_ttl_hours) {
             bail!("HUMANHOURS_SESSION_TTL_HOURS must be from 1 to 720");
         }
+        if !(10..=60_000).contains(&self.job_poll_ms) {
+            bail!("HUMANHOURS_JOB_POLL_MS must be from 10 to 60000");
+        }
         Ok(ServerConfig {
             session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
+            jobs: JobsConfig {
+                mode: self.jobs,
+                poll_interval: Duration::from_millis(self.job_poll_ms),
+                ..JobsConfig::default()
+            },
             key_cache_ttl: Duration::from_secs(self.key_cache_ttl_secs),
             plan_limits: limits,
             prices_refresh: Duration::from_secs(self.prices_refresh_secs.max(1)),

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod background;
 pub mod buckets;
 pub mod cli;
 pub mod clock;

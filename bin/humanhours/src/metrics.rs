@@ -1,5 +1,6 @@
 //! `GET /metrics` in the Prometheus text format: requests and their latency by route and
-//! status, events stored, the writer's queue depth and the database pools.
+//! status, events stored, the writer's queue depth, the database pools, job and periodic task
+//! runs of this instance, and the job queue (shared by every instance).
 //!
 //! Counted by hand with a mutex-guarded map (a few hundred distinct route × status pairs at
 //! most: routes are their patterns, never raw paths); rendering walks it once per scrape.
@@ -7,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
@@ -31,6 +32,8 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
     events_stored: AtomicU64,
+    /// What this instance's job runner did (`background.rs` gives it to the runner).
+    pub jobs: Arc<jobs::Stats>,
 }
 
 impl Metrics {
@@ -55,7 +58,7 @@ impl Metrics {
         self.events_stored.fetch_add(n, Ordering::Relaxed);
     }
 
-    fn render(&self, state: &AppState) -> String {
+    fn render(&self, state: &AppState, queue: Option<store::JobCounts>) -> String {
         let mut out = String::new();
         let map = self
             .requests
@@ -136,6 +139,44 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP humanhours_job_runs_total Job attempts run by this instance, by kind and result (ok, retry, dead)."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_job_runs_total counter");
+        for (kind, outcome, n) in self.jobs.job_runs() {
+            let _ = writeln!(
+                out,
+                "humanhours_job_runs_total{{kind=\"{kind}\",result=\"{}\"}} {n}",
+                outcome.as_str()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_task_runs_total Per-instance periodic task runs, by task and result (ok, error)."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_task_runs_total counter");
+        for (task, ok, n) in self.jobs.task_runs() {
+            let result = if ok { "ok" } else { "error" };
+            let _ = writeln!(
+                out,
+                "humanhours_task_runs_total{{task=\"{task}\",result=\"{result}\"}} {n}"
+            );
+        }
+        if let Some(q) = queue {
+            let _ = writeln!(
+                out,
+                "# HELP humanhours_jobs Jobs in the shared queue by state: queued (waiting), running (leased), dead (kept after their last attempt)."
+            );
+            let _ = writeln!(out, "# TYPE humanhours_jobs gauge");
+            for (state, n) in [
+                ("queued", q.queued),
+                ("running", q.running),
+                ("dead", q.dead),
+            ] {
+                let _ = writeln!(out, "humanhours_jobs{{state=\"{state}\"}} {n}");
+            }
+        }
+        let _ = writeln!(
+            out,
             "# HELP humanhours_db_pool_connections Database connections by pool and state."
         );
         let _ = writeln!(out, "# TYPE humanhours_db_pool_connections gauge");
@@ -172,9 +213,21 @@ impl Metrics {
     responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain", body = String))
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // The queue is a database read: when it fails (an outage), the gauges are left out and the
+    // in-memory figures are still answered.
+    let st = state.clone();
+    let now = crate::clock::unix_ms(crate::clock::now());
+    let queue = match web::block(move || st.store.job_counts(now)).await {
+        Ok(Ok(counts)) => Some(counts),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "reading the job queue for /metrics failed");
+            None
+        }
+        Err(_) => None,
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state))
+        .body(state.metrics.render(&state, queue))
 }
 
 /// Writes a metric without labels: its HELP and TYPE lines and its one value.

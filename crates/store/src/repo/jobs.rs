@@ -132,11 +132,22 @@ impl Store {
         }
         let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
         let mut rows = match &self.pools {
-            Pools::Sqlite { write, .. } => {
+            Pools::Sqlite { read, write } => {
+                // An idle queue stays off the writer: a reader looks first, so polling does
+                // not take the write lock the group-commit writer needs.
+                let mut reader = read.get()?;
+                let any: Vec<String> = due_ids!(&kinds, 1, now).load(&mut *reader)?;
+                drop(reader);
+                if any.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let mut pooled = write.get()?;
                 let conn: &mut diesel::sqlite::SqliteConnection = &mut pooled;
                 conn.immediate_transaction(|c| {
                     let ids: Vec<String> = due_ids!(&kinds, limit, now).load(c)?;
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
                     lease!(c, &ids, worker, lease_until)
                 })?
             }
@@ -151,6 +162,9 @@ impl Store {
                         .for_update()
                         .skip_locked()
                         .load(c)?;
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
                     lease!(c, &ids, worker, lease_until)
                 })?
             }
