@@ -326,8 +326,10 @@ async fn claim_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         // or this process enqueues, or the runner stops.
         let now = inner.clock.now_ms();
         let mut wait = inner.config.poll_interval;
-        for n in next_slot.iter().flatten() {
-            let until = Duration::from_millis(u64::try_from(n.saturating_sub(now)).unwrap_or(0));
+        // Only slots still ahead shorten the wait: a slot that is due but could not be
+        // advanced (the database is down) is retried at the poll interval, not in a spin.
+        for n in next_slot.iter().flatten().filter(|n| **n > now) {
+            let until = Duration::from_millis(u64::try_from(n - now).unwrap_or(0));
             wait = wait.min(until);
         }
         tokio::select! {
