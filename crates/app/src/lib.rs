@@ -14,6 +14,7 @@
 //! Blocking database work runs through [`blocking`] on the runtime's blocking pool.
 
 pub mod auth;
+pub mod background;
 pub mod clock;
 pub mod context;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod orgs;
 pub mod pricing;
 pub mod read;
 pub mod seed;
+pub mod sessions;
 pub mod state;
 pub mod task_types;
 pub mod tokens;

@@ -1,5 +1,6 @@
 //! The counters behind `GET /metrics`, rendered in the Prometheus text format: requests and their latency by route and
-//! status, events stored, the writer's queue depth and the database pools.
+//! status, events stored, the writer's queue depth, the database pools, job and periodic task
+//! runs of this instance, and the job queue (shared by every instance).
 //!
 //! Counted by hand with a mutex-guarded map (a few hundred distinct route × status pairs at
 //! most: routes are their patterns, never raw paths); rendering walks it once per scrape.
@@ -7,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::state::App;
@@ -29,6 +30,8 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
     events_stored: AtomicU64,
+    /// What this instance's job runner did (`background.rs` gives it to the runner).
+    pub jobs: Arc<jobs::Stats>,
 }
 
 impl Metrics {
@@ -53,7 +56,7 @@ impl Metrics {
         self.events_stored.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn render(&self, state: &App) -> String {
+    pub fn render(&self, state: &App, queue: Option<store::JobCounts>) -> String {
         let mut out = String::new();
         let map = self
             .requests
@@ -132,6 +135,44 @@ impl Metrics {
             "argon2 verifications of API keys (cache misses of keys not yet proven).",
             state.key_cache.hash_checks(),
         );
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_job_runs_total Job attempts run by this instance, by kind and result (ok, retry, dead)."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_job_runs_total counter");
+        for (kind, outcome, n) in self.jobs.job_runs() {
+            let _ = writeln!(
+                out,
+                "humanhours_job_runs_total{{kind=\"{kind}\",result=\"{}\"}} {n}",
+                outcome.as_str()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_task_runs_total Per-instance periodic task runs, by task and result (ok, error)."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_task_runs_total counter");
+        for (task, ok, n) in self.jobs.task_runs() {
+            let result = if ok { "ok" } else { "error" };
+            let _ = writeln!(
+                out,
+                "humanhours_task_runs_total{{task=\"{task}\",result=\"{result}\"}} {n}"
+            );
+        }
+        if let Some(q) = queue {
+            let _ = writeln!(
+                out,
+                "# HELP humanhours_jobs Jobs in the shared queue by state: queued (waiting), running (leased), dead (kept after their last attempt)."
+            );
+            let _ = writeln!(out, "# TYPE humanhours_jobs gauge");
+            for (state, n) in [
+                ("queued", q.queued),
+                ("running", q.running),
+                ("dead", q.dead),
+            ] {
+                let _ = writeln!(out, "humanhours_jobs{{state=\"{state}\"}} {n}");
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP humanhours_db_pool_connections Database connections by pool and state."

@@ -16,7 +16,12 @@ use roi_engine::{
 };
 use rust_decimal::prelude::ToPrimitive as _;
 use rust_decimal::Decimal;
-use store::{EventRow, OrgRow, Store};
+use store::{OrgRow, Store};
+
+use crate::auth::OrgSettings;
+use crate::clock;
+use crate::track::event_row;
+use crate::track::input::TrackInput;
 
 /// Events per transaction.
 const BATCH: usize = 20_000;
@@ -77,6 +82,8 @@ pub fn seed(
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<()> {
     let rate = HourlyRate::parse(&org.hourly_rate).context("the org's stored hourly rate")?;
+    let settings = OrgSettings::try_from(org)?;
+    let agent_ids = |name: &str| catalogue::AgentId::parse(name).context("a generated agent id");
     let types: Vec<_> = Catalogue::builtin().iter().take(30).collect();
     anyhow::ensure!(!types.is_empty(), "the built-in catalogue is empty");
     let agents: Vec<String> = (0..spec.agents.max(1))
@@ -146,41 +153,37 @@ pub fn seed(
             let client = (rng.random_range(0..10) < 6)
                 .then(|| format!("client-{:02}", pick_client.pick(&mut rng) + 1));
             let team = TEAMS[rng.random_range(0..TEAMS.len())];
-            let metadata = match &client {
-                Some(c) => format!("{{\"client\":\"{c}\",\"team\":\"{team}\"}}"),
-                None => format!("{{\"team\":\"{team}\"}}"),
-            };
+            let mut metadata = serde_json::Map::new();
+            if let Some(c) = &client {
+                metadata.insert("client".into(), c.as_str().into());
+            }
+            metadata.insert("team".into(), team.into());
             let id = ulid::Ulid::from_parts(u64::try_from(at).unwrap_or(0), rng.random::<u128>());
-            batch.push(EventRow {
-                id: format!("evt_{id}"),
-                org_id: org.id.clone(),
-                agent_id: agents[pick_agent.pick(&mut rng)].clone(),
-                task_type: t.key.as_str().to_owned(),
-                outcome: outcome.as_str().to_owned(),
-                occurred_at: at,
-                received_at: at,
-                agent_duration_seconds: duration.to_string(),
+            let at_time = clock::from_unix_ms(at);
+            let input = TrackInput {
+                agent_id: agent_ids(&agents[pick_agent.pick(&mut rng)])?,
+                task_type: t.key.clone(),
+                outcome,
+                duration,
+                agent_cost: None,
                 model,
-                tokens_in: None,
-                tokens_out: None,
-                baseline_minutes: v.baseline_minutes.to_string(),
-                baseline_source: v.baseline_source.as_str().to_owned(),
-                hourly_rate: v.hourly_rate.to_string(),
-                rate_source: v.rate_source.as_str().to_owned(),
-                currency: org.currency.clone(),
-                cost_source: v.cost.source.as_str().to_owned(),
-                price_input_usd_per_mtok: None,
-                price_output_usd_per_mtok: None,
-                fx_rate: None,
-                hours_saved_milli: v.hours_saved_milli(),
-                cost_saved_cents: v.cost_saved_cents(),
-                agent_cost_micros: v.agent_cost_micros(),
-                net_saved_cents: v.net_saved_cents(),
-                client,
+                tokens: None,
+                human_baseline: None,
+                metadata_json: Some(serde_json::Value::Object(metadata.clone()).to_string()),
                 metadata: Some(metadata),
                 audit_sample: None,
-                warnings: None,
-            });
+                occurred_at: Some(at_time),
+            };
+            batch.push(event_row(
+                format!("evt_{id}"),
+                &settings,
+                &input,
+                &v,
+                at_time,
+                at_time,
+                false,
+                &[],
+            ));
         }
         store.insert_event_batch(&batch)?;
         written += n as u64;

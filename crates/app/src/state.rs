@@ -8,6 +8,7 @@ use ratelimit::{KeyedLimiter, PlanLimits};
 use store::{Store, Writer, WriterConfig};
 
 use crate::auth::KeyCache;
+use crate::background::JobsConfig;
 use crate::context::ContextCache;
 use crate::keys::KeyHasher;
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ pub struct ServerConfig {
     pub writer: WriterConfig,
     /// How long a dashboard sign-in lasts.
     pub session_ttl: Duration,
+    /// Which background work runs, and how often (`background.rs`).
+    pub jobs: JobsConfig,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +41,7 @@ impl Default for ServerConfig {
             prices_refresh: Duration::from_secs(60),
             writer: WriterConfig::default(),
             session_ttl: Duration::from_secs(12 * 3600),
+            jobs: JobsConfig::default(),
         }
     }
 }

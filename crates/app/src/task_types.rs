@@ -17,13 +17,13 @@ use crate::clock;
 use crate::error::ApiError;
 use crate::read::reports::require_pro;
 use crate::state::App;
-use crate::wire::Num;
+use crate::wire::JsonDecimal;
 
 pub const FEATURE_OVERRIDES: &str = "task-type overrides";
 pub const FEATURE_CUSTOM: &str = "custom task types";
 
-fn decimal(s: &str) -> Option<Num> {
-    roi_engine::parse_decimal(s).ok().map(Num)
+fn decimal(s: &str) -> Option<JsonDecimal> {
+    roi_engine::parse_decimal(s).ok().map(JsonDecimal)
 }
 
 fn time(ms: i64) -> String {
@@ -33,8 +33,8 @@ fn time(ms: i64) -> String {
 /// The org's override of a built-in baseline.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Override {
-    #[schema(value_type = Num)]
-    pub baseline_minutes: Option<Num>,
+    #[schema(value_type = JsonDecimal)]
+    pub baseline_minutes: Option<JsonDecimal>,
     pub reason: Option<String>,
     #[schema(format = DateTime)]
     pub updated_at: String,
@@ -48,15 +48,15 @@ pub struct TaskType {
     pub category: String,
     /// `builtin` or `custom`.
     pub kind: &'static str,
-    #[schema(value_type = Num)]
-    pub default_baseline_minutes: Option<Num>,
+    #[schema(value_type = JsonDecimal)]
+    pub default_baseline_minutes: Option<JsonDecimal>,
     /// The citation of the baseline.
     pub baseline_source: Option<String>,
     #[serde(rename = "override")]
     pub override_: Option<Override>,
     /// What `/track` uses now.
-    #[schema(value_type = Num)]
-    pub effective_baseline_minutes: Option<Num>,
+    #[schema(value_type = JsonDecimal)]
+    pub effective_baseline_minutes: Option<JsonDecimal>,
     /// `builtin`, `override` or `custom`.
     pub effective_baseline_source: &'static str,
     /// Custom types only.
@@ -78,14 +78,14 @@ pub struct TaskTypes {
 fn builtin_entry(t: &catalogue::BuiltinTaskType, ov: Option<&OverrideRow>) -> TaskType {
     let (eff, eff_source) = match ov {
         Some(o) => (decimal(&o.baseline_minutes), "override"),
-        None => (Some(Num(t.baseline.get())), "builtin"),
+        None => (Some(JsonDecimal(t.baseline.get())), "builtin"),
     };
     TaskType {
         key: t.key.as_str().to_owned(),
         display_name: t.display_name.to_owned(),
         category: t.category.as_str().to_owned(),
         kind: "builtin",
-        default_baseline_minutes: Some(Num(t.baseline.get())),
+        default_baseline_minutes: Some(JsonDecimal(t.baseline.get())),
         baseline_source: Some(t.source.to_owned()),
         override_: ov.map(|o| Override {
             baseline_minutes: decimal(&o.baseline_minutes),

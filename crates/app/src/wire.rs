@@ -8,9 +8,9 @@ use serde::{Serialize, Serializer};
 /// An exact decimal written as a JSON number with no float noise and no trailing zeros:
 /// `2.97`, `0.066`, `45` (API.md §4). serde_json's `arbitrary_precision` keeps the digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Num(pub Decimal);
+pub struct JsonDecimal(pub Decimal);
 
-impl Serialize for Num {
+impl Serialize for JsonDecimal {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let text = self.0.normalize().to_string();
         serde_json::Number::from_str(&text)
@@ -20,7 +20,7 @@ impl Serialize for Num {
 }
 
 /// Documented as `Decimal`: a JSON number whose digits are exact.
-impl utoipa::PartialSchema for Num {
+impl utoipa::PartialSchema for JsonDecimal {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
         ObjectBuilder::new()
@@ -32,15 +32,15 @@ impl utoipa::PartialSchema for Num {
     }
 }
 
-impl utoipa::ToSchema for Num {
+impl utoipa::ToSchema for JsonDecimal {
     fn name() -> std::borrow::Cow<'static, str> {
         "Decimal".into()
     }
 }
 
-impl From<Decimal> for Num {
+impl From<Decimal> for JsonDecimal {
     fn from(d: Decimal) -> Self {
-        Num(d)
+        JsonDecimal(d)
     }
 }
 
@@ -56,7 +56,7 @@ pub fn push_json_str(out: &mut String, s: &str) {
     }
 }
 
-/// Writes `units` × 10^-`dp` as [`Num`] prints it (no trailing zeros, no sign on zero), without
+/// Writes `units` × 10^-`dp` as [`JsonDecimal`] prints it (no trailing zeros, no sign on zero), without
 /// a `Decimal`: the answer's hours and money are fixed-point integers on the event.
 pub fn push_fixed(out: &mut String, units: i64, dp: u32) {
     use std::fmt::Write as _;
@@ -90,12 +90,13 @@ mod tests {
             ("-3.51", "-3.51"),
             ("0.004095", "0.004095"),
         ] {
-            let n = Num(Decimal::from_str(d).unwrap());
+            let n = JsonDecimal(Decimal::from_str(d).unwrap());
             assert_eq!(serde_json::to_string(&n).unwrap(), want);
         }
-        let v: serde_json::Value =
-            serde_json::from_str(&serde_json::to_string(&Num(Decimal::new(297, 2))).unwrap())
-                .unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &serde_json::to_string(&JsonDecimal(Decimal::new(297, 2))).unwrap(),
+        )
+        .unwrap();
         assert!(v.is_number());
     }
 
@@ -117,7 +118,7 @@ mod tests {
         ] {
             let mut out = String::new();
             push_fixed(&mut out, units, dp);
-            let want = serde_json::to_string(&Num(Decimal::new(units, dp))).unwrap();
+            let want = serde_json::to_string(&JsonDecimal(Decimal::new(units, dp))).unwrap();
             assert_eq!(out, want, "{units} × 10^-{dp}");
         }
     }

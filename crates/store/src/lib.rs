@@ -17,6 +17,7 @@ mod writer;
 
 pub use db::{init_tls, Backend, DbConfig, SqliteSync, Store, StoreError};
 pub use models::*;
+pub use repo::jobs::{JobCounts, JobRetry, DEAD_RUN_AT};
 pub use repo::reports::{Dim, ReportQuery, ReportRow, Sums, MAX_DIMS};
 pub use repo::track::{
     decide_existing, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite,

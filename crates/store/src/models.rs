@@ -210,3 +210,37 @@ pub struct ShareLinkRow {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
+
+/// A row of the job queue (`background_jobs`), as a claim returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = background_jobs, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    /// JSON text; its shape is the handler's business.
+    pub payload: String,
+    pub run_at: i64,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_error: Option<String>,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<i64>,
+    pub dead_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A job to enqueue. `id` names the work: enqueuing an id that is still queued does nothing,
+/// so a cause retried (or a schedule slot won twice) queues its job once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub id: String,
+    pub kind: String,
+    /// JSON text.
+    pub payload: String,
+    /// Unix ms; the job is due from then on.
+    pub run_at: i64,
+    /// Claims allowed before the job is kept as dead (at least 1).
+    pub max_attempts: i64,
+    pub created_at: i64,
+}

@@ -169,6 +169,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    background_jobs (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Text,
+        run_at -> BigInt,
+        attempts -> BigInt,
+        max_attempts -> BigInt,
+        last_error -> Nullable<Text>,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<BigInt>,
+        dead_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    job_schedules (name) {
+        name -> Text,
+        next_run_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
@@ -184,4 +207,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     rollup_hourly,
     dashboard_sessions,
     share_links,
+    background_jobs,
+    job_schedules,
 );

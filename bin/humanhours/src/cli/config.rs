@@ -13,6 +13,8 @@ use store::{Backend, DbConfig, SqliteSync};
 
 use app::ServerConfig;
 
+use app::background::{JobsConfig, JobsMode};
+
 /// HumanHours: measures what AI agents are worth.
 #[derive(Debug, Parser)]
 #[command(name = "humanhours", version, about)]
@@ -176,6 +178,22 @@ pub struct ServeArgs {
     /// Hours a dashboard sign-in lasts (1–720).
     #[arg(long, env = "HUMANHOURS_SESSION_TTL_HOURS", default_value_t = 12)]
     pub session_ttl_hours: u64,
+    /// Background jobs: `on` (serve HTTP and run jobs), `off` (serve HTTP only; the instance
+    /// still refreshes its own caches, and other instances run the jobs), `only` (run jobs
+    /// without serving HTTP).
+    #[arg(
+        long,
+        env = "HUMANHOURS_JOBS",
+        default_value_t = JobsMode::On,
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(["on", "off", "only"]),
+            |s| s.parse::<JobsMode>().unwrap_or(JobsMode::On),
+        )
+    )]
+    pub jobs: JobsMode,
+    /// Longest wait, in milliseconds, between two looks at the job queue (10–60000).
+    #[arg(long, env = "HUMANHOURS_JOB_POLL_MS", default_value_t = 1000)]
+    pub job_poll_ms: u64,
 }
 
 impl ServeArgs {
@@ -206,8 +224,16 @@ impl ServeArgs {
         if !(1..=720).contains(&self.session_ttl_hours) {
             bail!("HUMANHOURS_SESSION_TTL_HOURS must be from 1 to 720");
         }
+        if !(10..=60_000).contains(&self.job_poll_ms) {
+            bail!("HUMANHOURS_JOB_POLL_MS must be from 10 to 60000");
+        }
         Ok(ServerConfig {
             session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
+            jobs: JobsConfig {
+                mode: self.jobs,
+                poll_interval: Duration::from_millis(self.job_poll_ms),
+                ..JobsConfig::default()
+            },
             key_cache_ttl: Duration::from_secs(self.key_cache_ttl_secs),
             plan_limits: limits,
             prices_refresh: Duration::from_secs(self.prices_refresh_secs.max(1)),

@@ -17,6 +17,7 @@ use crate::cli::config::{
     AgentCommand, Cli, Command, DevCommand, FxCommand, KeyCommand, OrgCommand, PricesCommand,
     ServeArgs, ShareCommand,
 };
+use app::background::{JobsConfig, JobsMode};
 use app::clock;
 use app::keys::{KeyHasher, KeyMode};
 use app::orgs::{self, NewOrg, OrgUpdate};
@@ -341,6 +342,9 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
 fn serve(db_args: &crate::cli::config::DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     let config = args.server_config()?;
     let db = db_args.db_config()?;
+    if config.jobs.mode == JobsMode::Only {
+        return serve_jobs_only(&db, &config.jobs);
+    }
     let hasher = KeyHasher::new(db_args.pepper()?);
     let store = Arc::new(Store::open(&db)?);
     if let Some(key) = orgs::ensure_default_org(&store, &hasher, clock::now())? {
@@ -355,8 +359,56 @@ fn serve(db_args: &crate::cli::config::DbArgs, args: ServeArgs) -> anyhow::Resul
         .with_context(|| format!("binding {} (HUMANHOURS_BIND)", args.bind))?;
     let addr = listener.local_addr()?;
     let state = actix_web::web::Data::new(App::new(store, hasher, config)?);
-    tracing::info!(%addr, backend = ?db.backend(), "humanhours listening");
-    actix_web::rt::System::new()
-        .block_on(async move { crate::http::startup::run(listener, state, args.workers)?.await })?;
+    let mode = state.config.jobs.mode;
+    let runs = match mode {
+        JobsMode::Off => "HTTP and this instance's cache refreshes; no queued or scheduled jobs",
+        _ => "HTTP, queued and scheduled jobs, and this instance's cache refreshes",
+    };
+    tracing::info!(%addr, backend = ?db.backend(), jobs = mode.as_str(), runs, "humanhours listening");
+    if mode == JobsMode::Off && db.backend() == store::Backend::Sqlite {
+        tracing::warn!("HUMANHOURS_JOBS=off on SQLite: no jobs run unless a `humanhours serve --jobs only` process uses the same database file");
+    }
+    actix_web::rt::System::new().block_on(async move {
+        let (server, jobs) = crate::http::startup::start(listener, state, args.workers)?;
+        let served = server.await;
+        jobs.stop().await;
+        served
+    })?;
+    Ok(())
+}
+
+/// `serve --jobs only`: the job runner without HTTP (no key pepper, no writer, no caches),
+/// until SIGINT or SIGTERM; then running jobs get their grace period to finish.
+fn serve_jobs_only(db: &store::DbConfig, config: &JobsConfig) -> anyhow::Result<()> {
+    let store = Arc::new(Store::open(db)?);
+    tracing::info!(
+        backend = ?db.backend(),
+        jobs = JobsMode::Only.as_str(),
+        runs = "queued and scheduled jobs only; no HTTP",
+        "humanhours running jobs"
+    );
+    actix_web::rt::System::new().block_on(async move {
+        let running = app::background::start_jobs_only(store, config, Default::default());
+        shutdown_signal().await?;
+        tracing::info!("stopping: running jobs get their grace period");
+        running.stop().await;
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+/// SIGINT, or SIGTERM (how containers and systemd stop a service).
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use actix_web::rt::signal;
+    #[cfg(unix)]
+    {
+        let mut term = signal::unix::signal(signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
+        tokio::select! {
+            r = signal::ctrl_c() => r.context("listening for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    signal::ctrl_c().await.context("listening for Ctrl-C")?;
     Ok(())
 }

@@ -15,8 +15,6 @@ use ratelimit::RateDecision;
 
 use crate::http::errors::{error_response, ApiError};
 
-pub use app::auth::{Caller, OrgSettings};
-
 fn bearer(req: &ServiceRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
@@ -45,7 +43,7 @@ fn set_rate_headers(headers: &mut actix_web::http::header::HeaderMap, decision: 
 }
 
 /// The middleware: authenticate, rate-limit, run the handler, add the rate-limit headers.
-pub async fn require_key(
+pub(crate) async fn require_key(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {

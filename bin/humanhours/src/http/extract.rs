@@ -17,7 +17,7 @@ use crate::http::errors::{ApiError, HttpError};
 
 /// The caller, as the key middleware (`http::auth::require_key`) verified it. On a route
 /// mounted without that middleware it is an internal error, never an anonymous caller.
-pub struct Auth(pub Arc<Caller>);
+pub(crate) struct Auth(pub Arc<Caller>);
 
 impl FromRequest for Auth {
     type Error = HttpError;
@@ -39,7 +39,7 @@ impl FromRequest for Auth {
 /// A request's JSON body, read when the handler asks for it (so a route checks its plan gate
 /// or path first, as it always has): the Content-Type checked (JSON only, or none), at most
 /// the body limit read, then the text, a parsed JSON value, or a JSON object.
-pub struct JsonBody {
+pub(crate) struct JsonBody {
     req: HttpRequest,
     payload: Payload,
 }
@@ -58,18 +58,18 @@ impl FromRequest for JsonBody {
 
 impl JsonBody {
     /// The body as sent.
-    pub async fn bytes(self, app: &App) -> Result<web::BytesMut, ApiError> {
+    pub(crate) async fn bytes(self, app: &App) -> Result<web::BytesMut, ApiError> {
         require_json(&self.req)?;
         read_body(self.payload, app.config.max_body_bytes).await
     }
 
     /// The body parsed as JSON.
-    pub async fn value(self, app: &App) -> Result<Value, ApiError> {
+    pub(crate) async fn value(self, app: &App) -> Result<Value, ApiError> {
         parse_json(&self.bytes(app).await?)
     }
 
     /// The body, which must be a JSON object.
-    pub async fn object(self, app: &App) -> Result<Map<String, Value>, ApiError> {
+    pub(crate) async fn object(self, app: &App) -> Result<Map<String, Value>, ApiError> {
         match self.value(app).await? {
             Value::Object(m) => Ok(m),
             _ => Err(ApiError::invalid("the body must be a JSON object")),
@@ -119,7 +119,7 @@ async fn read_body(mut payload: Payload, limit: usize) -> Result<web::BytesMut, 
 }
 
 /// The `Idempotency-Key` header as [`app::track::KeyHeader`].
-pub fn key_header(req: &HttpRequest) -> app::track::KeyHeader<'_> {
+pub(crate) fn key_header(req: &HttpRequest) -> app::track::KeyHeader<'_> {
     match req.headers().get("idempotency-key") {
         None => app::track::KeyHeader::Absent,
         Some(v) => match v.to_str() {
@@ -130,6 +130,6 @@ pub fn key_header(req: &HttpRequest) -> app::track::KeyHeader<'_> {
 }
 
 /// The query string as checked read parameters.
-pub fn params(req: &HttpRequest) -> Result<app::read::params::Params, ApiError> {
+pub(crate) fn params(req: &HttpRequest) -> Result<app::read::params::Params, ApiError> {
     app::read::params::Params::from_query(req.query_string())
 }

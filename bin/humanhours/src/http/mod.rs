@@ -3,11 +3,11 @@
 //! dashboard pages. Handlers read a request into the arguments of an `app` use case and render
 //! its typed result; they compute nothing themselves.
 
-pub mod api;
-pub mod auth;
-pub mod dashboard;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod dashboard;
 pub mod errors;
-pub mod extract;
-pub mod openapi;
+pub(crate) mod extract;
+pub(crate) mod openapi;
 pub mod routes;
 pub mod startup;

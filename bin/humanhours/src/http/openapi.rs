@@ -38,7 +38,7 @@ non-2xx answer is the error envelope `{\"error\": {\"code\", \"message\", \"hint
 exact decimals printed as JSON numbers.";
 
 /// The document as JSON text, built once.
-pub fn json() -> &'static str {
+pub(crate) fn json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
         document()
@@ -55,14 +55,14 @@ pub fn json() -> &'static str {
     responses((status = 200, description = "The OpenAPI document of this API (no key needed).",
         content_type = "application/json", body = Object))
 )]
-pub async fn serve() -> HttpResponse {
+pub(crate) async fn serve() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(json())
 }
 
 /// Builds the document.
-pub fn document() -> Document {
+pub(crate) fn document() -> Document {
     let mut doc = ApiPaths::openapi();
     doc.info = InfoBuilder::new()
         .title("humanhours")

@@ -3,7 +3,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -63,12 +62,31 @@ fn loggable_path(path: &str) -> String {
 }
 
 /// Starts serving on `listener`. Returns the running server (await it to run to the end).
+/// The background work (`background.rs`) runs as long as the runtime does; [`start`] hands
+/// it back so a caller can stop it gracefully after the server.
 pub fn run(
     listener: TcpListener,
     state: web::Data<App>,
     workers: Option<usize>,
 ) -> std::io::Result<Server> {
-    spawn_housekeeping(state.clone());
+    let (server, jobs) = start(listener, state, workers)?;
+    // Dropping the handle would stop the runner: keep it for the runtime's life.
+    actix_web::rt::spawn(async move {
+        std::future::pending::<()>().await;
+        drop(jobs);
+    });
+    Ok(server)
+}
+
+/// Starts serving on `listener` and the instance's background work (per-instance tasks,
+/// and with `HUMANHOURS_JOBS=on` the queued and scheduled jobs). Await the server, then
+/// [`jobs::Running::stop`] the runner to let running jobs finish.
+pub fn start(
+    listener: TcpListener,
+    state: web::Data<App>,
+    workers: Option<usize>,
+) -> std::io::Result<(Server, jobs::Running)> {
+    let jobs = app::background::start_for_server(state.clone().into_inner());
     let mut server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
@@ -79,40 +97,5 @@ pub fn run(
     if let Some(n) = workers {
         server = server.workers(n.max(1));
     }
-    Ok(server.run())
-}
-
-/// Periodic work: reload prices, forget idle rate-limit buckets, prune idempotency records.
-fn spawn_housekeeping(state: web::Data<App>) {
-    let refresh = state.config.prices_refresh;
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(refresh.min(Duration::from_secs(60)));
-        let mut last_prune = clock::instant();
-        loop {
-            tick.tick().await;
-            let st = state.clone();
-            let prune = last_prune.elapsed() >= Duration::from_secs(600);
-            if prune {
-                last_prune = clock::instant();
-            }
-            let result = web::block(move || -> anyhow::Result<()> {
-                st.pricing.refresh(&st.store)?;
-                st.limiter.retain_recent();
-                if prune {
-                    let cutoff = idempotency::prune_cutoff(clock::now());
-                    let n = st.store.prune_idempotency(clock::unix_ms(cutoff))?;
-                    tracing::debug!(pruned = n, "idempotency records pruned");
-                    let n = st.store.prune_sessions(clock::unix_ms(clock::now()))?;
-                    tracing::debug!(pruned = n, "expired dashboard sessions deleted");
-                }
-                Ok(())
-            })
-            .await;
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
-                Err(e) => tracing::warn!(error = %e, "housekeeping task failed"),
-            }
-        }
-    });
+    Ok((server.run(), jobs))
 }

@@ -16,7 +16,7 @@ use crate::auth::OrgSettings;
 use crate::clock;
 use crate::error::ApiError;
 use crate::state::App;
-use crate::wire::Num;
+use crate::wire::JsonDecimal;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -66,9 +66,9 @@ impl AgentInfo {
 pub struct Agent {
     pub agent_id: String,
     /// Its own rate, or `null`.
-    pub hourly_rate: Option<Num>,
+    pub hourly_rate: Option<JsonDecimal>,
     /// What `/track` uses now: its own rate or the org's.
-    pub effective_hourly_rate: Num,
+    pub effective_hourly_rate: JsonDecimal,
     /// `agent` or `org`.
     pub rate_source: &'static str,
     #[schema(format = DateTime)]
@@ -82,8 +82,8 @@ impl From<&AgentInfo> for Agent {
     fn from(a: &AgentInfo) -> Self {
         Agent {
             agent_id: a.row.agent_id.clone(),
-            hourly_rate: a.own_rate.map(|r| Num(r.get())),
-            effective_hourly_rate: Num(a.effective_rate.get()),
+            hourly_rate: a.own_rate.map(|r| JsonDecimal(r.get())),
+            effective_hourly_rate: JsonDecimal(a.effective_rate.get()),
             rate_source: a.rate_source(),
             first_seen_at: clock::format_ms(clock::from_unix_ms(a.row.first_seen_at)),
             last_seen_at: clock::format_ms(clock::from_unix_ms(a.row.last_seen_at)),

@@ -19,21 +19,21 @@ use crate::auth::OrgSettings;
 use crate::clock;
 use crate::error::ApiError;
 use crate::state::App;
-use crate::wire::Num;
+use crate::wire::JsonDecimal;
 
 /// Most time buckets one answer may hold (about 27 years of days).
 pub const MAX_BUCKETS: usize = 10_000;
 
 /// Exact decimals of the fixed-point sums, at the places `roi_engine` stores them with.
-pub fn hours(milli: i64) -> Num {
-    Num(from_fixed(milli, HOURS_DP))
+pub fn hours(milli: i64) -> JsonDecimal {
+    JsonDecimal(from_fixed(milli, HOURS_DP))
 }
-pub fn money(cents: i64) -> Num {
-    Num(from_fixed(cents, MONEY_DP))
+pub fn money(cents: i64) -> JsonDecimal {
+    JsonDecimal(from_fixed(cents, MONEY_DP))
 }
 /// The known agent costs; `None` when no event of the group had one.
-pub fn agent_cost(s: &Sums) -> Option<Num> {
-    (s.costed_events > 0).then(|| Num(from_fixed(s.agent_cost_micros, AGENT_COST_DP)))
+pub fn agent_cost(s: &Sums) -> Option<JsonDecimal> {
+    (s.costed_events > 0).then(|| JsonDecimal(from_fixed(s.agent_cost_micros, AGENT_COST_DP)))
 }
 
 /// Pro features are refused on the free plan.
@@ -46,34 +46,34 @@ pub fn require_pro(org: &OrgSettings, feature: &'static str) -> Result<(), ApiEr
 }
 
 /// FTE equivalent: hours / (176 × days / 30), to 3 places.
-pub fn fte(hours_milli: i64, span_ms: i64) -> Num {
+pub fn fte(hours_milli: i64, span_ms: i64) -> JsonDecimal {
     if span_ms <= 0 {
-        return Num(Decimal::ZERO);
+        return JsonDecimal(Decimal::ZERO);
     }
     let v = Decimal::from(hours_milli) * Decimal::from(2_592_000_i64)
         / (Decimal::from(176_i64) * Decimal::from(span_ms));
-    Num(roi_engine::round(v, 3))
+    JsonDecimal(roi_engine::round(v, 3))
 }
 
 /// Which metrics a grouped report prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum MetricSet {
     TimeSaved,
     CostSaved,
 }
 
-impl Kind {
+impl MetricSet {
     fn columns(self) -> &'static [&'static str] {
         match self {
-            Kind::TimeSaved => &["events", "hours_saved", "cost_saved"],
-            Kind::CostSaved => &["events", "cost_saved", "agent_cost", "net_saved"],
+            MetricSet::TimeSaved => &["events", "hours_saved", "cost_saved"],
+            MetricSet::CostSaved => &["events", "cost_saved", "agent_cost", "net_saved"],
         }
     }
 }
 
-fn metric_value(col: &str, s: &Sums) -> Option<Num> {
+fn metric_value(col: &str, s: &Sums) -> Option<JsonDecimal> {
     match col {
-        "events" => Some(Num(Decimal::from(s.events))),
+        "events" => Some(JsonDecimal(Decimal::from(s.events))),
         "hours_saved" => Some(hours(s.hours_saved_milli)),
         "cost_saved" => Some(money(s.cost_saved_cents)),
         "agent_cost" => agent_cost(s),
@@ -203,33 +203,33 @@ fn group_values(g: &Grouping, labels: &[String], r: &ReportRow) -> Vec<Option<St
         .collect()
 }
 
-/// The metrics of a grouped report's row or totals, by [`Kind`].
+/// The metrics of a grouped report's row or totals, by [`MetricSet`].
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Metrics {
     TimeSaved {
         events: i64,
-        hours_saved: Num,
-        cost_saved: Num,
+        hours_saved: JsonDecimal,
+        cost_saved: JsonDecimal,
     },
     CostSaved {
         events: i64,
-        cost_saved: Num,
+        cost_saved: JsonDecimal,
         /// The known costs only; `null` when no event had one.
-        agent_cost: Option<Num>,
-        net_saved: Num,
+        agent_cost: Option<JsonDecimal>,
+        net_saved: JsonDecimal,
     },
 }
 
 impl Metrics {
-    fn of(kind: Kind, s: &Sums) -> Self {
+    fn of(kind: MetricSet, s: &Sums) -> Self {
         match kind {
-            Kind::TimeSaved => Metrics::TimeSaved {
+            MetricSet::TimeSaved => Metrics::TimeSaved {
                 events: s.events,
                 hours_saved: hours(s.hours_saved_milli),
                 cost_saved: money(s.cost_saved_cents),
             },
-            Kind::CostSaved => Metrics::CostSaved {
+            MetricSet::CostSaved => Metrics::CostSaved {
                 events: s.events,
                 cost_saved: money(s.cost_saved_cents),
                 agent_cost: agent_cost(s),
@@ -269,7 +269,7 @@ impl Csv {
 }
 
 fn grouped_csv(
-    kind: Kind,
+    kind: MetricSet,
     name: &str,
     org: &OrgSettings,
     rep: &Grouped,
@@ -356,8 +356,8 @@ pub async fn grouped(
     require_pro(org, "reports other than usage")?;
     let export = route == GroupedRoute::Export;
     let kind = match route {
-        GroupedRoute::CostSaved => Kind::CostSaved,
-        _ => Kind::TimeSaved,
+        GroupedRoute::CostSaved => MetricSet::CostSaved,
+        _ => MetricSet::TimeSaved,
     };
     let scope = params::scope(p)?;
     let default_group = if export { "day,agent,task_type" } else { "" };
@@ -465,11 +465,11 @@ impl Head {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SumsOut {
     pub events: i64,
-    pub hours_saved: Num,
-    pub cost_saved: Num,
+    pub hours_saved: JsonDecimal,
+    pub cost_saved: JsonDecimal,
     /// The known costs only; `null` when no event had one.
-    pub agent_cost: Option<Num>,
-    pub net_saved: Num,
+    pub agent_cost: Option<JsonDecimal>,
+    pub net_saved: JsonDecimal,
 }
 
 impl From<&Sums> for SumsOut {
@@ -497,7 +497,7 @@ pub struct Summary {
     pub by_outcome: Vec<(&'static str, Sums)>,
     /// One entry per local day of the range (only days with events past ~10 years).
     pub trend: Vec<(String, Sums)>,
-    pub fte_equivalent: Num,
+    pub fte_equivalent: JsonDecimal,
 }
 
 /// The three outcomes, in the order every answer lists them.
@@ -591,7 +591,7 @@ pub struct SummaryReport {
     #[serde(flatten)]
     pub sums: SumsOut,
     /// hours / (176 × days / 30), to 3 places.
-    pub fte_equivalent: Num,
+    pub fte_equivalent: JsonDecimal,
     pub by_outcome: ByOutcome,
     /// One entry per local day of the range (for a range over ~10 years, only days with
     /// events).

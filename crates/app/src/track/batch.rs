@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use super::input::{from_value, parse_json, wire_from_text, TrackWire};
 use super::TrackResponse;
-use super::{answer, commit, prepare, recorded, Prepared};
+use super::{commit, event_answer, prepare, write_result, Prepared};
 use crate::auth::OrgSettings;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::App;
@@ -79,7 +79,7 @@ pub struct BatchResponse {
     pub results: Vec<ItemResult>,
 }
 
-/// What became of one item: its answer already rendered (`track::answer`), or its error.
+/// What became of one item: its answer already rendered (`track::event_answer`), or its error.
 enum Outcome {
     Created(String),
     Replayed(String),
@@ -274,9 +274,9 @@ pub async fn track_batch(
     if !writes.is_empty() {
         let results = commit(state, writes).await?;
         for ((index, body), result) in bodies.into_iter().zip(results) {
-            outcomes[index] = Some(match recorded(result, org) {
+            outcomes[index] = Some(match write_result(result, org) {
                 Ok(Recorded::Created { .. }) => Outcome::Created(body),
-                Ok(Recorded::Replayed { event }) => Outcome::Replayed(answer(&event)?),
+                Ok(Recorded::Replayed { event }) => Outcome::Replayed(event_answer(&event)?),
                 Err(e) => Outcome::Failed(e),
             });
         }

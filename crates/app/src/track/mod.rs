@@ -23,7 +23,7 @@ use crate::clock;
 use crate::context::{ContextCache, OrgContext};
 use crate::error::ApiError;
 use crate::state::App;
-use crate::wire::{push_fixed, push_json_str, Num};
+use crate::wire::{push_fixed, push_json_str, JsonDecimal};
 use input::{
     check_window, from_value, parse_json, wire_from_text, OutcomeDoc, TrackInput, TrackWire,
 };
@@ -39,19 +39,19 @@ pub struct TrackResponse<'a> {
     task_type: &'a str,
     #[schema(value_type = OutcomeDoc)]
     outcome: &'a str,
-    resolved_baseline_minutes: Num,
+    resolved_baseline_minutes: JsonDecimal,
     /// `request`, `override`, `builtin`, `custom` or `fallback`.
     resolved_baseline_source: &'a str,
-    resolved_hourly_rate: Num,
+    resolved_hourly_rate: JsonDecimal,
     currency: &'a str,
-    agent_duration_seconds: Num,
-    hours_saved: Num,
-    cost_saved: Num,
+    agent_duration_seconds: JsonDecimal,
+    hours_saved: JsonDecimal,
+    cost_saved: JsonDecimal,
     /// `null` when the cost is unknown: never reported as 0.
-    agent_cost: Option<Num>,
+    agent_cost: Option<JsonDecimal>,
     /// `provided`, `computed` or `none`.
     resolved_cost_source: &'a str,
-    net_saved: Num,
+    net_saved: JsonDecimal,
     /// UTC, milliseconds, `Z`.
     #[schema(format = DateTime)]
     occurred_at: String,
@@ -118,9 +118,9 @@ pub async fn track(
                 .await?
                 .pop()
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("writer returned no result")))?;
-            match recorded(result, org)? {
+            match write_result(result, org)? {
                 Recorded::Created { .. } => (false, body),
-                Recorded::Replayed { event } => (true, answer(&event)?),
+                Recorded::Replayed { event } => (true, event_answer(&event)?),
             }
         }
     };
@@ -193,7 +193,7 @@ pub(crate) async fn commit(
 }
 
 /// Maps one committed (or refused) write to the answer.
-pub(crate) fn recorded(
+pub(crate) fn write_result(
     result: Result<Recorded, TrackError>,
     org: &OrgSettings,
 ) -> Result<Recorded, ApiError> {
@@ -222,7 +222,7 @@ pub(crate) async fn prepare(
     let ctx = ContextCache::get(state, &org.id).await?;
     match value_event(state, org, &ctx, input, claim.clone(), now) {
         Ok(write) => {
-            let body = answer(&write.event)?;
+            let body = event_answer(&write.event)?;
             Ok(Prepared::Write(Box::new(write), body))
         }
         Err(e @ (ApiError::OccurredAtOutOfRange { .. } | ApiError::UnknownTaskType { .. })) => {
@@ -250,7 +250,7 @@ pub(crate) async fn prepare(
                             "an idempotency record names an event that is not stored"
                         ))
                     })?;
-                    Ok(Prepared::Replay(answer(&event)?))
+                    Ok(Prepared::Replay(event_answer(&event)?))
                 }
                 Decision::Reused => Err(ApiError::IdempotencyKeyReused),
                 Decision::InFlight => Err(ApiError::IdempotencyKeyInUse),
@@ -346,9 +346,9 @@ fn value_event(
 /// §7). Every value in it is frozen on the event, so it is rendered from the event row alone: the
 /// first answer and a replay a day later are the same bytes, and the idempotency record keeps
 /// only the event's id. Written by hand, field by field as [`TrackResponse`] serializes (a test
-/// holds the two equal): this runs once per stored event, and serde's path through `Num` parsed
+/// holds the two equal): this runs once per stored event, and serde's path through `JsonDecimal` parsed
 /// every number twice.
-pub(crate) fn answer(e: &EventRow) -> Result<String, ApiError> {
+pub(crate) fn event_answer(e: &EventRow) -> Result<String, ApiError> {
     use std::fmt::Write as _;
     let decimal = |field: &str, text: &str| {
         Decimal::from_str_exact(text)
@@ -442,8 +442,10 @@ fn corrupt(e: &EventRow, field: &str, text: &str) -> ApiError {
     ))
 }
 
+/// The stored row of a valued event: the one mapping from an input and its valuation to the
+/// events table, for `/track`, batches and `dev seed`.
 #[expect(clippy::too_many_arguments, reason = "one flat mapping into the row")]
-fn event_row(
+pub(crate) fn event_row(
     id: String,
     org: &OrgSettings,
     input: &TrackInput,
@@ -509,12 +511,12 @@ mod tests {
     use super::*;
     use roi_engine::from_fixed;
 
-    /// [`answer`] through serde and [`TrackResponse`]: what the hand-written one must equal.
+    /// [`event_answer`] through serde and [`TrackResponse`]: what the hand-written one must equal.
     /// The answer for a stored event: its 201 body, and the body of every replay of it (API.md §4,
     /// §7). Every value in it is frozen on the event, so it is rendered from the event row alone: the
     /// first answer and a replay a day later are the same bytes, and the idempotency record keeps
     /// only the event's id.
-    fn answer_by_serde(e: &EventRow) -> Result<String, ApiError> {
+    fn event_answer_by_serde(e: &EventRow) -> Result<String, ApiError> {
         let corrupt = |field: &str, text: &str| {
             ApiError::internal(anyhow::anyhow!(
                 "stored event {}: {field} '{text}' is not a decimal",
@@ -523,7 +525,7 @@ mod tests {
         };
         let decimal = |field: &str, text: &str| {
             Decimal::from_str_exact(text)
-                .map(Num)
+                .map(JsonDecimal)
                 .map_err(|_| corrupt(field, text))
         };
         let warnings: Vec<&str> = match e.warnings.as_deref() {
@@ -541,13 +543,13 @@ mod tests {
             resolved_hourly_rate: decimal("hourly_rate", &e.hourly_rate)?,
             currency: &e.currency,
             agent_duration_seconds: decimal("agent_duration_seconds", &e.agent_duration_seconds)?,
-            hours_saved: Num(from_fixed(e.hours_saved_milli, HOURS_DP)),
-            cost_saved: Num(from_fixed(e.cost_saved_cents, MONEY_DP)),
+            hours_saved: JsonDecimal(from_fixed(e.hours_saved_milli, HOURS_DP)),
+            cost_saved: JsonDecimal(from_fixed(e.cost_saved_cents, MONEY_DP)),
             agent_cost: e
                 .agent_cost_micros
-                .map(|m| Num(from_fixed(m, AGENT_COST_DP))),
+                .map(|m| JsonDecimal(from_fixed(m, AGENT_COST_DP))),
             resolved_cost_source: &e.cost_source,
-            net_saved: Num(from_fixed(e.net_saved_cents, MONEY_DP)),
+            net_saved: JsonDecimal(from_fixed(e.net_saved_cents, MONEY_DP)),
             occurred_at: clock::format_ms(clock::from_unix_ms(e.occurred_at)),
             model: e.model.as_deref(),
             tokens_in: e.tokens_in.map(to_u64),
@@ -616,7 +618,10 @@ mod tests {
         r.hourly_rate = "0.000001".into();
         rows.push(r);
         for r in rows {
-            assert_eq!(answer(&r).unwrap(), answer_by_serde(&r).unwrap());
+            assert_eq!(
+                event_answer(&r).unwrap(),
+                event_answer_by_serde(&r).unwrap()
+            );
         }
     }
 }

@@ -3,6 +3,7 @@
 mod bulk;
 pub(crate) mod dashboard;
 pub(crate) mod fold;
+pub(crate) mod jobs;
 mod pg_stmt;
 pub(crate) mod reports;
 pub(crate) mod rollup;

@@ -19,7 +19,10 @@ use crate::http::extract::{Auth, JsonBody};
     tag = "agents",
     responses((status = 200, description = "The agents, sorted by id.", body = Agents))
 )]
-pub async fn list(app: web::Data<App>, Auth(caller): Auth) -> Result<HttpResponse, HttpError> {
+pub(crate) async fn list(
+    app: web::Data<App>,
+    Auth(caller): Auth,
+) -> Result<HttpResponse, HttpError> {
     Ok(HttpResponse::Ok().json(agents::list(&app.into_inner(), &caller.org).await?))
 }
 
@@ -35,7 +38,7 @@ pub async fn list(app: web::Data<App>, Auth(caller): Auth) -> Result<HttpRespons
     request_body(content = doc::SetRate, content_type = "application/json"),
     responses((status = 200, description = "The agent, as `GET /agents` shows it.", body = Agent))
 )]
-pub async fn set_rate(
+pub(crate) async fn set_rate(
     app: web::Data<App>,
     Auth(caller): Auth,
     req: HttpRequest,
@@ -49,16 +52,17 @@ pub async fn set_rate(
 }
 
 /// The shapes of the bodies above, for the OpenAPI document (the handlers read them by hand). `Serialize` is derived only so utoipa reads the serde attributes.
-pub mod doc {
+pub(crate) mod doc {
     use serde::Serialize;
     use utoipa::{IntoParams, ToSchema};
 
-    use app::wire::Num;
+    use app::wire::JsonDecimal;
 
     /// The agent of `PUT /agents/{agent_id}`.
+    #[expect(dead_code, reason = "read by the utoipa derive only, for the document")]
     #[derive(IntoParams)]
     #[into_params(parameter_in = Path)]
-    pub struct AgentPath {
+    pub(crate) struct AgentPath {
         /// 1 to 128 characters, no control characters.
         #[param(
             min_length = 1,
@@ -70,9 +74,9 @@ pub mod doc {
 
     /// `PUT /agents/{agent_id}` as sent.
     #[derive(Serialize, ToSchema)]
-    pub struct SetRate {
+    pub(crate) struct SetRate {
         /// The agent's own rate in the org currency (0 to 1,000,000); `null` clears it.
         #[schema(value_type = Option<f64>, minimum = 0, maximum = 1_000_000, required = true)]
-        pub hourly_rate: Option<Num>,
+        pub hourly_rate: Option<JsonDecimal>,
     }
 }

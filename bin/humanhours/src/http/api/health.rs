@@ -12,7 +12,7 @@ use crate::http::errors::HttpError;
     tag = "health",
     responses((status = 200, description = "The process answers.", body = Health))
 )]
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
@@ -26,7 +26,7 @@ pub async fn healthz() -> HttpResponse {
         (status = 503, description = "The database cannot be reached."),
     )
 )]
-pub async fn readyz(state: web::Data<App>) -> Result<HttpResponse, HttpError> {
+pub(crate) async fn readyz(state: web::Data<App>) -> Result<HttpResponse, HttpError> {
     app::blocking(&state.into_inner(), |st| Ok(st.store.ping()?)).await?;
     Ok(HttpResponse::Ok().json(Ready {
         status: "ready",
@@ -36,14 +36,14 @@ pub async fn readyz(state: web::Data<App>) -> Result<HttpResponse, HttpError> {
 
 /// `GET /healthz`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
 }
 
 /// `GET /readyz`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Ready {
+pub(crate) struct Ready {
     #[schema(example = "ready")]
     pub status: &'static str,
     #[schema(example = "ok")]
@@ -52,16 +52,27 @@ pub struct Ready {
 
 /// Prometheus metrics.
 ///
-/// No key: operational figures only (routes, statuses, queue depth, pools), no org data.
-/// Expose it to the scraper's network, not the public.
+/// No key: operational figures only (routes, statuses, queue depth, pools, jobs), no org
+/// data. Expose it to the scraper's network, not the public.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "health",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain", body = String))
 )]
-pub async fn metrics(state: web::Data<App>) -> HttpResponse {
+pub(crate) async fn metrics(state: web::Data<App>) -> HttpResponse {
+    // The queue is a database read: when it fails (an outage), the gauges are left out and the
+    // in-memory figures are still answered.
+    let state = state.into_inner();
+    let now = app::clock::unix_ms(app::clock::now());
+    let queue = match app::blocking(&state, move |st| Ok(st.store.job_counts(now)?)).await {
+        Ok(counts) => Some(counts),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the job queue for /metrics failed");
+            None
+        }
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state))
+        .body(state.metrics.render(&state, queue))
 }

@@ -52,7 +52,7 @@ async fn grouped(
         (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
     )
 )]
-pub async fn time_saved(
+pub(crate) async fn time_saved(
     app: web::Data<App>,
     caller: Auth,
     req: HttpRequest,
@@ -75,7 +75,7 @@ pub async fn time_saved(
         (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
     )
 )]
-pub async fn cost_saved(
+pub(crate) async fn cost_saved(
     app: web::Data<App>,
     caller: Auth,
     req: HttpRequest,
@@ -98,7 +98,7 @@ pub async fn cost_saved(
         (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
     )
 )]
-pub async fn export(
+pub(crate) async fn export(
     app: web::Data<App>,
     caller: Auth,
     req: HttpRequest,
@@ -114,7 +114,7 @@ pub async fn export(
     params(params_doc::ScopeQuery),
     responses((status = 200, description = "The totals of the range.", body = SummaryReport))
 )]
-pub async fn summary(
+pub(crate) async fn summary(
     app: web::Data<App>,
     Auth(caller): Auth,
     req: HttpRequest,
@@ -136,7 +136,7 @@ pub async fn summary(
         (status = 403, description = "Reports other than usage need the pro or enterprise plan."),
     )
 )]
-pub async fn leaderboard(
+pub(crate) async fn leaderboard(
     app: web::Data<App>,
     Auth(caller): Auth,
     req: HttpRequest,
@@ -155,7 +155,10 @@ pub async fn leaderboard(
     tag = "read",
     responses((status = 200, description = "This month's usage.", body = UsageReport))
 )]
-pub async fn usage(app: web::Data<App>, Auth(caller): Auth) -> Result<HttpResponse, HttpError> {
+pub(crate) async fn usage(
+    app: web::Data<App>,
+    Auth(caller): Auth,
+) -> Result<HttpResponse, HttpError> {
     let report = reports::usage(&app.into_inner(), &caller.org, clock::now()).await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -17,7 +17,7 @@ use crate::http::extract::{params, Auth, JsonBody};
     params(doc::CategoryQuery),
     responses((status = 200, description = "The task types.", body = TaskTypes))
 )]
-pub async fn list(
+pub(crate) async fn list(
     app: web::Data<App>,
     Auth(caller): Auth,
     req: HttpRequest,
@@ -41,7 +41,7 @@ pub async fn list(
         (status = 403, description = "Custom task types need the pro or enterprise plan."),
     )
 )]
-pub async fn create(
+pub(crate) async fn create(
     app: web::Data<App>,
     Auth(caller): Auth,
     body: JsonBody,
@@ -68,7 +68,7 @@ pub async fn create(
         (status = 404, description = "No such task type."),
     )
 )]
-pub async fn set_override(
+pub(crate) async fn set_override(
     app: web::Data<App>,
     Auth(caller): Auth,
     path: web::Path<String>,
@@ -97,7 +97,7 @@ pub async fn set_override(
         (status = 422, description = "A custom task type has no override."),
     )
 )]
-pub async fn delete_override(
+pub(crate) async fn delete_override(
     app: web::Data<App>,
     Auth(caller): Auth,
     path: web::Path<String>,
@@ -122,7 +122,7 @@ pub async fn delete_override(
         (status = 422, description = "A built-in task type cannot be archived."),
     )
 )]
-pub async fn archive(
+pub(crate) async fn archive(
     app: web::Data<App>,
     Auth(caller): Auth,
     path: web::Path<String>,
@@ -132,31 +132,33 @@ pub async fn archive(
 }
 
 /// The shapes of the bodies above, for the OpenAPI document (the handlers read them by hand). `Serialize` is derived only so utoipa reads the serde attributes.
-pub mod doc {
+pub(crate) mod doc {
     use serde::Serialize;
     use utoipa::{IntoParams, ToSchema};
 
-    use app::wire::Num;
+    use app::wire::JsonDecimal;
 
     /// The task type of a path.
+    #[expect(dead_code, reason = "read by the utoipa derive only, for the document")]
     #[derive(IntoParams)]
     #[into_params(parameter_in = Path)]
-    pub struct KeyPath {
+    pub(crate) struct KeyPath {
         /// A task type key.
         pub key: String,
     }
 
     /// `GET /task-types?category=`.
+    #[expect(dead_code, reason = "read by the utoipa derive only, for the document")]
     #[derive(IntoParams)]
     #[into_params(parameter_in = Query)]
-    pub struct CategoryQuery {
+    pub(crate) struct CategoryQuery {
         /// Only the types of this category.
         pub category: Option<String>,
     }
 
     /// `POST /task-types` as sent.
     #[derive(Serialize, ToSchema)]
-    pub struct NewTaskType {
+    pub(crate) struct NewTaskType {
         /// Lowercase snake_case, not a built-in key.
         #[schema(
             min_length = 1,
@@ -176,7 +178,7 @@ pub mod doc {
         pub category: Option<String>,
         /// Minutes a person needs (> 0, at most 10,080).
         #[schema(value_type = f64, exclusive_minimum = 0, maximum = 10_080)]
-        pub default_baseline_minutes: Num,
+        pub default_baseline_minutes: JsonDecimal,
         /// Where the baseline comes from (1 to 500 characters).
         #[schema(min_length = 1, max_length = 500)]
         pub baseline_source: Option<String>,
@@ -184,10 +186,10 @@ pub mod doc {
 
     /// `POST /task-types/{key}/override` as sent.
     #[derive(Serialize, ToSchema)]
-    pub struct NewOverride {
+    pub(crate) struct NewOverride {
         /// Minutes a person needs (> 0, at most 10,080).
         #[schema(value_type = f64, exclusive_minimum = 0, maximum = 10_080)]
-        pub baseline_minutes_override: Num,
+        pub baseline_minutes_override: JsonDecimal,
         /// Why (1 to 500 characters).
         #[schema(min_length = 1, max_length = 500)]
         pub reason: Option<String>,

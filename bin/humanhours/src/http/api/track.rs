@@ -13,9 +13,10 @@ use crate::http::errors::HttpError;
 use crate::http::extract::{key_header, Auth, JsonBody};
 
 /// The `Idempotency-Key` header (documentation: `app::track` reads it).
+#[expect(dead_code, reason = "read by the utoipa derive only, for the document")]
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
-pub struct IdempotencyHeader {
+pub(crate) struct IdempotencyHeader {
     /// Makes a retry safe: 1 to 255 visible ASCII characters, scoped to the org, for 24 h.
     #[param(
         rename = "Idempotency-Key",
@@ -28,7 +29,7 @@ pub struct IdempotencyHeader {
 
 /// The answer of `/track/validate`.
 #[derive(serde::Serialize, ToSchema)]
-pub struct Valid {
+pub(crate) struct Valid {
     /// Always `true`.
     pub valid: bool,
 }
@@ -54,7 +55,7 @@ pub struct Valid {
         (status = 429, description = "Over the key's per-second rate limit (`rate_limited`), or the org reached the hard monthly cap of its plan (`quota_exceeded`)."),
     )
 )]
-pub async fn track(
+pub(crate) async fn track(
     app: web::Data<App>,
     Auth(caller): Auth,
     req: HttpRequest,
@@ -89,7 +90,7 @@ pub async fn track(
     request_body(content = TrackWire, content_type = "application/json"),
     responses((status = 200, description = "The body passes every field rule.", body = Valid))
 )]
-pub async fn validate(
+pub(crate) async fn validate(
     app: web::Data<App>,
     _caller: Auth,
     req: HttpRequest,
@@ -111,7 +112,7 @@ pub async fn validate(
     request_body(content = BatchRequest, content_type = "application/json"),
     responses((status = 200, description = "One result per item, in order.", body = BatchResponse))
 )]
-pub async fn track_batch(
+pub(crate) async fn track_batch(
     app: web::Data<App>,
     Auth(caller): Auth,
     body: JsonBody,

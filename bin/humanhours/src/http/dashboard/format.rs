@@ -3,10 +3,10 @@
 
 use rust_decimal::Decimal;
 
-use app::wire::Num;
+use app::wire::JsonDecimal;
 
 /// `1234567.891` → `1,234,567.891`; the digits are kept as they are.
-pub fn grouped(text: &str) -> String {
+pub(crate) fn grouped(text: &str) -> String {
     let (sign, digits) = match text.strip_prefix('-') {
         Some(rest) => ("-", rest),
         None => ("", text),
@@ -31,22 +31,22 @@ pub fn grouped(text: &str) -> String {
 }
 
 /// An exact decimal as the API prints it (`2.97`, `0.066`, `45`).
-pub fn exact(n: Num) -> String {
+pub(crate) fn exact(n: JsonDecimal) -> String {
     n.0.normalize().to_string()
 }
 
 /// A decimal with thousands separators, all its digits kept.
-pub fn number(n: Num) -> String {
+pub(crate) fn number(n: JsonDecimal) -> String {
     grouped(&exact(n))
 }
 
 /// A whole count with thousands separators.
-pub fn count(n: i64) -> String {
+pub(crate) fn count(n: i64) -> String {
     grouped(&n.to_string())
 }
 
 /// The sign people know a currency by, or its code.
-pub fn currency_sign(code: &str) -> String {
+pub(crate) fn currency_sign(code: &str) -> String {
     match code {
         "EUR" => "€".into(),
         "USD" => "$".into(),
@@ -59,7 +59,7 @@ pub fn currency_sign(code: &str) -> String {
 
 /// Money to the cent: `€1,234.50`, `-€3.51`. Agent costs (kept to 6 places) are shown to the
 /// cent too; the exact value is in the CSV and the API.
-pub fn money(n: Num, currency: &str) -> String {
+pub(crate) fn money(n: JsonDecimal, currency: &str) -> String {
     let v =
         n.0.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     let neg = v < Decimal::ZERO;
@@ -73,7 +73,7 @@ pub fn money(n: Num, currency: &str) -> String {
 }
 
 /// A share of a whole, `12.3%`.
-pub fn percent(part: i64, whole: u64) -> String {
+pub(crate) fn percent(part: i64, whole: u64) -> String {
     if whole == 0 {
         return "–".into();
     }
@@ -85,8 +85,8 @@ pub fn percent(part: i64, whole: u64) -> String {
 mod tests {
     use super::*;
 
-    fn d(s: &str) -> Num {
-        Num(s.parse().unwrap())
+    fn d(s: &str) -> JsonDecimal {
+        JsonDecimal(s.parse().unwrap())
     }
 
     #[test]

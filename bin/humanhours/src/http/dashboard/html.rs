@@ -29,7 +29,7 @@ const TABLE_ROWS: usize = 25;
 
 /// Who looks at the overview.
 #[derive(Debug, Clone)]
-pub enum Viewer {
+pub(crate) enum Viewer {
     /// A signed-in browser: the sign-out form needs its CSRF token.
     Session { csrf: String },
     /// A read-only share link.
@@ -49,7 +49,7 @@ fn day(ms: i64) -> String {
 }
 
 /// The page frame: language, viewport, the one stylesheet, a skip link.
-pub fn layout(title: &str, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -69,7 +69,7 @@ pub fn layout(title: &str, body: Markup) -> Markup {
 }
 
 /// The sign-in form. `error`: what went wrong with the last attempt.
-pub fn sign_in(csrf: &str, error: Option<&str>, session_hours: u64) -> Markup {
+pub(crate) fn sign_in(csrf: &str, error: Option<&str>, session_hours: u64) -> Markup {
     layout(
         "Sign in",
         html! {
@@ -97,7 +97,7 @@ pub fn sign_in(csrf: &str, error: Option<&str>, session_hours: u64) -> Markup {
 }
 
 /// An error page: a heading and what to do.
-pub fn error_page(title: &str, message: &str, link: Option<(&str, &str)>) -> Markup {
+pub(crate) fn error_page(title: &str, message: &str, link: Option<(&str, &str)>) -> Markup {
     layout(
         title,
         html! {
@@ -114,7 +114,7 @@ pub fn error_page(title: &str, message: &str, link: Option<(&str, &str)>) -> Mar
 }
 
 /// The overview of one org. `base`: the page's own path (`/dashboard` or `/share/<token>`).
-pub fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
+pub(crate) fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
     let cur = o.org.currency.as_str();
     let s = &o.summary;
     let t = &s.totals;
@@ -443,7 +443,7 @@ fn agents_table(o: &Overview, cur: &str) -> Markup {
                         @for a in o.agents.iter().take(200) {
                             tr {
                                 th scope="row" { (a.row.agent_id) }
-                                td.num { (sign) (number(app::wire::Num(a.effective_rate.get()))) }
+                                td.num { (sign) (number(app::wire::JsonDecimal(a.effective_rate.get()))) }
                                 td { @if a.own_rate.is_some() { "the agent's own rate" } @else { "the organisation's default" } }
                                 td.date { (day(a.row.last_seen_at)) }
                                 td.num { (count(a.last_30_days.events)) }

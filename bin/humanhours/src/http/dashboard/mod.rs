@@ -12,10 +12,10 @@
 //! [`session`]. Errors are answered as HTML pages with the API's status codes, never as the
 //! JSON envelope.
 
-pub mod format;
-pub mod html;
-pub mod session;
-pub mod view;
+pub(crate) mod format;
+pub(crate) mod html;
+pub(crate) mod session;
+pub(crate) mod view;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,17 +24,17 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::Markup;
-use store::{SessionRow, ShareLinkRow};
+use store::ShareLinkRow;
 
 use self::html::Viewer;
 use self::session::{
-    csrf_for_session, looks_like_token, new_token, removal, same, same_origin, session_cookie,
-    signin_cookie, token_cookie, token_hash, SESSION_COOKIE, SIGNIN_COOKIE,
+    constant_time_eq, csrf_for_session, looks_like_token, new_token, removal, same_origin,
+    session_cookie, signin_cookie, token_cookie, SESSION_COOKIE, SIGNIN_COOKIE,
 };
 use self::view::{Overview, ViewQuery};
 use crate::http::api::reports::csv_response;
 use crate::http::errors::ApiError;
-use app::auth::{verify_key_fresh, OrgSettings};
+use app::auth::OrgSettings;
 use app::clock;
 use app::read::params::Params;
 use app::App;
@@ -49,7 +49,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-ac
 const SIGN_IN: &str = "/dashboard/sign-in";
 
 /// Registers the dashboard's routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/assets/dashboard.css", web::get().to(stylesheet))
         .route("/dashboard", web::get().to(overview))
         .route("/dashboard/", web::get().to(overview))
@@ -123,7 +123,7 @@ async fn stylesheet() -> HttpResponse {
 }
 
 /// A signed-in browser.
-struct Signed {
+struct SignedIn {
     org: Arc<OrgSettings>,
     token: String,
 }
@@ -133,36 +133,12 @@ struct Signed {
 async fn current_session(
     state: &web::Data<App>,
     req: &HttpRequest,
-) -> Result<Option<Signed>, ApiError> {
+) -> Result<Option<SignedIn>, ApiError> {
     let Some(token) = token_cookie(req, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let hash = token_hash(&token);
-    let now = clock::unix_ms(clock::now());
-    let org = app::blocking(
-        &state.clone().into_inner(),
-        move |st| -> Result<Option<OrgSettings>, ApiError> {
-            let Some(s) = st.store.find_session(&hash)? else {
-                return Ok(None);
-            };
-            let key = st.store.find_key(&s.key_prefix)?;
-            let live = s.expires_at > now
-                && key
-                    .as_ref()
-                    .is_some_and(|(k, _)| k.revoked_at.is_none() && k.org_id == s.org_id);
-            match key {
-                Some((_, org)) if live => Ok(Some(
-                    OrgSettings::try_from(&org).map_err(ApiError::Internal)?,
-                )),
-                _ => {
-                    st.store.delete_session(&hash)?;
-                    Ok(None)
-                }
-            }
-        },
-    )
-    .await?;
-    Ok(org.map(|org| Signed {
+    let org = app::sessions::org_of(&state.clone().into_inner(), &token).await?;
+    Ok(org.map(|org| SignedIn {
         org: Arc::new(org),
         token,
     }))
@@ -201,7 +177,7 @@ async fn sign_in(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> H
     let form = form_fields(&body);
     let cookie = token_cookie(&req, SIGNIN_COOKIE);
     let csrf_ok = match (&cookie, form.get("csrf")) {
-        (Some(c), Some(f)) => same(c, f),
+        (Some(c), Some(f)) => constant_time_eq(c, f),
         _ => false,
     };
     if !same_origin(&req) || !csrf_ok {
@@ -217,8 +193,8 @@ async fn sign_in(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> H
             html::sign_in(&csrf, Some(message), session_hours(&state)),
         )
     };
-    let ctx = match verify_key_fresh(&state, key).await {
-        Ok(ctx) => ctx,
+    let started = match app::sessions::start(&state.clone().into_inner(), key).await {
+        Ok(started) => started,
         Err(ApiError::KeyRevoked) => {
             return retry(
                 StatusCode::UNAUTHORIZED,
@@ -233,24 +209,8 @@ async fn sign_in(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> H
         }
         Err(e) => return error_page(e),
     };
-    let now = clock::now();
+    let (token, ctx) = (started.token, started.caller);
     let ttl = state.config.session_ttl;
-    let token = new_token();
-    let row = SessionRow {
-        id: format!("ses_{}", clock::ulid(now)),
-        token_hash: token_hash(&token),
-        org_id: ctx.org.id.clone(),
-        key_prefix: ctx.key_prefix.clone(),
-        created_at: clock::unix_ms(now),
-        expires_at: clock::unix_ms(now) + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2),
-    };
-    if let Err(e) = app::blocking(&state.clone().into_inner(), move |st| {
-        Ok(st.store.insert_session(&row)?)
-    })
-    .await
-    {
-        return error_page(e);
-    }
     tracing::info!(org = %ctx.org.id, key = %ctx.key_prefix, "dashboard sign-in");
     let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     redirect("/dashboard")
@@ -272,18 +232,15 @@ async fn sign_out(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> 
     };
     let form = form_fields(&body);
     let expected = csrf_for_session(&signed.token);
-    let csrf_ok = form.get("csrf").is_some_and(|f| same(f, &expected));
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|f| constant_time_eq(f, &expected));
     if !same_origin(&req) || !csrf_ok {
         return forbidden(
             "The sign-out form was not sent by this dashboard. Use the Sign out button on the dashboard.",
         );
     }
-    let hash = token_hash(&signed.token);
-    if let Err(e) = app::blocking(&state.clone().into_inner(), move |st| {
-        Ok(st.store.delete_session(&hash)?)
-    })
-    .await
-    {
+    if let Err(e) = app::sessions::end(&state.clone().into_inner(), &signed.token).await {
         return error_page(e);
     }
     redirect(SIGN_IN)
@@ -381,22 +338,7 @@ async fn open_share(state: &web::Data<App>, token: &str) -> Shared {
     if !looks_like_token(token) {
         return not_found();
     }
-    let hash = token_hash(token);
-    let found = app::blocking(
-        &state.clone().into_inner(),
-        move |st| -> Result<_, ApiError> {
-            let Some(link) = st.store.find_share(&hash)? else {
-                return Ok(None);
-            };
-            let org = st
-                .store
-                .find_org(&link.org_id)?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("share link without org")))?;
-            let org = OrgSettings::try_from(&org).map_err(ApiError::Internal)?;
-            Ok(Some((link, org)))
-        },
-    )
-    .await;
+    let found = app::sessions::share(&state.clone().into_inner(), token).await;
     let (link, org) = match found {
         Ok(Some(x)) => x,
         Ok(None) => return not_found(),

@@ -13,22 +13,22 @@
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header::ORIGIN;
 use actix_web::HttpRequest;
-pub use app::tokens::{looks_like_token, new_token, token_hash, SHARE_PREFIX_LEN, TOKEN_LEN};
+pub(crate) use app::tokens::{looks_like_token, new_token};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// The session cookie.
-pub const SESSION_COOKIE: &str = "hh_session";
+pub(crate) const SESSION_COOKIE: &str = "hh_session";
 /// The sign-in form's double-submit cookie.
-pub const SIGNIN_COOKIE: &str = "hh_signin";
+pub(crate) const SIGNIN_COOKIE: &str = "hh_signin";
 /// Where the dashboard's cookies are sent.
-pub const COOKIE_PATH: &str = "/dashboard";
+pub(crate) const COOKIE_PATH: &str = "/dashboard";
 /// How long a sign-in form stays usable.
 const SIGNIN_FORM_SECS: i64 = 3600;
 
 /// The CSRF token of a session: derived from the session token, so it needs no storage and is
 /// worthless without the cookie.
-pub fn csrf_for_session(session_token: &str) -> String {
+pub(crate) fn csrf_for_session(session_token: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"humanhours dashboard csrf\0");
     h.update(session_token.as_bytes());
@@ -36,19 +36,19 @@ pub fn csrf_for_session(session_token: &str) -> String {
 }
 
 /// Constant-time equality of two strings.
-pub fn same(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// True when the request came over TLS, directly or through a proxy that says so
 /// (`X-Forwarded-Proto` / `Forwarded`).
-pub fn is_https(req: &HttpRequest) -> bool {
+pub(crate) fn is_https(req: &HttpRequest) -> bool {
     req.connection_info().scheme().eq_ignore_ascii_case("https")
 }
 
 /// False when the request carries an `Origin` other than this server's own (a cross-site
 /// form post); true when it matches or is absent (older browsers, curl).
-pub fn same_origin(req: &HttpRequest) -> bool {
+pub(crate) fn same_origin(req: &HttpRequest) -> bool {
     let Some(origin) = req.headers().get(ORIGIN) else {
         return true;
     };
@@ -70,28 +70,28 @@ fn base_cookie(name: &'static str, value: String, req: &HttpRequest) -> Cookie<'
 }
 
 /// The session cookie for a new session that lives `ttl_secs`.
-pub fn session_cookie(token: &str, ttl_secs: i64, req: &HttpRequest) -> Cookie<'static> {
+pub(crate) fn session_cookie(token: &str, ttl_secs: i64, req: &HttpRequest) -> Cookie<'static> {
     let mut c = base_cookie(SESSION_COOKIE, token.to_owned(), req);
     c.set_max_age(CookieDuration::seconds(ttl_secs));
     c
 }
 
 /// The sign-in form's cookie.
-pub fn signin_cookie(token: &str, req: &HttpRequest) -> Cookie<'static> {
+pub(crate) fn signin_cookie(token: &str, req: &HttpRequest) -> Cookie<'static> {
     let mut c = base_cookie(SIGNIN_COOKIE, token.to_owned(), req);
     c.set_max_age(CookieDuration::seconds(SIGNIN_FORM_SECS));
     c
 }
 
 /// A cookie that tells the browser to forget `name`.
-pub fn removal(name: &'static str, req: &HttpRequest) -> Cookie<'static> {
+pub(crate) fn removal(name: &'static str, req: &HttpRequest) -> Cookie<'static> {
     let mut c = base_cookie(name, String::new(), req);
     c.make_removal();
     c
 }
 
 /// The value of a cookie of the request, if it has the shape of a token.
-pub fn token_cookie(req: &HttpRequest, name: &str) -> Option<String> {
+pub(crate) fn token_cookie(req: &HttpRequest, name: &str) -> Option<String> {
     req.cookie(name)
         .map(|c| c.value().to_owned())
         .filter(|v| looks_like_token(v))
@@ -100,6 +100,7 @@ pub fn token_cookie(req: &HttpRequest, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::tokens::token_hash;
 
     #[test]
     fn tokens_are_random_and_hashed() {
@@ -115,9 +116,9 @@ mod tests {
     }
 
     #[test]
-    fn same_is_exact() {
-        assert!(same("abc", "abc"));
-        assert!(!same("abc", "abd"));
-        assert!(!same("abc", "abcd"));
+    fn constant_time_eq_is_exact() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
     }
 }

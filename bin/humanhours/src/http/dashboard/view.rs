@@ -14,14 +14,14 @@ use app::read::params::{Params, RangeSpec, Scope};
 use app::read::reports::{
     agent_cost, breakdown, csv_text, hours, money, summary_data, usage_data, Summary, Usage,
 };
-use app::wire::Num;
+use app::wire::JsonDecimal;
 use app::App;
 use app::{read::params as read_params, task_types};
 
 /// The query parameters an overview keeps in its links (the read side's own, minus `from`/`to`
 /// which the period links replace).
 #[derive(Debug, Clone, Default)]
-pub struct ViewQuery {
+pub(crate) struct ViewQuery {
     pub period: Option<String>,
     pub agent_id: Option<String>,
     pub task_type: Option<String>,
@@ -32,7 +32,7 @@ pub struct ViewQuery {
 
 impl ViewQuery {
     /// Reads the parameters and checks them exactly as the JSON routes do.
-    pub fn parse(p: &Params) -> Result<(ViewQuery, Scope), ApiError> {
+    pub(crate) fn parse(p: &Params) -> Result<(ViewQuery, Scope), ApiError> {
         let scope = read_params::scope(p)?;
         let own = |n: &str| p.get(n).map(str::to_owned);
         Ok((
@@ -49,7 +49,7 @@ impl ViewQuery {
     }
 
     /// The query string of this view with `period` set (`None`: keep the view's own range).
-    pub fn with_period(&self, period: Option<&str>) -> String {
+    pub(crate) fn with_period(&self, period: Option<&str>) -> String {
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         match period {
             Some(p) => pairs.push(("period", p)),
@@ -78,7 +78,7 @@ impl ViewQuery {
     }
 
     /// The query string of this view's range with one filter set (or cleared with `None`).
-    pub fn with_filter(&self, name: &str, value: Option<&str>) -> String {
+    pub(crate) fn with_filter(&self, name: &str, value: Option<&str>) -> String {
         let mut q = self.clone();
         match name {
             "agent_id" => q.agent_id = value.map(str::to_owned),
@@ -89,11 +89,11 @@ impl ViewQuery {
 }
 
 /// One row of a breakdown.
-pub use app::read::reports::GroupSums as Row;
+pub(crate) use app::read::reports::GroupSums as Row;
 
 /// The breakdowns of the period (a Pro report in the API, so `None` on the free plan).
 #[derive(Debug, Clone)]
-pub struct Breakdowns {
+pub(crate) struct Breakdowns {
     pub agent: Vec<Row>,
     pub task_type: Vec<Row>,
     pub model: Vec<Row>,
@@ -103,7 +103,7 @@ pub struct Breakdowns {
 /// built-in nor a custom type of the org: its events brought their own baseline or used the
 /// fallback).
 #[derive(Debug, Clone)]
-pub struct TaskTypeUse {
+pub(crate) struct TaskTypeUse {
     pub key: String,
     pub events: i64,
     pub entry: Option<task_types::TaskType>,
@@ -111,7 +111,7 @@ pub struct TaskTypeUse {
 
 /// Everything one overview page (or its CSV) shows.
 #[derive(Debug, Clone)]
-pub struct Overview {
+pub(crate) struct Overview {
     pub org: Arc<OrgSettings>,
     pub query: ViewQuery,
     pub scope: Scope,
@@ -125,7 +125,7 @@ pub struct Overview {
 impl Overview {
     /// Gathers an overview (blocking: run it on the blocking pool). One `now` for every part,
     /// so they all cover the same range.
-    pub fn load(
+    pub(crate) fn load(
         st: &App,
         org: Arc<OrgSettings>,
         query: ViewQuery,
@@ -169,19 +169,19 @@ impl Overview {
     }
 
     /// The period's name as the API prints it (`30d`, `custom`, …).
-    pub fn period(&self) -> &'static str {
+    pub(crate) fn period(&self) -> &'static str {
         self.summary.range.period
     }
 
     /// True for the preset named `p`.
-    pub fn is_period(&self, p: &str) -> bool {
+    pub(crate) fn is_period(&self, p: &str) -> bool {
         matches!(self.scope.range, RangeSpec::Preset(x) if x.as_str() == p)
     }
 
     /// The whole view as one CSV table: a `section` column (`total`, `day`, `outcome`, and on
     /// Pro plans `agent`, `task_type`, `model`), the group's `key`, and the sums, with the
     /// same decimals as the JSON API.
-    pub fn csv(&self) -> Result<Vec<u8>, ApiError> {
+    pub(crate) fn csv(&self) -> Result<Vec<u8>, ApiError> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record([
             "section",
@@ -200,8 +200,8 @@ impl Overview {
         let from = clock::format_ms(clock::from_unix_ms(self.summary.range.from));
         let to = clock::format_ms(clock::from_unix_ms(self.summary.range.to));
         let currency = self.org.currency.as_str();
-        let exact = |n: Num| n.0.normalize().to_string();
-        let mut put = |section: &str, key: &str, s: &Sums, fte: Option<Num>| {
+        let exact = |n: JsonDecimal| n.0.normalize().to_string();
+        let mut put = |section: &str, key: &str, s: &Sums, fte: Option<JsonDecimal>| {
             w.write_record([
                 section,
                 &csv_text(key),

@@ -1,0 +1,2 @@
+DROP TABLE job_schedules;
+DROP TABLE background_jobs;
