@@ -1,8 +1,8 @@
-//! The runner over real databases: every scenario on a fresh SQLite file and on a fresh
-//! PostgreSQL database (created on `HUMANHOURS_TEST_POSTGRES_URL`, by default
-//! `postgres://postgres@127.0.0.1:5432/postgres`, and dropped afterwards). PostgreSQL not
-//! reachable: the test fails when `CI` or `HUMANHOURS_TEST_POSTGRES_URL` is set, and otherwise
-//! says that it ran on SQLite only.
+//! The runner over real databases, on the backend of the pass like the HTTP suite: a fresh
+//! SQLite file, or with `HUMANHOURS_TEST_BACKEND=postgres` a fresh PostgreSQL database
+//! (created on `HUMANHOURS_TEST_POSTGRES_URL`, by default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, and dropped afterwards). `just test` runs
+//! them in both passes.
 //!
 //! Time is a shared fake clock the tests move; the runner's sleeps are real but short.
 
@@ -70,45 +70,40 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// A fresh database of this pass's backend (like the HTTP suite: SQLite, or PostgreSQL with
+/// `HUMANHOURS_TEST_BACKEND=postgres`; one that cannot be reached fails the test).
 fn databases() -> Vec<Db> {
     use diesel::connection::SimpleConnection as _;
     use diesel::Connection as _;
     static N: AtomicU32 = AtomicU32::new(0);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let mut dbs = vec![Db::Sqlite(dir, url)];
-    let given = env("HUMANHOURS_TEST_POSTGRES_URL");
-    let admin_url = given
-        .clone()
+    if env("HUMANHOURS_TEST_BACKEND").as_deref() != Some("postgres") {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        return vec![Db::Sqlite(dir, url)];
+    }
+    let admin_url = env("HUMANHOURS_TEST_POSTGRES_URL")
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     store::init_tls();
-    match diesel::PgConnection::establish(&admin_url) {
-        Ok(mut admin) => {
-            let name = format!(
-                "hh_jobs_runner_{}_{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            );
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .unwrap();
-            admin
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .unwrap();
-            let (base, _) = admin_url.rsplit_once('/').unwrap();
-            let url = format!("{base}/{name}");
-            dbs.push(Db::Pg {
-                admin_url,
-                name,
-                url,
-            });
-        }
-        Err(e) if given.is_none() && env("CI").is_none() => {
-            eprintln!("PostgreSQL NOT TESTED: cannot reach {admin_url} ({e}); set HUMANHOURS_TEST_POSTGRES_URL");
-        }
-        Err(e) => panic!("cannot reach PostgreSQL at {admin_url}: {e}"),
-    }
-    dbs
+    let mut admin = diesel::PgConnection::establish(&admin_url)
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
+    let name = format!(
+        "hh_jobs_runner_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    vec![Db::Pg {
+        admin_url,
+        name,
+        url,
+    }]
 }
 
 /// A clock the test moves.

@@ -1,9 +1,8 @@
-//! The job queue and the schedules on both backends: every test runs its scenario on a fresh
-//! SQLite file and on a fresh PostgreSQL database (created on `HUMANHOURS_TEST_POSTGRES_URL`,
-//! by default `postgres://postgres@127.0.0.1:5432/postgres`, and dropped afterwards).
-//!
-//! PostgreSQL not reachable: the test fails when `CI` or `HUMANHOURS_TEST_POSTGRES_URL` is set;
-//! otherwise it prints that it ran on SQLite only.
+//! The job queue and the schedules, on the backend of the pass like the HTTP suite: a fresh
+//! SQLite file, or with `HUMANHOURS_TEST_BACKEND=postgres` a fresh PostgreSQL database
+//! (created on `HUMANHOURS_TEST_POSTGRES_URL`, by default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, and dropped afterwards). `just test` runs
+//! them in both passes; a PostgreSQL that cannot be reached fails the PostgreSQL pass.
 
 #![expect(clippy::unwrap_used, reason = "tests: a failure should fail loudly")]
 
@@ -73,23 +72,15 @@ fn sqlite_db() -> Db {
     Db::Sqlite(dir, url)
 }
 
-fn pg_db() -> Option<Db> {
+fn pg_db() -> Db {
     use diesel::connection::SimpleConnection as _;
     use diesel::Connection as _;
     static N: AtomicU32 = AtomicU32::new(0);
-    let given = env("HUMANHOURS_TEST_POSTGRES_URL");
-    let admin_url = given
-        .clone()
+    let admin_url = env("HUMANHOURS_TEST_POSTGRES_URL")
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     store::init_tls();
-    let mut admin = match diesel::PgConnection::establish(&admin_url) {
-        Ok(c) => c,
-        Err(e) if given.is_none() && env("CI").is_none() => {
-            eprintln!("PostgreSQL NOT TESTED: cannot reach {admin_url} ({e}); set HUMANHOURS_TEST_POSTGRES_URL");
-            return None;
-        }
-        Err(e) => panic!("cannot reach PostgreSQL at {admin_url}: {e}"),
-    };
+    let mut admin = diesel::PgConnection::establish(&admin_url)
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
     let name = format!(
         "hh_store_jobs_{}_{}",
         std::process::id(),
@@ -103,18 +94,19 @@ fn pg_db() -> Option<Db> {
         .unwrap();
     let (base, _) = admin_url.rsplit_once('/').unwrap();
     let url = format!("{base}/{name}");
-    Some(Db::Pg {
+    Db::Pg {
         admin_url,
         name,
         url,
-    })
+    }
 }
 
-/// Runs `check` on SQLite, then on PostgreSQL.
-fn on_both(check: impl Fn(&Db)) {
-    check(&sqlite_db());
-    if let Some(db) = pg_db() {
-        check(&db);
+/// Runs `check` on a fresh database of this pass's backend.
+fn on_this_backend(check: impl Fn(&Db)) {
+    if env("HUMANHOURS_TEST_BACKEND").as_deref() == Some("postgres") {
+        check(&pg_db());
+    } else {
+        check(&sqlite_db());
     }
 }
 
@@ -135,7 +127,7 @@ fn ids(rows: &[store::JobRow]) -> Vec<&str> {
 
 #[test]
 fn claim_complete_fail_backoff_dead() {
-    on_both(|db| {
+    on_this_backend(|db| {
         let s = db.open();
         assert!(s.enqueue_job(&job("b", "k", T0 + 1, 2)).unwrap());
         assert!(s.enqueue_job(&job("a", "k", T0, 2)).unwrap());
@@ -207,7 +199,7 @@ fn claim_complete_fail_backoff_dead() {
 
 #[test]
 fn claims_respect_limit_and_kinds() {
-    on_both(|db| {
+    on_this_backend(|db| {
         let s = db.open();
         for i in 0..5 {
             s.enqueue_job(&job(&format!("x{i}"), "x", T0 + i, 3))
@@ -233,7 +225,7 @@ fn claims_respect_limit_and_kinds() {
 
 #[test]
 fn an_expired_lease_is_claimed_again() {
-    on_both(|db| {
+    on_this_backend(|db| {
         let s = db.open();
         s.enqueue_job(&job("j", "k", T0, 5)).unwrap();
         let first = s.claim_jobs("crashed", &["k"], 1, T0, T0 + 100).unwrap();
@@ -258,7 +250,7 @@ fn an_expired_lease_is_claimed_again() {
 
 #[test]
 fn parallel_claimers_never_share_a_job() {
-    on_both(|db| {
+    on_this_backend(|db| {
         const JOBS: usize = 120;
         const CLAIMERS: usize = 4;
         let setup = db.open();
@@ -309,7 +301,7 @@ fn parallel_claimers_never_share_a_job() {
 
 #[test]
 fn a_schedule_slot_is_won_by_exactly_one_instance() {
-    on_both(|db| {
+    on_this_backend(|db| {
         const INSTANCES: usize = 6;
         let period = 60_000;
         let stores: Vec<Store> = (0..INSTANCES).map(|_| db.open()).collect();
