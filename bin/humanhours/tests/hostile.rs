@@ -837,3 +837,34 @@ async fn ids_that_are_not_utf8_once_decoded_are_refused_not_replaced() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_body_that_stalls_is_cut_off_at_the_deadline_with_408() {
+    let mut config = common::test_config();
+    config.body_timeout = Duration::from_secs(1);
+    let app = TestApp::spawn_with(config).await;
+    let (org, key) = app.org(Plan::Enterprise);
+    // Headers and the start of a body that promises more, then nothing: the connection would
+    // otherwise hold its place (and its buffer) for as long as the client likes.
+    let start = b"{\"agent_id\": \"slow\", ";
+    let mut request = format!(
+        "POST /api/v1/track HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+    )
+    .into_bytes();
+    request.extend_from_slice(start);
+    let started = app::clock::instant();
+    let (status, body) = raw_http(&app.base, request)
+        .await
+        .expect("an answer, then the connection closed");
+    let took = started.elapsed();
+    assert_eq!(status, 408, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "request_timeout", "{body}");
+    // Answered at the deadline (1 s), not when the client gives up (raw_http waits 10 s), and
+    // the connection was closed by the server (read_to_end returned).
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(app.store.count_events(&org).unwrap(), 0);
+}

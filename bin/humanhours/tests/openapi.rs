@@ -147,7 +147,8 @@ async fn every_error_code_is_in_the_document_with_the_envelope() {
     // anyone remembering to.
     let codes: BTreeSet<&str> = ErrorKind::all().map(|k| k.status_and_code().1).collect();
     assert_eq!(listed, codes);
-    // Every code of the contract (API.md §2), and the two the server adds for HTTP itself.
+    // Every code of the contract (API.md §2), and the three the server adds for HTTP itself
+    // (the 408 of a slow body is API.md §14's).
     let contract = [
         "missing_authorization",
         "invalid_api_key",
@@ -166,6 +167,7 @@ async fn every_error_code_is_in_the_document_with_the_envelope() {
         "unavailable",
         "unsupported_media_type",
         "method_not_allowed",
+        "request_timeout",
     ];
     assert_eq!(listed, contract.into_iter().collect::<BTreeSet<_>>());
     assert_eq!(

@@ -50,6 +50,8 @@ pub enum ApiError {
     MethodNotAllowed { allow: Vec<String> },
     #[error("payload too large")]
     PayloadTooLarge { limit: usize },
+    #[error("request body too slow")]
+    BodyTimeout { secs: u64 },
     #[error("rate limited")]
     RateLimited { retry_after: u32 },
     #[error("quota exceeded")]
@@ -196,6 +198,10 @@ impl ApiError {
                 format!("the request body is larger than {limit} bytes"),
                 None,
             ),
+            ApiError::BodyTimeout { secs } => (
+                format!("the request body did not arrive within {secs} s; the connection is closed"),
+                Some("send the whole body at once"),
+            ),
             ApiError::RateLimited { .. } => (
                 "too many requests for this API key".into(),
                 Some("wait for the seconds in Retry-After"),
@@ -283,6 +289,7 @@ impl ErrorKind {
             ErrorKind::NotFound => (404, "not_found"),
             ErrorKind::MethodNotAllowed => (405, "method_not_allowed"),
             ErrorKind::PayloadTooLarge => (413, "payload_too_large"),
+            ErrorKind::BodyTimeout => (408, "request_timeout"),
             ErrorKind::RateLimited => (429, "rate_limited"),
             ErrorKind::QuotaExceeded => (429, "quota_exceeded"),
             ErrorKind::Internal => (500, "internal"),
@@ -330,7 +337,7 @@ mod tests {
         assert_eq!(distinct.len(), all.len());
         assert_eq!(
             all.len(),
-            18,
+            19,
             "a variant was added: check its code and status"
         );
         assert_eq!(

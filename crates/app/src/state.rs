@@ -19,6 +19,8 @@ use crate::pricing::Pricing;
 pub struct ServerConfig {
     /// Larger request bodies get 413 (API.md §1: 1 MiB).
     pub max_body_bytes: usize,
+    /// A request body not read whole within this gets 408 and its connection closed (API.md §14).
+    pub body_timeout: Duration,
     /// How long a verified key stays cached (at most 60 s).
     pub key_cache_ttl: Duration,
     pub plan_limits: PlanLimits,
@@ -36,6 +38,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            body_timeout: Duration::from_secs(10),
             key_cache_ttl: Duration::from_secs(30),
             plan_limits: PlanLimits::default(),
             prices_refresh: Duration::from_secs(60),

@@ -178,6 +178,9 @@ pub struct ServeArgs {
     /// Hours a dashboard sign-in lasts (1–720).
     #[arg(long, env = "HUMANHOURS_SESSION_TTL_HOURS", default_value_t = 12)]
     pub session_ttl_hours: u64,
+    /// Seconds within which a request's JSON body must arrive whole (1–600); slower: 408.
+    #[arg(long, env = "HUMANHOURS_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_timeout_secs: u64,
     /// Background jobs: `on` (serve HTTP and run jobs), `off` (serve HTTP only; the instance
     /// still refreshes its own caches, and other instances run the jobs), `only` (run jobs
     /// without serving HTTP).
@@ -221,6 +224,9 @@ impl ServeArgs {
                     "HUMANHOURS_RATE_LIMIT_ENTERPRISE",
                 )?,
             );
+        if !(1..=600).contains(&self.body_timeout_secs) {
+            bail!("HUMANHOURS_BODY_TIMEOUT_SECS must be from 1 to 600");
+        }
         if !(1..=720).contains(&self.session_ttl_hours) {
             bail!("HUMANHOURS_SESSION_TTL_HOURS must be from 1 to 720");
         }
@@ -229,6 +235,7 @@ impl ServeArgs {
         }
         Ok(ServerConfig {
             session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
             jobs: JobsConfig {
                 mode: self.jobs,
                 poll_interval: Duration::from_millis(self.job_poll_ms),

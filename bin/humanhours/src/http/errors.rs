@@ -42,6 +42,10 @@ pub fn error_response(e: &ApiError) -> HttpResponse {
     if let Some(secs) = e.retry_after() {
         resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
     }
+    if let ApiError::BodyTimeout { .. } = e {
+        // The rest of the body is never read: the connection cannot carry another request.
+        resp.force_close();
+    }
     if let ApiError::MethodNotAllowed { allow } = e {
         if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
             resp.insert_header((ALLOW, v));

@@ -1,5 +1,6 @@
-//! The typed edges of a request: who calls ([`Auth`]) and the JSON body ([`JsonBody`]), so no
-//! handler reads the extensions or the payload by hand.
+//! The typed edges of a request: who calls ([`Auth`]) and the JSON body ([`JsonBody`]: content
+//! type, size limit, read deadline, JSON, object), so no handler reads the extensions or the
+//! payload by hand.
 
 use std::future::{ready, Ready};
 use std::sync::Arc;
@@ -57,10 +58,16 @@ impl FromRequest for JsonBody {
 }
 
 impl JsonBody {
-    /// The body as sent.
+    /// The body as sent, read whole within `body_timeout` (a slow body is a 408, and its
+    /// connection is closed: the rest of it is never read).
     pub(crate) async fn bytes(self, app: &App) -> Result<web::BytesMut, ApiError> {
         require_json(&self.req)?;
-        read_body(self.payload, app.config.max_body_bytes).await
+        let deadline = app.config.body_timeout;
+        tokio::time::timeout(deadline, read_body(self.payload, app.config.max_body_bytes))
+            .await
+            .map_err(|_| ApiError::BodyTimeout {
+                secs: deadline.as_secs().max(1),
+            })?
     }
 
     /// The body parsed as JSON.

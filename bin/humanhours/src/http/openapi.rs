@@ -132,7 +132,7 @@ fn complete(op: &mut Operation, method: &HttpMethod, keyed: bool) {
         statuses.extend([401, 429, 503]);
     }
     if matches!(method, HttpMethod::Post | HttpMethod::Put) {
-        statuses.extend([413, 415, 422]);
+        statuses.extend([408, 413, 415, 422]);
     }
     let has_query = op.parameters.as_ref().is_some_and(|ps| {
         ps.iter()
@@ -227,6 +227,7 @@ fn default_description(status: u16) -> String {
         403 => "The org's plan lacks the feature.",
         404 => "No such resource.",
         409 => "The first request with this Idempotency-Key has not finished.",
+        408 => "The body did not arrive whole within the deadline (10 s by default); the connection is closed.",
         413 => "The body is over the limit (1 MiB).",
         415 => "The body is not JSON.",
         422 => "The request fails validation; `field` names the offending field or parameter.",
