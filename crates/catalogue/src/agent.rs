@@ -6,8 +6,9 @@ use std::fmt;
 /// Most characters in an agent id.
 pub const AGENT_ID_MAX_CHARS: usize = 128;
 
-/// An agent's id: 1 to 128 characters, none of them a control character (a stored id is
-/// printed in pages, CSV and logs, and PostgreSQL cannot hold a NUL).
+/// An agent's id: 1 to 128 characters, none of them a control character or an invisible
+/// format character ([`crate::forbidden_char`]: a stored id is printed in pages, CSV and logs,
+/// and PostgreSQL cannot hold a NUL).
 ///
 /// ```
 /// use catalogue::AgentId;
@@ -25,13 +26,14 @@ pub struct AgentId(String);
 pub enum AgentIdError {
     #[error("must be 1 to 128 characters")]
     Length,
-    #[error("must not contain control characters")]
+    #[error("must not contain control characters or invisible format characters")]
     ControlCharacter,
 }
 
 impl AgentId {
     /// The rule in one phrase, for answers that state it whole.
-    pub const RULE: &'static str = "must be 1 to 128 characters without control characters";
+    pub const RULE: &'static str =
+        "must be 1 to 128 characters without control or invisible format characters";
 
     /// Checks the length (in characters) first, then the characters.
     pub fn parse(s: &str) -> Result<Self, AgentIdError> {
@@ -50,7 +52,7 @@ impl AgentId {
         if n == 0 || n > AGENT_ID_MAX_CHARS {
             return Err(AgentIdError::Length);
         }
-        if s.chars().any(char::is_control) {
+        if crate::forbidden_char(s).is_some() {
             return Err(AgentIdError::ControlCharacter);
         }
         Ok(())
@@ -91,5 +93,9 @@ mod tests {
             Err(AgentIdError::ControlCharacter)
         );
         assert!(AgentId::parse(&"ü".repeat(128)).is_ok());
+        assert_eq!(
+            AgentId::parse("bot\u{2066}a"),
+            Err(AgentIdError::ControlCharacter)
+        );
     }
 }

@@ -17,6 +17,7 @@ mod openrouter;
 mod prices;
 mod table;
 mod task_types;
+mod text;
 
 pub use agent::{AgentId, AgentIdError, AGENT_ID_MAX_CHARS};
 pub use fx::{parse_fx_csv, Currency, CurrencyError, FxError, FxRow, FxTable};
@@ -29,3 +30,4 @@ pub use table::CsvError;
 pub use task_types::{
     validate_custom_key, BuiltinTaskType, Catalogue, CatalogueError, CustomKeyError,
 };
+pub use text::forbidden_char;

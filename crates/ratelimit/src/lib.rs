@@ -1,5 +1,6 @@
 //! Plans and their limits (API.md §3): the per-key per-second rate limit, the `RateLimit` /
-//! `RateLimit-Policy` header values, and the monthly event quota decision.
+//! `RateLimit-Policy` header values, the monthly event quota decision, and the limits on failed
+//! key checks (§14).
 //!
 //! This crate owns the rules only. It does no I/O: no database, network, file system,
 //! environment, and no clock of its own. The rate limiter is generic over governor's
@@ -7,10 +8,12 @@
 //! [`FakeRelativeClock`](governor::clock::FakeRelativeClock); the monthly quota is a pure
 //! function of counts the caller has looked up. Limiter state lives in memory, per process.
 
+mod failures;
 mod limiter;
 mod plan;
 mod quota;
 
+pub use failures::{FailureLimiter, FailureLimits};
 pub use governor;
 pub use limiter::{policy_header, KeyedLimiter, RateDecision, POLICY_NAME};
 pub use plan::{Plan, PlanError, PlanLimits};
