@@ -9,13 +9,24 @@
 //! is read again (revocation, org), but argon2 runs again only if the stored hash is not the one
 //! this exact key was already proven against: a busy key costs one row read per TTL, not tens
 //! of milliseconds of CPU.
+//!
+//! Under attack (API.md §14): a key that is not proven costs an argon2 run, so those runs are
+//! limited three ways. Failed checks are limited per key prefix and per client address
+//! ([`ratelimit::FailureLimiter`]), refused before any hashing; a check waits at most
+//! [`VERIFY_WAIT`] for one of the hashing slots, so work for a client that has long gone is
+//! dropped rather than done; and the row is read before a slot is taken, so a key already
+//! proven against its stored hash (the re-check of a cached key, a signed-in key) never waits
+//! behind unproven ones. An unknown prefix is answered after about as long as a hash takes,
+//! without hashing, so the timing does not tell whether a prefix exists.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use catalogue::Currency;
-use ratelimit::Plan;
+use ratelimit::{FailureLimiter, FailureLimits, Plan};
 use roi_engine::{BaselineMinutes, HourlyRate};
 use sha2::{Digest, Sha256};
 
@@ -26,6 +37,27 @@ use crate::state::App;
 
 /// Cached verdicts at most; past this the cache drops expired entries, then everything.
 const CACHE_CAPACITY: usize = 10_000;
+
+/// Failed checks one key prefix may have back to back, then one more per 6 s.
+pub const PREFIX_FAILURES: FailureLimits = FailureLimits {
+    burst: 10,
+    interval: Duration::from_secs(6),
+};
+
+/// Failed checks one client address may have back to back, then one more per 3 s.
+pub const ADDRESS_FAILURES: FailureLimits = FailureLimits {
+    burst: 20,
+    interval: Duration::from_secs(3),
+};
+
+/// Prefixes and addresses with failures remembered at most (each).
+const FAILURE_CAPACITY: usize = 100_000;
+
+/// Longest a check waits for a hashing slot; past it the request is refused (429), not queued.
+pub const VERIFY_WAIT: Duration = Duration::from_secs(2);
+
+/// The first guess at an argon2 run's duration, before one was measured.
+const HASH_TIME_GUESS: Duration = Duration::from_millis(20);
 
 /// An org's settings as the request path uses them (parsed once per cache fill).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +125,14 @@ pub struct KeyCache {
     /// For each key (by SHA-256) that argon2 accepted: the stored hash it matched.
     proven: Mutex<HashMap<[u8; 32], String>>,
     /// argon2 verifications run (for /metrics and tests).
-    hash_checks: std::sync::atomic::AtomicU64,
+    hash_checks: AtomicU64,
+    /// A moving average of an argon2 run, in microseconds.
+    hash_micros: AtomicU64,
+    /// Failed checks by key prefix and by client address.
+    prefix_failures: FailureLimiter<String>,
+    address_failures: FailureLimiter<IpAddr>,
+    /// The origin of the failure limiters' time.
+    origin: Instant,
 }
 
 impl KeyCache {
@@ -106,13 +145,63 @@ impl KeyCache {
             flights: Mutex::new(HashMap::new()),
             verify_slots: tokio::sync::Semaphore::new(cores),
             proven: Mutex::new(HashMap::new()),
-            hash_checks: std::sync::atomic::AtomicU64::new(0),
+            hash_checks: AtomicU64::new(0),
+            hash_micros: AtomicU64::new(duration_micros(HASH_TIME_GUESS)),
+            prefix_failures: FailureLimiter::new(PREFIX_FAILURES, FAILURE_CAPACITY),
+            address_failures: FailureLimiter::new(ADDRESS_FAILURES, FAILURE_CAPACITY),
+            origin: clock::instant(),
         }
     }
 
     /// argon2 verifications run so far.
     pub fn hash_checks(&self) -> u64 {
-        self.hash_checks.load(std::sync::atomic::Ordering::Relaxed)
+        self.hash_checks.load(Ordering::Relaxed)
+    }
+
+    fn since_origin(&self) -> Duration {
+        clock::instant().saturating_duration_since(self.origin)
+    }
+
+    /// Takes an unproven check of `prefix` (when the prefix exists) from `client`, counted as
+    /// a failure until [`KeyCache::succeeded`] hands it back; refused when either is over its
+    /// limit.
+    fn attempt(&self, prefix: Option<&str>, client: Option<IpAddr>) -> Result<(), ApiError> {
+        let now = self.since_origin();
+        let limited = |retry_after| ApiError::KeyChecksLimited { retry_after };
+        if let Some(p) = prefix {
+            self.prefix_failures
+                .try_attempt(&p.to_owned(), now)
+                .map_err(limited)?;
+        }
+        if let Some(a) = client {
+            if let Err(secs) = self.address_failures.try_attempt(&a, now) {
+                if let Some(p) = prefix {
+                    self.prefix_failures.refund(&p.to_owned(), now);
+                }
+                return Err(limited(secs));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands back an attempt that proved the right secret.
+    fn succeeded(&self, prefix: &str, client: Option<IpAddr>) {
+        let now = self.since_origin();
+        self.prefix_failures.refund(&prefix.to_owned(), now);
+        if let Some(a) = client {
+            self.address_failures.refund(&a, now);
+        }
+    }
+
+    /// About how long an argon2 run takes here.
+    fn hash_time(&self) -> Duration {
+        Duration::from_micros(self.hash_micros.load(Ordering::Relaxed))
+    }
+
+    fn hash_took(&self, d: Duration) {
+        let old = self.hash_micros.load(Ordering::Relaxed);
+        let new = (old.saturating_mul(7).saturating_add(duration_micros(d))) / 8;
+        self.hash_micros.store(new, Ordering::Relaxed);
     }
 
     fn proven_against(&self, digest: &[u8; 32], stored_hash: &str) -> bool {
@@ -159,7 +248,12 @@ impl KeyCache {
 }
 
 /// Verifies the key: from the cache, or against the database (argon2 on the blocking pool).
-pub async fn authenticate(state: &Arc<App>, token: String) -> Result<Arc<Caller>, ApiError> {
+/// `client` is the caller's address, for the limits on failed checks.
+pub async fn authenticate(
+    state: &Arc<App>,
+    token: String,
+    client: Option<IpAddr>,
+) -> Result<Arc<Caller>, ApiError> {
     let parsed = parse_key(&token).ok_or(ApiError::InvalidApiKey)?;
     let prefix = parsed.prefix.to_owned();
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -176,7 +270,7 @@ pub async fn authenticate(state: &Arc<App>, token: String) -> Result<Arc<Caller>
     if let Some(v) = cache.get(&digest, clock::instant()) {
         return cached(v);
     }
-    let result = verify(state, token, prefix, digest).await;
+    let result = verify(state, token, prefix, digest, client).await;
     if let Ok(verdict) = &result {
         cache.put(digest, verdict.clone(), clock::instant());
     }
@@ -184,60 +278,84 @@ pub async fn authenticate(state: &Arc<App>, token: String) -> Result<Arc<Caller>
     cached(result?)
 }
 
-/// Checks a key against its stored hash, on the blocking pool, within the verification slots.
+/// Checks a key against its stored row: the row is read first; argon2 runs (on the blocking
+/// pool, within a slot, after the failure limits) only when this exact key was not already
+/// proven against the stored hash.
 async fn verify(
     state: &Arc<App>,
     token: String,
     prefix: String,
     digest: [u8; 32],
+    client: Option<IpAddr>,
 ) -> Result<Verdict, ApiError> {
-    let _slot = state
-        .key_cache
-        .verify_slots
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("verification slots closed: {e}")))?;
-    let verdict = crate::blocking(state, move |st| -> Result<Option<Verdict>, ApiError> {
-        let Some((key, org)) = st.store.find_key(&prefix)? else {
-            return Ok(None);
-        };
-        // The secret is checked before revocation is told, so a prefix alone reveals nothing.
-        // A key already proven against this very hash needs no second argon2 run.
-        let cache = &st.key_cache;
-        if !cache.proven_against(&digest, &key.secret_hash) {
-            cache
-                .hash_checks
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if !st
-                .hasher
-                .verify(&token, &key.secret_hash)
-                .map_err(ApiError::internal)?
-            {
-                return Ok(None);
+    let cache = &state.key_cache;
+    let wanted = prefix.clone();
+    let Some((key, org)) =
+        crate::blocking(state, move |st| Ok(st.store.find_key(&wanted)?)).await?
+    else {
+        // No such prefix: as slow as a wrong secret, without the hashing.
+        cache.attempt(None, client)?;
+        tokio::time::sleep(cache.hash_time()).await;
+        return Err(ApiError::InvalidApiKey);
+    };
+    // The secret is checked before revocation is told, so a prefix alone reveals nothing.
+    if !cache.proven_against(&digest, &key.secret_hash) {
+        cache.attempt(Some(&prefix), client)?;
+        let slot = match tokio::time::timeout(VERIFY_WAIT, cache.verify_slots.acquire()).await {
+            Ok(slot) => slot.map_err(|e| {
+                ApiError::internal(anyhow::anyhow!("verification slots closed: {e}"))
+            })?,
+            Err(_) => {
+                // Not checked: the attempt is handed back, the client told to retry.
+                cache.succeeded(&prefix, client);
+                return Err(ApiError::KeyChecksLimited { retry_after: 1 });
             }
-            cache.prove(digest, key.secret_hash.clone());
+        };
+        let stored = key.secret_hash.clone();
+        let (matched, took) = crate::blocking(state, move |st| {
+            st.key_cache.hash_checks.fetch_add(1, Ordering::Relaxed);
+            let started = clock::instant();
+            let matched = st
+                .hasher
+                .verify(&token, &stored)
+                .map_err(ApiError::internal)?;
+            Ok((matched, started.elapsed()))
+        })
+        .await?;
+        drop(slot);
+        cache.hash_took(took);
+        if !matched {
+            return Err(ApiError::InvalidApiKey);
         }
-        if key.revoked_at.is_some() {
-            return Ok(Some(Verdict::Revoked));
-        }
-        let org = OrgSettings::try_from(&org).map_err(ApiError::Internal)?;
-        Ok(Some(Verdict::Valid(Arc::new(Caller {
-            key_prefix: prefix,
-            org: Arc::new(org),
-        }))))
-    })
-    .await?;
-    verdict.ok_or(ApiError::InvalidApiKey)
+        cache.succeeded(&prefix, client);
+        cache.prove(digest, key.secret_hash.clone());
+    }
+    if key.revoked_at.is_some() {
+        return Ok(Verdict::Revoked);
+    }
+    let org = OrgSettings::try_from(&org).map_err(ApiError::Internal)?;
+    Ok(Verdict::Valid(Arc::new(Caller {
+        key_prefix: prefix,
+        org: Arc::new(org),
+    })))
 }
 
 /// Verifies a key against the database now, past the cache: for the dashboard's sign-in, which
 /// is rare and where a revocation must count at once.
-pub async fn verify_key_fresh(state: &Arc<App>, token: &str) -> Result<Arc<Caller>, ApiError> {
+pub async fn verify_key_fresh(
+    state: &Arc<App>,
+    token: &str,
+    client: Option<IpAddr>,
+) -> Result<Arc<Caller>, ApiError> {
     let parsed = parse_key(token).ok_or(ApiError::InvalidApiKey)?;
     let prefix = parsed.prefix.to_owned();
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    match verify(state, token.to_owned(), prefix, digest).await? {
+    match verify(state, token.to_owned(), prefix, digest, client).await? {
         Verdict::Valid(ctx) => Ok(ctx),
         Verdict::Revoked => Err(ApiError::KeyRevoked),
     }
+}
+
+fn duration_micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

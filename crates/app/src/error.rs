@@ -22,6 +22,8 @@ const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
 pub enum ApiError {
     #[error("missing or malformed Authorization header")]
     MissingAuthorization,
+    #[error("more than one Authorization header")]
+    RepeatedAuthorization,
     #[error("invalid API key")]
     InvalidApiKey,
     #[error("API key revoked")]
@@ -54,6 +56,13 @@ pub enum ApiError {
     BodyTimeout { secs: u64 },
     #[error("rate limited")]
     RateLimited { retry_after: u32 },
+    /// Too many wrong keys for one key prefix or from one client address, or too many key
+    /// checks waiting at once: refused before any hashing.
+    #[error("too many failed key checks")]
+    KeyChecksLimited { retry_after: u32 },
+    /// The org has as many expensive reads running and waiting as it may.
+    #[error("too many reports at once")]
+    ReadsBusy { retry_after: u32 },
     #[error("quota exceeded")]
     QuotaExceeded { cap: u64 },
     #[error("internal error")]
@@ -154,6 +163,10 @@ impl ApiError {
                 "the request has no 'Authorization: Bearer <api key>' header".into(),
                 Some("send the API key as 'Authorization: Bearer hh_live_…'"),
             ),
+            ApiError::RepeatedAuthorization => (
+                "the request has more than one Authorization header".into(),
+                Some("send the API key in one 'Authorization: Bearer …' header"),
+            ),
             ApiError::InvalidApiKey => (
                 "the API key is malformed or unknown".into(),
                 Some("keys look like hh_live_<8 chars>_<48 chars>; create one with 'humanhours key create'"),
@@ -206,6 +219,14 @@ impl ApiError {
                 "too many requests for this API key".into(),
                 Some("wait for the seconds in Retry-After"),
             ),
+            ApiError::KeyChecksLimited { .. } => (
+                "too many failed API key checks for this key or from this address, or too many at once; this key was not checked".into(),
+                Some("check that the key is the whole key as it was shown, then wait for the seconds in Retry-After"),
+            ),
+            ApiError::ReadsBusy { .. } => (
+                "this org has as many reports running and waiting as it may at once".into(),
+                Some("wait for the seconds in Retry-After, or for the reports already asked for"),
+            ),
             ApiError::QuotaExceeded { cap } => (
                 format!("the org reached its cap of {cap} events this calendar month (UTC)"),
                 Some("the cap resets on the 1st of next month; a higher plan raises it"),
@@ -225,7 +246,9 @@ impl ApiError {
     /// The seconds of `Retry-After`, where the answer carries it.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            ApiError::RateLimited { retry_after } => Some((*retry_after).max(1)),
+            ApiError::RateLimited { retry_after }
+            | ApiError::KeyChecksLimited { retry_after }
+            | ApiError::ReadsBusy { retry_after } => Some((*retry_after).max(1)),
             ApiError::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
             ApiError::Overloaded => Some(1),
             _ => None,
@@ -249,6 +272,7 @@ impl ApiError {
         let (message, hint) = self.message_and_hint();
         let field = match self {
             ApiError::Validation { field, .. } => field.clone(),
+            ApiError::RepeatedAuthorization => Some("Authorization".to_owned()),
             _ => None,
         };
         ErrorBody {
@@ -276,7 +300,9 @@ impl ErrorKind {
     /// The HTTP status and the stable error code.
     pub fn status_and_code(self) -> (u16, &'static str) {
         match self {
-            ErrorKind::MissingAuthorization => (401, "missing_authorization"),
+            ErrorKind::MissingAuthorization | ErrorKind::RepeatedAuthorization => {
+                (401, "missing_authorization")
+            }
             ErrorKind::InvalidApiKey => (401, "invalid_api_key"),
             ErrorKind::KeyRevoked => (401, "key_revoked"),
             ErrorKind::Validation => (422, "validation_error"),
@@ -290,7 +316,9 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => (405, "method_not_allowed"),
             ErrorKind::PayloadTooLarge => (413, "payload_too_large"),
             ErrorKind::BodyTimeout => (408, "request_timeout"),
-            ErrorKind::RateLimited => (429, "rate_limited"),
+            ErrorKind::RateLimited | ErrorKind::KeyChecksLimited | ErrorKind::ReadsBusy => {
+                (429, "rate_limited")
+            }
             ErrorKind::QuotaExceeded => (429, "quota_exceeded"),
             ErrorKind::Internal => (500, "internal"),
             ErrorKind::Unavailable | ErrorKind::Overloaded => (503, "unavailable"),
@@ -301,7 +329,11 @@ impl ErrorKind {
     pub fn has_retry_after(self) -> bool {
         matches!(
             self,
-            ErrorKind::RateLimited | ErrorKind::Unavailable | ErrorKind::Overloaded
+            ErrorKind::RateLimited
+                | ErrorKind::KeyChecksLimited
+                | ErrorKind::ReadsBusy
+                | ErrorKind::Unavailable
+                | ErrorKind::Overloaded
         )
     }
 
@@ -323,6 +355,9 @@ mod tests {
             ApiError::MissingAuthorization,
             ApiError::invalid("x"),
             ApiError::RateLimited { retry_after: 3 },
+            ApiError::KeyChecksLimited { retry_after: 2 },
+            ApiError::ReadsBusy { retry_after: 1 },
+            ApiError::RepeatedAuthorization,
             ApiError::Unavailable,
             ApiError::Overloaded,
             ApiError::internal(anyhow::anyhow!("x")),
@@ -337,7 +372,7 @@ mod tests {
         assert_eq!(distinct.len(), all.len());
         assert_eq!(
             all.len(),
-            19,
+            22,
             "a variant was added: check its code and status"
         );
         assert_eq!(

@@ -34,10 +34,47 @@ pub struct Metrics {
     pub jobs: Arc<jobs::Stats>,
 }
 
+/// The methods counted by name; any other method (a client may send any token) is `OTHER`, so
+/// what a client sends cannot grow the metrics or the log.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
+
+/// A request method as metrics and the access log name it: one of the standard methods, or
+/// `OTHER`.
+///
+/// ```
+/// assert_eq!(app::metrics::method_label("POST"), "POST");
+/// assert_eq!(app::metrics::method_label("post"), "OTHER");
+/// assert_eq!(app::metrics::method_label(&"X".repeat(30_000)), "OTHER");
+/// ```
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
+/// A client-chosen text as the access log prints it: at most `max` characters, then `…`.
+///
+/// ```
+/// assert_eq!(app::metrics::cut("/track", 8), "/track");
+/// assert_eq!(app::metrics::cut("/aaaaaaaaaa", 4), "/aaa…");
+/// ```
+pub fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((at, _)) => format!("{}…", &text[..at]).into(),
+    }
+}
+
 impl Metrics {
-    /// Counts one answered request.
+    /// Counts one answered request. `route` is a route pattern (or `unmatched`), never a raw
+    /// path; the method is counted by [`method_label`].
     pub fn observe(&self, route: &str, method: &str, status: u16, latency: Duration) {
         let secs = latency.as_secs_f64();
+        let method = method_label(method);
         let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         let h = map
             .entry((route.to_owned(), method.to_owned(), status))

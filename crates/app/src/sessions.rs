@@ -20,10 +20,15 @@ pub struct Started {
     pub caller: Arc<Caller>,
 }
 
-/// Signs in with an API key: verifies it now, past the key cache (a revocation counts at once),
-/// and stores a session of `config.session_ttl`.
-pub async fn start(state: &Arc<App>, api_key: &str) -> Result<Started, ApiError> {
-    let caller = verify_key_fresh(state, api_key).await?;
+/// Signs in with an API key: verifies it now, past the key cache (a revocation counts at once;
+/// `client` is the browser's address, for the limits on failed checks), and stores a session
+/// of `config.session_ttl`.
+pub async fn start(
+    state: &Arc<App>,
+    api_key: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<Started, ApiError> {
+    let caller = verify_key_fresh(state, api_key, client).await?;
     let now = clock::now();
     let ttl = state.config.session_ttl;
     let token = new_token();

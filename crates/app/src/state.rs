@@ -13,6 +13,7 @@ use crate::context::ContextCache;
 use crate::keys::KeyHasher;
 use crate::metrics::Metrics;
 use crate::pricing::Pricing;
+use crate::read::gate::ReadGates;
 
 /// Settings of the HTTP server (the database's are in `store::DbConfig`).
 #[derive(Debug, Clone)]
@@ -32,6 +33,12 @@ pub struct ServerConfig {
     pub session_ttl: Duration,
     /// Which background work runs, and how often (`background.rs`).
     pub jobs: JobsConfig,
+    /// The header (lower case) a reverse proxy puts the client's address in; `None`: the TCP
+    /// peer is the client.
+    pub client_ip_header: Option<String>,
+    /// Expensive reads (reports, summary, dashboard, share pages) one org may run at once on
+    /// this instance (`read::gate`).
+    pub org_read_concurrency: usize,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +52,8 @@ impl Default for ServerConfig {
             writer: WriterConfig::default(),
             session_ttl: Duration::from_secs(12 * 3600),
             jobs: JobsConfig::default(),
+            client_ip_header: None,
+            org_read_concurrency: crate::read::gate::default_concurrency(),
         }
     }
 }
@@ -59,6 +68,8 @@ pub struct App {
     pub pricing: Pricing,
     pub writer: Writer,
     pub metrics: Metrics,
+    /// Per-org slots for expensive reads.
+    pub read_gates: ReadGates,
     pub config: ServerConfig,
 }
 
@@ -73,6 +84,7 @@ impl App {
             key_cache: KeyCache::new(config.key_cache_ttl),
             contexts: ContextCache::new(config.key_cache_ttl),
             limiter: KeyedLimiter::new(DefaultClock::default()),
+            read_gates: ReadGates::new(config.org_read_concurrency),
             pricing,
             store,
             hasher,

@@ -178,9 +178,20 @@ pub struct ServeArgs {
     /// Hours a dashboard sign-in lasts (1–720).
     #[arg(long, env = "HUMANHOURS_SESSION_TTL_HOURS", default_value_t = 12)]
     pub session_ttl_hours: u64,
-    /// Seconds within which a request's JSON body must arrive whole (1–600); slower: 408.
+    /// Seconds within which a request's body must arrive whole (1–600); slower: 408 and the
+    /// connection closed.
     #[arg(long, env = "HUMANHOURS_BODY_TIMEOUT_SECS", default_value_t = 10)]
     pub body_timeout_secs: u64,
+    /// Behind a reverse proxy: the header in which the proxy puts the client's address
+    /// (e.g. `X-Forwarded-For`; the last address in it counts, the one the proxy added).
+    /// Unset: the TCP peer's address. The limits on failed key checks count per address.
+    #[arg(long, env = "HUMANHOURS_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Expensive reads (summary, reports, agents list, dashboard and share pages) one org may
+    /// run at once on this instance; more wait (up to 8, up to 5 s), then get 429. Default:
+    /// half the cores, at least 1.
+    #[arg(long, env = "HUMANHOURS_ORG_READ_CONCURRENCY")]
+    pub org_read_concurrency: Option<usize>,
     /// Background jobs: `on` (serve HTTP and run jobs), `off` (serve HTTP only; the instance
     /// still refreshes its own caches, and other instances run the jobs), `only` (run jobs
     /// without serving HTTP).
@@ -233,7 +244,25 @@ impl ServeArgs {
         if !(10..=60_000).contains(&self.job_poll_ms) {
             bail!("HUMANHOURS_JOB_POLL_MS must be from 10 to 60000");
         }
+        let client_ip_header = match self.client_ip_header.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(h) => Some(
+                actix_web::http::header::HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| {
+                        anyhow::anyhow!("HUMANHOURS_CLIENT_IP_HEADER '{h}' is not a header name")
+                    })?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
+        if self.org_read_concurrency == Some(0) {
+            bail!("HUMANHOURS_ORG_READ_CONCURRENCY must be at least 1");
+        }
         Ok(ServerConfig {
+            client_ip_header,
+            org_read_concurrency: self
+                .org_read_concurrency
+                .unwrap_or_else(app::read::gate::default_concurrency),
             session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             jobs: JobsConfig {

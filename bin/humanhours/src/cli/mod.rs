@@ -24,13 +24,23 @@ use app::orgs::{self, NewOrg, OrgUpdate};
 use app::pricing::parse_date;
 use app::App;
 
-fn init_logging() {
+/// Logs to stderr through a non-blocking writer: a request formats its line and hands it to a
+/// background thread, never waiting for the terminal or the pipe (the access log at `info`
+/// costs the default configuration almost nothing). When the writer falls more than its
+/// buffer behind, lines are dropped rather than requests slowed. Colour only on a terminal.
+/// Keep the guard until the end: dropping it flushes what is buffered.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal as _;
     let filter =
         EnvFilter::try_from_env("HUMANHOURS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_writer(writer)
         .try_init();
+    guard
 }
 
 fn plan(s: &str) -> anyhow::Result<Plan> {
@@ -61,7 +71,7 @@ fn clearable<T>(s: &str, parse: impl Fn(&str) -> anyhow::Result<T>) -> anyhow::R
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    init_logging();
+    let _log = init_logging();
     let db = cli.db.db_config()?;
     match cli.command {
         Command::Serve(args) => serve(&cli.db, args),

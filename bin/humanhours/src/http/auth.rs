@@ -14,12 +14,14 @@ use app::App;
 use ratelimit::RateDecision;
 
 use crate::http::errors::{error_response, ApiError};
+use crate::http::extract::client_addr;
 
 fn bearer(req: &ServiceRequest) -> Result<String, ApiError> {
-    let value = req
-        .headers()
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::MissingAuthorization)?;
+    let mut all = req.headers().get_all(AUTHORIZATION);
+    let value = all.next().ok_or(ApiError::MissingAuthorization)?;
+    if all.next().is_some() {
+        return Err(ApiError::RepeatedAuthorization);
+    }
     let value = value.to_str().map_err(|_| ApiError::InvalidApiKey)?;
     let (scheme, token) = value
         .split_once(' ')
@@ -53,7 +55,10 @@ pub(crate) async fn require_key(
     };
     let state = state.into_inner();
     let caller = match bearer(&req) {
-        Ok(token) => authenticate(&state, token).await,
+        Ok(token) => {
+            let client = client_addr(&state, req.headers(), req.peer_addr());
+            authenticate(&state, token, client).await
+        }
         Err(e) => Err(e),
     };
     let caller = match caller {

@@ -38,6 +38,15 @@ pub fn status_of(e: &ApiError) -> StatusCode {
 
 /// The whole answer of an error: status, headers, envelope. Logs an internal error's chain.
 pub fn error_response(e: &ApiError) -> HttpResponse {
+    let mut resp = error_head(e);
+    resp.json(ErrorEnvelope {
+        error: e.error_body(),
+    })
+}
+
+/// The status and headers of an error's answer, whatever its body (JSON here, HTML in the
+/// dashboard): `Retry-After`, `Allow`, and a closed connection after a body that timed out.
+pub fn error_head(e: &ApiError) -> actix_web::HttpResponseBuilder {
     let mut resp = HttpResponse::build(status_of(e));
     if let Some(secs) = e.retry_after() {
         resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
@@ -51,9 +60,7 @@ pub fn error_response(e: &ApiError) -> HttpResponse {
             resp.insert_header((ALLOW, v));
         }
     }
-    resp.json(ErrorEnvelope {
-        error: e.error_body(),
-    })
+    resp
 }
 
 impl ResponseError for HttpError {

@@ -62,12 +62,7 @@ impl JsonBody {
     /// connection is closed: the rest of it is never read).
     pub(crate) async fn bytes(self, app: &App) -> Result<web::BytesMut, ApiError> {
         require_json(&self.req)?;
-        let deadline = app.config.body_timeout;
-        tokio::time::timeout(deadline, read_body(self.payload, app.config.max_body_bytes))
-            .await
-            .map_err(|_| ApiError::BodyTimeout {
-                secs: deadline.as_secs().max(1),
-            })?
+        read_within(app, self.payload, app.config.max_body_bytes).await
     }
 
     /// The body parsed as JSON.
@@ -82,6 +77,40 @@ impl JsonBody {
             _ => Err(ApiError::invalid("the body must be a JSON object")),
         }
     }
+}
+
+/// Most bytes a route without an API key reads (API.md §14): its forms hold a key and a token,
+/// and anyone who can reach the port may send one.
+pub(crate) const UNKEYED_BODY_LIMIT: usize = 8 * 1024;
+
+/// The body of a route without an API key (the dashboard's forms): at most
+/// [`UNKEYED_BODY_LIMIT`] bytes, read within `body_timeout`, like [`JsonBody`].
+pub(crate) struct SmallBody(Payload);
+
+impl FromRequest for SmallBody {
+    type Error = HttpError;
+    type Future = Ready<Result<Self, HttpError>>;
+
+    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        ready(Ok(SmallBody(payload.take())))
+    }
+}
+
+impl SmallBody {
+    /// The body, or 413 past the limit, or 408 (and a closed connection) past the deadline.
+    pub(crate) async fn read(self, app: &App) -> Result<web::BytesMut, ApiError> {
+        read_within(app, self.0, UNKEYED_BODY_LIMIT).await
+    }
+}
+
+/// Reads a body of at most `limit` bytes within the configured deadline.
+async fn read_within(app: &App, payload: Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let deadline = app.config.body_timeout;
+    tokio::time::timeout(deadline, read_body(payload, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout {
+            secs: deadline.as_secs().max(1),
+        })?
 }
 
 /// JSON only: a body of another declared type is refused rather than guessed at.
@@ -127,7 +156,12 @@ async fn read_body(mut payload: Payload, limit: usize) -> Result<web::BytesMut, 
 
 /// The `Idempotency-Key` header as [`app::track::KeyHeader`].
 pub(crate) fn key_header(req: &HttpRequest) -> app::track::KeyHeader<'_> {
-    match req.headers().get("idempotency-key") {
+    let mut all = req.headers().get_all("idempotency-key");
+    let first = all.next();
+    if all.next().is_some() {
+        return app::track::KeyHeader::Repeated;
+    }
+    match first {
         None => app::track::KeyHeader::Absent,
         Some(v) => match v.to_str() {
             Ok(text) => app::track::KeyHeader::Text(text),
@@ -139,4 +173,21 @@ pub(crate) fn key_header(req: &HttpRequest) -> app::track::KeyHeader<'_> {
 /// The query string as checked read parameters.
 pub(crate) fn params(req: &HttpRequest) -> Result<app::read::params::Params, ApiError> {
     app::read::params::Params::from_query(req.query_string())
+}
+
+/// The client's address, for the limits on failed key checks: the last address in the
+/// configured proxy header (the one the proxy itself added), else the TCP peer.
+pub(crate) fn client_addr(
+    app: &App,
+    headers: &actix_web::http::header::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<std::net::IpAddr> {
+    let from_header = app.config.client_ip_header.as_deref().and_then(|name| {
+        let last = headers.get_all(name).last()?.to_str().ok()?;
+        let addr = last.rsplit(',').next()?.trim();
+        addr.parse::<std::net::IpAddr>()
+            .ok()
+            .or_else(|| addr.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+    });
+    from_header.or_else(|| peer.map(|a| a.ip()))
 }

@@ -128,7 +128,7 @@ pub fn agents_data(st: &App, org: &OrgSettings) -> Result<Vec<AgentInfo>, ApiErr
 /// `GET /agents`: every agent of the org, sorted by id. All plans.
 pub async fn list(state: &Arc<App>, org: &Arc<OrgSettings>) -> Result<Agents, ApiError> {
     let org2 = org.clone();
-    let agents = crate::blocking(state, move |st| agents_data(st, &org2)).await?;
+    let agents = super::gate::heavy(state, &org.id, move |st| agents_data(st, &org2)).await?;
     Ok(Agents {
         currency: org.currency.as_str().to_owned(),
         agents: agents.iter().map(Agent::from).collect(),

@@ -4,5 +4,6 @@
 
 pub mod agents;
 pub mod buckets;
+pub mod gate;
 pub mod params;
 pub mod reports;

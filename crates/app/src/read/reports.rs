@@ -45,14 +45,18 @@ pub fn require_pro(org: &OrgSettings, feature: &'static str) -> Result<(), ApiEr
     }
 }
 
-/// FTE equivalent: hours / (176 × days / 30), to 3 places.
-pub fn fte(hours_milli: i64, span_ms: i64) -> JsonDecimal {
-    if span_ms <= 0 {
-        return JsonDecimal(Decimal::ZERO);
+/// The shortest range an FTE figure is given for: a day. FTE is a rate (people working 176
+/// hours a month), and scaled up from minutes or hours it says nothing.
+pub const FTE_MIN_SPAN_MS: i64 = 86_400_000;
+
+/// FTE equivalent: hours / (176 × days / 30), to 3 places; none for a range shorter than a day.
+pub fn fte(hours_milli: i64, span_ms: i64) -> Option<JsonDecimal> {
+    if span_ms < FTE_MIN_SPAN_MS {
+        return None;
     }
     let v = Decimal::from(hours_milli) * Decimal::from(2_592_000_i64)
         / (Decimal::from(176_i64) * Decimal::from(span_ms));
-    JsonDecimal(roi_engine::round(v, 3))
+    Some(JsonDecimal(roi_engine::round(v, 3)))
 }
 
 /// Which metrics a grouped report prints.
@@ -253,6 +257,8 @@ pub fn csv_text(s: &str) -> String {
 pub struct Csv {
     pub filename: String,
     pub body: Vec<u8>,
+    /// Rows were left out to keep the answer bounded ([`MAX_ROWS`], [`MAX_LABEL_BYTES`]).
+    pub truncated: bool,
 }
 
 impl Csv {
@@ -264,7 +270,11 @@ impl Csv {
             day(range.from),
             day(range.to)
         );
-        Csv { filename, body }
+        Csv {
+            filename,
+            body,
+            truncated: false,
+        }
     }
 }
 
@@ -310,8 +320,11 @@ pub struct GroupedReport {
     /// The metric sorted by, or `time`.
     pub sort: &'static str,
     pub top: Option<usize>,
-    /// Rows before `top`.
+    /// Rows before `top` and before any cut.
     pub row_count: usize,
+    /// True when rows past `top` were left out to keep the answer bounded: at most
+    /// 10,000 rows and about 4 MiB of group labels (ask with `top`, filters or a shorter range).
+    pub truncated: bool,
     pub rows: Vec<GroupedRow>,
     /// The metrics over every row, also when `top` cut some.
     pub totals: Metrics,
@@ -379,7 +392,7 @@ pub async fn grouped(
         params::format(p)?
     };
     let (org2, scope2) = (org.clone(), scope.clone());
-    let rep = crate::blocking(state, move |st| {
+    let rep = super::gate::heavy(state, &org.id, move |st| {
         run_grouped(st, &org2, &scope2, grouping, now_ms)
     })
     .await?;
@@ -393,13 +406,17 @@ pub async fn grouped(
     if let Some(n) = top {
         rows.truncate(n);
     }
+    let truncated = bound_rows(&rep, &mut rows);
     let name = match route {
         GroupedRoute::Export => "export",
         GroupedRoute::TimeSaved => "time-saved",
         GroupedRoute::CostSaved => "cost-saved",
     };
     if format == Format::Csv {
-        return grouped_csv(kind, name, org, &rep, &rows).map(GroupedAnswer::Csv);
+        return grouped_csv(kind, name, org, &rep, &rows).map(|mut csv| {
+            csv.truncated = truncated;
+            GroupedAnswer::Csv(csv)
+        });
     }
     let out_rows = rows
         .iter()
@@ -426,9 +443,36 @@ pub async fn grouped(
             }),
         top,
         row_count,
+        truncated,
         rows: out_rows,
         totals: Metrics::of(kind, &totals),
     })))
+}
+
+/// Most rows a grouped report answers, in JSON or CSV (API.md §14).
+pub const MAX_ROWS: usize = 10_000;
+
+/// About the most bytes of group labels a grouped report answers (a label may be a metadata
+/// value of up to 16 KiB).
+pub const MAX_LABEL_BYTES: usize = 4 * 1024 * 1024;
+
+/// Cuts the sorted rows to [`MAX_ROWS`] and [`MAX_LABEL_BYTES`]; true when any was left out.
+fn bound_rows(rep: &Grouped, rows: &mut Vec<ReportRow>) -> bool {
+    let mut bytes = 0;
+    let mut keep = rows.len().min(MAX_ROWS);
+    for (i, r) in rows.iter().take(keep).enumerate() {
+        bytes += group_values(&rep.grouping, &rep.labels, r)
+            .iter()
+            .map(|v| v.as_ref().map_or(4, String::len) + 8)
+            .sum::<usize>();
+        if bytes > MAX_LABEL_BYTES {
+            keep = i;
+            break;
+        }
+    }
+    let cut = keep < rows.len();
+    rows.truncate(keep);
+    cut
 }
 
 /// What every read answer starts with: the resolved range and filters.
@@ -497,7 +541,7 @@ pub struct Summary {
     pub by_outcome: Vec<(&'static str, Sums)>,
     /// One entry per local day of the range (only days with events past ~10 years).
     pub trend: Vec<(String, Sums)>,
-    pub fte_equivalent: JsonDecimal,
+    pub fte_equivalent: Option<JsonDecimal>,
 }
 
 /// The three outcomes, in the order every answer lists them.
@@ -590,8 +634,8 @@ pub struct SummaryReport {
     pub head: Head,
     #[serde(flatten)]
     pub sums: SumsOut,
-    /// hours / (176 × days / 30), to 3 places.
-    pub fte_equivalent: JsonDecimal,
+    /// hours / (176 × days / 30), to 3 places; null for a range shorter than a day.
+    pub fte_equivalent: Option<JsonDecimal>,
     pub by_outcome: ByOutcome,
     /// One entry per local day of the range (for a range over ~10 years, only days with
     /// events).
@@ -607,7 +651,10 @@ pub async fn summary(
 ) -> Result<SummaryReport, ApiError> {
     let scope = params::scope(p)?;
     let (org2, scope2) = (org.clone(), scope.clone());
-    let s = crate::blocking(state, move |st| summary_data(st, &org2, &scope2, now_ms)).await?;
+    let s = super::gate::heavy(state, &org.id, move |st| {
+        summary_data(st, &org2, &scope2, now_ms)
+    })
+    .await?;
     let outcome = |name: &str| {
         s.by_outcome
             .iter()
@@ -698,7 +745,7 @@ pub async fn leaderboard(
         groups: vec![params::Group::Dim(Dim::Agent)],
         names: vec!["agent".into()],
     };
-    let rep = crate::blocking(state, move |st| {
+    let rep = super::gate::heavy(state, &org.id, move |st| {
         run_grouped(st, &org2, &scope2, grouping, now_ms)
     })
     .await?;

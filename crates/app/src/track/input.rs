@@ -303,11 +303,52 @@ fn nul_in(map: &Map<String, Value>, path: &str) -> Option<String> {
     })
 }
 
+/// The dotted path of the first number in metadata that the two backends would not hold as the
+/// same value, if any. Reports group by metadata values, so a number must mean the same on
+/// SQLite (which reads JSON numbers as 64-bit integers or doubles) and PostgreSQL (exact
+/// `numeric`, within its own range): an integer that fits 64 bits, or a number of at most 15
+/// significant digits within the double range (which a double holds exactly as written).
+/// Anything else (`1e99999`, `1e-400`, 20-digit decimals) is refused; send it as a string.
+fn odd_number_in(map: &Map<String, Value>, path: &str) -> Option<String> {
+    fn value(v: &Value, path: String) -> Option<String> {
+        match v {
+            Value::Number(n) if !portable_number(n) => Some(path),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| value(item, format!("{path}.{i}"))),
+            Value::Object(m) => odd_number_in(m, &path),
+            _ => None,
+        }
+    }
+    map.iter()
+        .find_map(|(k, v)| value(v, format!("{path}.{k}")))
+}
+
+/// See [`odd_number_in`].
+fn portable_number(n: &serde_json::Number) -> bool {
+    if n.is_i64() {
+        return true;
+    }
+    let text = n.to_string();
+    if !text.contains(['.', 'e', 'E']) {
+        // An integer past 64 bits: SQLite would hold it as a double.
+        return false;
+    }
+    let mantissa = text.split(['e', 'E']).next().unwrap_or_default();
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0');
+    let Ok(x) = text.parse::<f64>() else {
+        return false;
+    };
+    significant.len() <= 15 && x.is_finite() && (x != 0.0 || significant.is_empty())
+}
+
 fn no_control_chars(field: &str, s: &str) -> Result<(), ApiError> {
-    if s.chars().any(char::is_control) {
+    if catalogue::forbidden_char(s).is_some() {
         return Err(ApiError::field(
             field,
-            "must not contain control characters",
+            "must not contain control characters or invisible format characters",
         ));
     }
     Ok(())
@@ -361,6 +402,13 @@ impl TrackWire {
                     message: "must not contain the NUL character (U+0000)".into(),
                     field: Some(path),
                     hint: Some("PostgreSQL's JSON cannot hold it; drop or replace it".into()),
+                });
+            }
+            if let Some(path) = odd_number_in(meta, "metadata") {
+                return Err(ApiError::Validation {
+                    message: "must be an integer of at most 64 bits or a number of at most 15 significant digits within ±1.7e308".into(),
+                    field: Some(path),
+                    hint: Some("send such a value as a string".into()),
                 });
             }
             if meta.len() > METADATA_MAX_KEYS {
@@ -453,4 +501,46 @@ pub fn check_window(occurred_at: OffsetDateTime, now: OffsetDateTime) -> Result<
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_numbers_are_those_both_backends_hold_alike() {
+        let ok = [
+            "0",
+            "-7",
+            "9223372036854775807",
+            "1.5",
+            "-0.0",
+            "1e300",
+            "0.000123",
+            "123456789012345.0",
+            "1.7e308",
+        ];
+        let bad = [
+            "9223372036854775808",
+            "1e99999999999999999999",
+            "1e-400",
+            "0.1000000000000000001",
+            "1234567890123456.5",
+            "1e309",
+        ];
+        for t in ok {
+            let n: serde_json::Number = serde_json::from_str(t).unwrap();
+            assert!(portable_number(&n), "{t} should be accepted");
+        }
+        for t in bad {
+            let n: serde_json::Number = serde_json::from_str(t).unwrap();
+            assert!(!portable_number(&n), "{t} should be refused");
+        }
+        let meta: Map<String, Value> =
+            serde_json::from_str(r#"{"a": {"b": [1, 2, 1e-999]}, "c": 1}"#).unwrap();
+        assert_eq!(
+            odd_number_in(&meta, "metadata").as_deref(),
+            Some("metadata.a.b.2")
+        );
+    }
 }

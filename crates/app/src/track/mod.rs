@@ -73,6 +73,8 @@ pub enum KeyHeader<'a> {
     Absent,
     /// Not text a header may carry (outside visible ASCII).
     Unreadable,
+    /// Sent more than once: which one the client meant cannot be told.
+    Repeated,
     Text(&'a str),
 }
 
@@ -83,6 +85,12 @@ fn idempotency_key(header: KeyHeader<'_>) -> Result<Option<IdempotencyKey>, ApiE
             return Err(ApiError::field(
                 "Idempotency-Key",
                 "must be 1 to 255 visible ASCII characters",
+            ))
+        }
+        KeyHeader::Repeated => {
+            return Err(ApiError::field(
+                "Idempotency-Key",
+                "was sent more than once; send one Idempotency-Key header",
             ))
         }
         KeyHeader::Text(text) => text,

@@ -12,13 +12,17 @@ use crate::http::errors::HttpError;
 use crate::http::extract::{params, Auth};
 
 pub(crate) fn csv_response(csv: Csv) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
             CONTENT_DISPOSITION,
             format!("attachment; filename=\"{}\"", csv.filename),
-        ))
-        .body(csv.body)
+        ));
+    if csv.truncated {
+        // A CSV has no room for a note: the header says rows were left out.
+        resp.insert_header(("Humanhours-Truncated", "true"));
+    }
+    resp.body(csv.body)
 }
 
 async fn grouped(

@@ -184,7 +184,10 @@ pub(crate) fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
                         }
                         div.kpi {
                             dt { "FTE equivalent" }
-                            dd data-metric="fte_equivalent" data-value=(exact(s.fte_equivalent)) { (number(s.fte_equivalent)) }
+                            @match s.fte_equivalent {
+                                Some(fte) => dd data-metric="fte_equivalent" data-value=(exact(fte)) { (number(fte)) },
+                                None => dd data-metric="fte_equivalent" data-value="" title="FTE is a monthly rate; it is given for ranges of a day or more" { "—" },
+                            }
                         }
                         div.kpi {
                             dt { "Events" }

@@ -34,6 +34,7 @@ use self::session::{
 use self::view::{Overview, ViewQuery};
 use crate::http::api::reports::csv_response;
 use crate::http::errors::ApiError;
+use crate::http::extract::SmallBody;
 use app::auth::OrgSettings;
 use app::clock;
 use app::read::params::Params;
@@ -98,9 +99,13 @@ fn error_page(e: ApiError) -> HttpResponse {
         422 => "That view cannot be shown",
         503 => "The database cannot be reached right now",
         404 => "Not found",
+        408 | 413 => "The form could not be read",
+        429 => "Too many attempts",
         _ => "Something went wrong",
     };
-    page(status, html::error_page(title, &message, None))
+    private(crate::http::errors::error_head(&e))
+        .content_type("text/html; charset=utf-8")
+        .body(html::error_page(title, &message, None).into_string())
 }
 
 fn forbidden(message: &str) -> HttpResponse {
@@ -173,7 +178,11 @@ async fn sign_in_form(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
 
 /// `POST /dashboard/sign-in`: checks the form's CSRF token, then the key (always against the
 /// database, so a revoked key cannot sign in from a cache), then starts a session.
-async fn sign_in(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn sign_in(state: web::Data<App>, req: HttpRequest, body: SmallBody) -> HttpResponse {
+    let body = match body.read(&state).await {
+        Ok(body) => body,
+        Err(e) => return error_page(e),
+    };
     let form = form_fields(&body);
     let cookie = token_cookie(&req, SIGNIN_COOKIE);
     let csrf_ok = match (&cookie, form.get("csrf")) {
@@ -193,7 +202,8 @@ async fn sign_in(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> H
             html::sign_in(&csrf, Some(message), session_hours(&state)),
         )
     };
-    let started = match app::sessions::start(&state.clone().into_inner(), key).await {
+    let client = crate::http::extract::client_addr(&state, req.headers(), req.peer_addr());
+    let started = match app::sessions::start(&state.clone().into_inner(), key, client).await {
         Ok(started) => started,
         Err(ApiError::KeyRevoked) => {
             return retry(
@@ -220,7 +230,11 @@ async fn sign_in(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> H
 }
 
 /// `POST /dashboard/sign-out`: deletes the session (after the CSRF check) and the cookie.
-async fn sign_out(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn sign_out(state: web::Data<App>, req: HttpRequest, body: SmallBody) -> HttpResponse {
+    let body = match body.read(&state).await {
+        Ok(body) => body,
+        Err(e) => return error_page(e),
+    };
     let signed = match current_session(&state, &req).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -248,7 +262,8 @@ async fn sign_out(state: web::Data<App>, req: HttpRequest, body: web::Bytes) -> 
         .finish()
 }
 
-/// Reads the view's parameters and gathers the overview on the blocking pool.
+/// Reads the view's parameters and gathers the overview on the blocking pool, within one of
+/// the org's read slots (a share page counts against its org like a report).
 async fn load(
     state: &web::Data<App>,
     req: &HttpRequest,
@@ -256,7 +271,8 @@ async fn load(
 ) -> Result<Overview, ApiError> {
     let p = Params::from_query(req.query_string())?;
     let (query, scope) = ViewQuery::parse(&p)?;
-    app::blocking(&state.clone().into_inner(), move |st| {
+    let org_id = org.id.clone();
+    app::read::gate::heavy(&state.clone().into_inner(), &org_id, move |st| {
         Overview::load(st, org, query, scope)
     })
     .await

@@ -221,7 +221,7 @@ impl Overview {
             "total",
             self.period(),
             &self.summary.totals,
-            Some(self.summary.fte_equivalent),
+            self.summary.fte_equivalent,
         )?;
         for (day, s) in &self.summary.trend {
             put("day", day, s, None)?;
