@@ -74,12 +74,17 @@ browser:
     @[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "just browser: install chromium and chromium-driver for the browser test" >&2
 
 # Benchmarks (release build; several minutes; prints figures and ratios).
-bench: bench-ingest bench-read
+bench: bench-ingest bench-read bench-hostile
 
 # Ingest: /track req/s, p50/p99, RSS and CPU per request on SQLite and PostgreSQL, against the
 # no-op ceiling; batch events/s on one core and on two; for SQLite the writer alone, without HTTP.
 bench-ingest:
     bench/ingest.sh
+
+# Hostile load (API.md §14; bench/hostile.sh): a wrong-secret flood, stalled bodies, random
+# methods, one org's heavy reads and the default logging's cost, each against its target.
+bench-hostile:
+    bench/hostile.sh
 
 # Where /track spends its time: perf samples of the release server under load, by thread and by
 # part of the writer's transaction.
