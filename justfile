@@ -23,8 +23,8 @@ test: check-pure sdk browser
     if [ -n "${HUMANHOURS_TEST_POSTGRES_URL:-}" ]; then
         echo "== the HTTP suite again, on PostgreSQL (each test in its own database)"
         HUMANHOURS_TEST_BACKEND=postgres cargo test -p humanhours --tests 2>&1 | tee -a "$log"
-        echo "== the job queue and runner tests again, on PostgreSQL"
-        HUMANHOURS_TEST_BACKEND=postgres cargo test -p store --test jobs 2>&1 | tee -a "$log"
+        echo "== the store's job queue and migration tests, and the runner tests, again on PostgreSQL"
+        HUMANHOURS_TEST_BACKEND=postgres cargo test -p store --test jobs --test migrations 2>&1 | tee -a "$log"
         HUMANHOURS_TEST_BACKEND=postgres cargo test -p jobs --test runner 2>&1 | tee -a "$log"
     else
         echo "== PostgreSQL suite SKIPPED: HUMANHOURS_TEST_POSTGRES_URL is not set."

@@ -185,8 +185,10 @@ async fn assert_rollups_match_events(app: &TestApp, org: &str, key: &str) {
     let b = &summary.body;
     assert_eq!(b["events"].as_i64().unwrap(), raw.events);
     assert_eq!(milli(&b["hours_saved"]), raw.hours_saved_milli);
-    assert_eq!(cents(&b["cost_saved"]), raw.cost_saved_cents);
-    assert_eq!(cents(&b["net_saved"]), raw.net_saved_cents);
+    assert_eq!(i128::from(cents(&b["cost_saved"])), raw.cost_saved_cents);
+    let net = roi_engine::aggregate_net(raw.cost_saved_cents, raw.agent_cost_micros);
+    let shown: rust_decimal::Decimal = b["net_saved"].to_string().parse().unwrap();
+    assert_eq!(shown, net);
     let by_outcome: i64 = ["success", "failure", "needs_review"]
         .iter()
         .map(|o| b["by_outcome"][o]["events"].as_i64().unwrap())

@@ -760,3 +760,50 @@ async fn the_stylesheet_is_served_by_the_binary() {
     assert!(r.text.contains("@media"));
     assert!(!r.text.contains("http"), "nothing from the network");
 }
+
+/// The page, its CSV and a share page over sums past 64 bits: 10,000 events at the largest
+/// agent cost (issue 14, finding 4). Figures are exact and net = saved − agent cost.
+#[actix_web::test]
+async fn the_dashboard_shows_sums_past_64_bits_exactly() {
+    let app = TestApp::spawn().await;
+    let (org_id, key) = app.org(Plan::Pro);
+    let at = clock::format_ms(clock::now() - time::Duration::hours(2));
+    app.track_many(&key, 10_000, |i| {
+        json!({
+            "agent_id": format!("big-{}", i % 2),
+            "task_type": "ticket_routing",
+            "outcome": "success",
+            "agent_cost": 1_000_000_000,
+            "occurred_at": at,
+        })
+    })
+    .await;
+    let raw = app.store.sum_events(&org_id).unwrap();
+    let cost = rust_decimal::Decimal::from_i128_with_scale(raw.cost_saved_cents, 2);
+    let net = (cost - rust_decimal::Decimal::from(10_i64.pow(13))).normalize();
+    let session = sign_in(&app, &key).await;
+    let page = dashboard(&app, &session, "?period=7d").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(metric(&page.text, "agent_cost"), "10000000000000");
+    assert_eq!(
+        metric(&page.text, "cost_saved"),
+        cost.normalize().to_string()
+    );
+    assert_eq!(metric(&page.text, "net_saved"), net.to_string());
+    let csv = get(
+        &app,
+        "/dashboard/export.csv?period=7d",
+        &[("hh_session", &session)],
+    )
+    .await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert!(
+        csv.text.contains(&format!(",10000000000000,{net},")),
+        "{}",
+        csv.text
+    );
+    let (_, share) = orgs::create_share(&app.store, &org_id, None, None, clock::now()).unwrap();
+    let shared = get(&app, &format!("/share/{share}?period=7d"), &[]).await;
+    assert_eq!(shared.status, 200, "{}", shared.text);
+    assert_eq!(metric(&shared.text, "net_saved"), net.to_string());
+}

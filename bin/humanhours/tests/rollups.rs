@@ -27,6 +27,10 @@ async fn app_that_folds_on_request() -> TestApp {
     TestApp::spawn_with(config).await
 }
 
+fn wide(units: i128, dp: u32) -> Decimal {
+    Decimal::from_i128_with_scale(units, dp)
+}
+
 fn fixed(v: &Value, scale: i64) -> i64 {
     let d: Decimal = v.to_string().parse().unwrap();
     (d * Decimal::from(scale)).to_i64().unwrap()
@@ -48,8 +52,11 @@ async fn assert_reports_are_exact(app: &TestApp, org: &str, key: &str) {
     let b = &summary.body;
     assert_eq!(b["events"].as_i64().unwrap(), raw.events, "summary events");
     assert_eq!(fixed(&b["hours_saved"], 1000), raw.hours_saved_milli);
-    assert_eq!(fixed(&b["cost_saved"], 100), raw.cost_saved_cents);
-    assert_eq!(fixed(&b["net_saved"], 100), raw.net_saved_cents);
+    assert_eq!(dec(&b["cost_saved"]), wide(raw.cost_saved_cents, 2));
+    assert_eq!(
+        dec(&b["net_saved"]),
+        roi_engine::aggregate_net(raw.cost_saved_cents, raw.agent_cost_micros)
+    );
     for group in ["agent", "task_type", "model", "outcome", "client", "day"] {
         let r = app
             .send(
@@ -211,4 +218,120 @@ async fn another_process_writing_the_same_database_is_counted_once() {
     assert_rollup_table_complete(&app.store, &org);
     assert_eq!(rollup_events(&app.store, &org), 319);
     assert_reports_are_exact(&app, &org, &key).await;
+}
+
+fn dec(v: &Value) -> Decimal {
+    v.to_string().parse().unwrap()
+}
+
+/// 10,000 events at the largest agent cost (10^9 each, 10^15 millionths) in one org, hour and
+/// value: a 64-bit sum of their millionths overflows after about 9,224 of them, which made
+/// SQLite store a REAL that broke every later report and PostgreSQL refuse the writes (issue
+/// 14, finding 4). Every report answers, exact, and the same on both backends: before the fold
+/// (SQLite's tail), after it (the rollups), and from the events (two dimensions at once).
+#[actix_web::test]
+async fn ten_thousand_events_at_the_largest_agent_cost_keep_every_report_exact() {
+    const HOUR: i64 = 3_600_000;
+    let app = app_that_folds_on_request().await;
+    let (org, key) = app.org(Plan::Enterprise);
+    let now = clock::now().unix_timestamp() * 1000;
+    let h = (now / HOUR - 3) * HOUR;
+    let iso = |ms: i64| clock::format_ms(clock::from_unix_ms(ms));
+    app.track_many(&key, 10_000, |i| {
+        json!({
+            "agent_id": format!("big-{}", i % 3),
+            "task_type": "ticket_routing",
+            "outcome": "success",
+            "model": "acme/big",
+            "agent_cost": 1_000_000_000,
+            "occurred_at": iso(h + i as i64 * 100),
+            "metadata": {"client": format!("c{}", i % 2), "n": i % 2},
+        })
+    })
+    .await;
+    let raw = app.store.sum_events(&org).unwrap();
+    assert_eq!(raw.events, 10_000);
+    assert_eq!(raw.agent_cost_micros, 10_i128.pow(19));
+    let agent_total = Decimal::from(10_i64.pow(13));
+    let cost_total = Decimal::from_i128_with_scale(raw.cost_saved_cents, 2);
+    let net_total = cost_total - agent_total;
+
+    // The hour alone (rollups or tail), and an hour and a half around it (events at the ends).
+    let ranges = [
+        format!("from={}&to={}", iso(h), iso(h + HOUR)),
+        format!("from={}&to={}", iso(h - HOUR / 2), iso(h + 2 * HOUR)),
+    ];
+    for round in ["before the fold", "after the fold"] {
+        for range in &ranges {
+            let get = |path: String| {
+                let app = &app;
+                let key = key.clone();
+                async move {
+                    let r = app.send(Method::GET, &path, Some(&key), &[], None).await;
+                    assert_eq!(r.status, 200, "{round} {path}: {}", r.text);
+                    r
+                }
+            };
+            let s = get(format!("/api/v1/summary?{range}")).await.body;
+            assert_eq!(s["events"], 10_000, "{round}");
+            assert_eq!(dec(&s["agent_cost"]), agent_total, "{round}");
+            assert_eq!(dec(&s["cost_saved"]), cost_total, "{round}");
+            assert_eq!(dec(&s["net_saved"]), net_total, "{round}");
+            for (report, group) in [
+                ("cost-saved", "agent"),
+                ("cost-saved", "model"),
+                ("cost-saved", "client"),
+                ("cost-saved", "day"),
+                ("cost-saved", "agent,model"),
+                ("cost-saved", "metadata.n"),
+                ("time-saved", "task_type"),
+                ("time-saved", "outcome,day"),
+            ] {
+                let b = get(format!("/api/v1/reports/{report}?{range}&group_by={group}"))
+                    .await
+                    .body;
+                let rows = b["rows"].as_array().unwrap();
+                let sum = |f: &str| rows.iter().map(|r| dec(&r[f])).sum::<Decimal>();
+                assert_eq!(sum("cost_saved"), cost_total, "{round} {report} {group}");
+                assert_eq!(dec(&b["totals"]["cost_saved"]), cost_total, "{group}");
+                if report == "cost-saved" {
+                    assert_eq!(sum("agent_cost"), agent_total, "{round} {group}");
+                    assert_eq!(dec(&b["totals"]["net_saved"]), net_total, "{group}");
+                    for r in rows {
+                        let want = dec(&r["cost_saved"]) - dec(&r["agent_cost"]);
+                        assert_eq!(dec(&r["net_saved"]), want, "{round} {group}");
+                    }
+                }
+            }
+            for metric in ["net_saved", "agent_cost", "cost_saved"] {
+                let b = get(format!(
+                    "/api/v1/reports/leaderboard?{range}&metric={metric}"
+                ))
+                .await
+                .body;
+                let rows = b["rows"].as_array().unwrap();
+                assert_eq!(rows.len(), 3, "{metric}");
+                let agent: Decimal = rows.iter().map(|r| dec(&r["agent_cost"])).sum();
+                assert_eq!(agent, agent_total, "{round} {metric}");
+            }
+            let csv = get(format!("/api/v1/reports/export?{range}")).await.text;
+            assert!(csv.contains("big-2"), "{round}: {csv}");
+            let csv = get(format!(
+                "/api/v1/reports/cost-saved?{range}&format=csv&group_by=model"
+            ))
+            .await
+            .text;
+            assert!(csv.contains(",10000000000000,"), "{round}: {csv}");
+        }
+        get_usage_and_agents(&app, &key).await;
+        app.state.writer.fold_rollups().await.unwrap();
+    }
+    assert_rollup_table_complete(&app.store, &org);
+}
+
+async fn get_usage_and_agents(app: &TestApp, key: &str) {
+    for path in ["/api/v1/reports/usage", "/api/v1/agents"] {
+        let r = app.send(Method::GET, path, Some(key), &[], None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+    }
 }

@@ -365,6 +365,36 @@ pub fn from_fixed(units: i64, dp: u32) -> Decimal {
     Decimal::new(units, dp).normalize()
 }
 
+/// The inverse of [`to_fixed`] for a sum of many values (a report's total, say), which may
+/// exceed 64 bits. Exact up to 2^96 units (about 7.9 × 10^28), far past any sum the store can
+/// hold; beyond that it saturates rather than panics.
+pub fn from_fixed_sum(units: i128, dp: u32) -> Decimal {
+    match Decimal::try_from_i128_with_scale(units, dp) {
+        Ok(d) => d.normalize(),
+        Err(_) if units < 0 => Decimal::MIN,
+        Err(_) => Decimal::MAX,
+    }
+}
+
+/// Net saved of an aggregate of events, in millionths of the currency:
+/// Σ cost_saved − Σ agent_cost, from the exact sums (money saved in cents, agent cost in
+/// millionths), not from the events' rounded nets (API.md §8), so that "money saved − agent
+/// cost = net saved" holds on every total. Events without a known cost count as 0.
+pub fn aggregate_net_micros(cost_saved_cents: i128, agent_cost_micros: i128) -> i128 {
+    cost_saved_cents * 10_i128.pow(AGENT_COST_DP - MONEY_DP) - agent_cost_micros
+}
+
+/// [`aggregate_net_micros`] as shown: rounded half away from zero to cents, only now.
+pub fn aggregate_net(cost_saved_cents: i128, agent_cost_micros: i128) -> Decimal {
+    round(
+        from_fixed_sum(
+            aggregate_net_micros(cost_saved_cents, agent_cost_micros),
+            AGENT_COST_DP,
+        ),
+        MONEY_DP,
+    )
+}
+
 /// Values one event under the contract's rules.
 pub fn evaluate(r: &Resolution) -> Result<Valuation, UnknownTaskType> {
     let (baseline_minutes, baseline_source) = resolve_baseline(&r.baseline)?;

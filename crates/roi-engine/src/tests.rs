@@ -326,3 +326,21 @@ proptest! {
         prop_assert_eq!(to_fixed(x, dp), i64::from(units));
     }
 }
+
+#[test]
+fn an_aggregate_net_comes_from_the_exact_sums_and_rounds_once() {
+    // Two events of 2.97 saved and 0.004 cost: each rounded net is 2.97 (sum 5.94), but the
+    // exact net is 5.932, shown as 5.93.
+    assert_eq!(aggregate_net_micros(594, 8_000), 5_932_000);
+    assert_eq!(aggregate_net(594, 8_000), d("5.93"));
+    // Half a cent rounds away from zero, both ways.
+    assert_eq!(aggregate_net(1, 5_000), d("0.01"));
+    assert_eq!(aggregate_net(0, 5_000), d("-0.01"));
+    assert_eq!(aggregate_net(0, 4_999), d("0"));
+    // Ten thousand events at the largest agent cost (10^9 each) overflow 64 bits, not this.
+    let agent = 10_000_i128 * 1_000_000_000_000_000;
+    assert_eq!(aggregate_net(0, agent), d("-10000000000000"));
+    assert_eq!(from_fixed_sum(agent, AGENT_COST_DP), d("10000000000000"));
+    assert_eq!(from_fixed_sum(i128::MAX, 0), Decimal::MAX);
+    assert_eq!(from_fixed_sum(i128::MIN, 0), Decimal::MIN);
+}

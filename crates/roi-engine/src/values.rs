@@ -115,9 +115,9 @@ decimal_newtype!(
 
 decimal_newtype!(
     /// A non-negative amount of money in one currency, as sent by a client (`agent_cost`):
-    /// 0 to 10^9. The bound keeps sums exact: stored in millionths, one event is at most
-    /// 10^15 units, so a 64-bit sum holds over nine thousand such events and far more real
-    /// ones. (Beyond that the store's sums would overflow: see docs/decisions.md.)
+    /// 0 to 10^9. Stored in millionths, one event is at most 10^15 units: a 64-bit sum
+    /// overflows past about nine thousand such events, so the store keeps sums of money split
+    /// into two 64-bit halves and reports add them in 128 bits (docs/decisions.md).
     Money,
     min = Decimal::ZERO,
     exclusive = false,

@@ -147,11 +147,14 @@ pub struct RollupRow {
     pub key: String,
     pub events: i64,
     pub hours_saved_milli: i64,
-    pub cost_saved_cents: i64,
-    pub agent_cost_micros: i64,
-    /// Events whose agent cost is known (`agent_cost_micros` sums only those).
+    /// Money saved in cents, split in two halves: the sum is `hi × 10^8 + lo` (`repo/rollup.rs`).
+    pub cost_saved_cents_hi: i64,
+    pub cost_saved_cents_lo: i64,
+    /// The known agent costs in millionths, split like `cost_saved_cents`.
+    pub agent_cost_micros_hi: i64,
+    pub agent_cost_micros_lo: i64,
+    /// Events whose agent cost is known (the agent cost sums only those).
     pub costed_events: i64,
-    pub net_saved_cents: i64,
 }
 
 /// An org's override of a built-in task type's baseline.

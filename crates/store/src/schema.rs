@@ -138,10 +138,11 @@ diesel::table! {
         key -> Text,
         events -> BigInt,
         hours_saved_milli -> BigInt,
-        cost_saved_cents -> BigInt,
-        agent_cost_micros -> BigInt,
+        cost_saved_cents_hi -> BigInt,
+        cost_saved_cents_lo -> BigInt,
+        agent_cost_micros_hi -> BigInt,
+        agent_cost_micros_lo -> BigInt,
         costed_events -> BigInt,
-        net_saved_cents -> BigInt,
     }
 }
 

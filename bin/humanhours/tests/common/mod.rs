@@ -253,6 +253,27 @@ impl TestApp {
         .await
     }
 
+    /// Tracks `n` events (built by `item(i)`) through POST /api/v1/track/batch, in batches of
+    /// the most one may hold, and asserts that every one was stored.
+    pub async fn track_many(&self, key: &str, n: usize, item: impl Fn(usize) -> Value) {
+        let items: Vec<Value> = (0..n).map(item).collect();
+        for chunk in items.chunks(1000) {
+            let body = serde_json::json!({ "events": chunk });
+            let r = self
+                .send(
+                    reqwest::Method::POST,
+                    "/api/v1/track/batch",
+                    Some(key),
+                    &[("Content-Type", "application/json")],
+                    Some(serde_json::to_vec(&body).unwrap()),
+                )
+                .await;
+            let head: String = r.text.chars().take(300).collect();
+            assert!(r.status < 300, "{head}");
+            assert_eq!(r.body["created"], chunk.len(), "{head}");
+        }
+    }
+
     /// POST /api/v1/track with raw bytes.
     pub async fn track_raw(&self, key: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
         self.send(

@@ -372,13 +372,13 @@ impl Metric {
     }
 
     /// The metric's value in a group's sums (fixed point; comparable within one metric).
-    pub fn of(self, s: &store::Sums) -> i64 {
+    pub fn of(self, s: &store::Sums) -> i128 {
         match self {
-            Metric::HoursSaved => s.hours_saved_milli,
+            Metric::HoursSaved => i128::from(s.hours_saved_milli),
             Metric::CostSaved => s.cost_saved_cents,
-            Metric::NetSaved => s.net_saved_cents,
+            Metric::NetSaved => s.net_saved_micros(),
             Metric::AgentCost => s.agent_cost_micros,
-            Metric::Events => s.events,
+            Metric::Events => i128::from(s.events),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ratelimit::Plan;
-use roi_engine::{from_fixed, AGENT_COST_DP, HOURS_DP, MONEY_DP};
+use roi_engine::{aggregate_net, from_fixed_sum, AGENT_COST_DP, HOURS_DP, MONEY_DP};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -25,15 +25,20 @@ use crate::wire::JsonDecimal;
 pub const MAX_BUCKETS: usize = 10_000;
 
 /// Exact decimals of the fixed-point sums, at the places `roi_engine` stores them with.
-pub fn hours(milli: i64) -> JsonDecimal {
-    JsonDecimal(from_fixed(milli, HOURS_DP))
+pub fn hours(milli: impl Into<i128>) -> JsonDecimal {
+    JsonDecimal(from_fixed_sum(milli.into(), HOURS_DP))
 }
-pub fn money(cents: i64) -> JsonDecimal {
-    JsonDecimal(from_fixed(cents, MONEY_DP))
+pub fn money(cents: impl Into<i128>) -> JsonDecimal {
+    JsonDecimal(from_fixed_sum(cents.into(), MONEY_DP))
 }
 /// The known agent costs; `None` when no event of the group had one.
 pub fn agent_cost(s: &Sums) -> Option<JsonDecimal> {
-    (s.costed_events > 0).then(|| JsonDecimal(from_fixed(s.agent_cost_micros, AGENT_COST_DP)))
+    (s.costed_events > 0).then(|| JsonDecimal(from_fixed_sum(s.agent_cost_micros, AGENT_COST_DP)))
+}
+/// Net saved of a group: Σ cost_saved − Σ agent_cost from the exact sums, rounded to cents
+/// only here (API.md §8), so money saved − agent cost = net saved on every row and total.
+pub fn net(s: &Sums) -> JsonDecimal {
+    JsonDecimal(aggregate_net(s.cost_saved_cents, s.agent_cost_micros))
 }
 
 /// Pro features are refused on the free plan.
@@ -81,7 +86,7 @@ fn metric_value(col: &str, s: &Sums) -> Option<JsonDecimal> {
         "hours_saved" => Some(hours(s.hours_saved_milli)),
         "cost_saved" => Some(money(s.cost_saved_cents)),
         "agent_cost" => agent_cost(s),
-        _ => Some(money(s.net_saved_cents)),
+        _ => Some(net(s)),
     }
 }
 
@@ -237,7 +242,7 @@ impl Metrics {
                 events: s.events,
                 cost_saved: money(s.cost_saved_cents),
                 agent_cost: agent_cost(s),
-                net_saved: money(s.net_saved_cents),
+                net_saved: net(s),
             },
         }
     }
@@ -523,7 +528,7 @@ impl From<&Sums> for SumsOut {
             hours_saved: hours(s.hours_saved_milli),
             cost_saved: money(s.cost_saved_cents),
             agent_cost: agent_cost(s),
-            net_saved: money(s.net_saved_cents),
+            net_saved: net(s),
         }
     }
 }
@@ -753,7 +758,7 @@ pub async fn leaderboard(
     sort_rows(&mut rows, Some(metric), false);
     let mut out = Vec::new();
     let mut rank = 0;
-    let mut prev: Option<i64> = None;
+    let mut prev: Option<i128> = None;
     for (i, r) in rows.iter().take(top).enumerate() {
         let v = metric.of(&r.sums);
         if prev != Some(v) {

@@ -78,10 +78,11 @@ macro_rules! rollup_sums {
         (
             r::events.eq(r::events + excluded(r::events)),
             r::hours_saved_milli.eq(r::hours_saved_milli + excluded(r::hours_saved_milli)),
-            r::cost_saved_cents.eq(r::cost_saved_cents + excluded(r::cost_saved_cents)),
-            r::agent_cost_micros.eq(r::agent_cost_micros + excluded(r::agent_cost_micros)),
+            r::cost_saved_cents_hi.eq(r::cost_saved_cents_hi + excluded(r::cost_saved_cents_hi)),
+            r::cost_saved_cents_lo.eq(r::cost_saved_cents_lo + excluded(r::cost_saved_cents_lo)),
+            r::agent_cost_micros_hi.eq(r::agent_cost_micros_hi + excluded(r::agent_cost_micros_hi)),
+            r::agent_cost_micros_lo.eq(r::agent_cost_micros_lo + excluded(r::agent_cost_micros_lo)),
             r::costed_events.eq(r::costed_events + excluded(r::costed_events)),
-            r::net_saved_cents.eq(r::net_saved_cents + excluded(r::net_saved_cents)),
         )
     };
 }

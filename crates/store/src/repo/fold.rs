@@ -27,7 +27,7 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 
 use super::bulk::Bulk as _;
-use super::rollup::{RollupAcc, ROLLUP_DIMS};
+use super::rollup::{RollupAcc, ROLLUP_DIMS, SPLIT_SQL};
 use crate::db::Pools;
 use crate::{Store, StoreError};
 
@@ -83,6 +83,17 @@ pub(crate) fn dim_column(dim: &str) -> &'static str {
 /// The start of the UTC hour of `occurred_at` in SQL (floor, like [`super::rollup::hour_of`]).
 pub(crate) const HOUR_SQL: &str = "(occurred_at - (((occurred_at % 3600000) + 3600000) % 3600000))";
 
+/// The halves of the money sums of a group of events (see [`super::rollup::SPLIT`]), as
+/// `cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, agent_cost_micros_lo`
+/// (the agent cost of the events that have one; 0 when none has).
+pub(crate) fn split_sums_sql() -> String {
+    let b = SPLIT_SQL;
+    format!(
+        "COALESCE(SUM(cost_saved_cents / {b}), 0), COALESCE(SUM(cost_saved_cents % {b}), 0), \
+         COALESCE(SUM(agent_cost_micros / {b}), 0), COALESCE(SUM(agent_cost_micros % {b}), 0)"
+    )
+}
+
 fn scalar(c: &mut SqliteConnection, sql: &str, bind: Option<i64>) -> QueryResult<i64> {
     let q = diesel::sql_query(sql).into_boxed();
     let q = match bind {
@@ -111,19 +122,21 @@ fn fold_from_events(c: &mut SqliteConnection, after: i64, through: i64) -> Query
     for dim in ROLLUP_DIMS {
         let sql = format!(
             "INSERT INTO rollup_hourly (org_id, dim, hour, key, events, hours_saved_milli, \
-             cost_saved_cents, agent_cost_micros, costed_events, net_saved_cents) \
+             cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
+             agent_cost_micros_lo, costed_events) \
              SELECT org_id, '{dim}', {HOUR_SQL}, {col}, COUNT(*), SUM(hours_saved_milli), \
-             SUM(cost_saved_cents), SUM(COALESCE(agent_cost_micros, 0)), \
-             COUNT(agent_cost_micros), SUM(net_saved_cents) \
+             {sums}, COUNT(agent_cost_micros) \
              FROM events NOT INDEXED WHERE rowid > ? AND rowid <= ? \
              GROUP BY org_id, {HOUR_SQL}, {col} \
              ON CONFLICT (org_id, dim, hour, key) DO UPDATE SET \
              events = events + excluded.events, \
              hours_saved_milli = hours_saved_milli + excluded.hours_saved_milli, \
-             cost_saved_cents = cost_saved_cents + excluded.cost_saved_cents, \
-             agent_cost_micros = agent_cost_micros + excluded.agent_cost_micros, \
-             costed_events = costed_events + excluded.costed_events, \
-             net_saved_cents = net_saved_cents + excluded.net_saved_cents",
+             cost_saved_cents_hi = cost_saved_cents_hi + excluded.cost_saved_cents_hi, \
+             cost_saved_cents_lo = cost_saved_cents_lo + excluded.cost_saved_cents_lo, \
+             agent_cost_micros_hi = agent_cost_micros_hi + excluded.agent_cost_micros_hi, \
+             agent_cost_micros_lo = agent_cost_micros_lo + excluded.agent_cost_micros_lo, \
+             costed_events = costed_events + excluded.costed_events",
+            sums = split_sums_sql(),
             col = dim_column(dim),
         );
         diesel::sql_query(sql)

@@ -302,24 +302,22 @@ impl Store {
     /// The sums of every stored event of an org, read from the events table itself (not the
     /// rollups the reports use), so checks can compare the two.
     pub fn sum_events(&self, org_id: &str) -> Result<Sums, StoreError> {
-        let rows: Vec<(i64, i64, Option<i64>, i64)> = with_conn!(self, |c| events::table
+        let rows: Vec<(i64, i64, Option<i64>)> = with_conn!(self, |c| events::table
             .filter(events::org_id.eq(org_id))
             .select((
                 events::hours_saved_milli,
                 events::cost_saved_cents,
                 events::agent_cost_micros,
-                events::net_saved_cents,
             ))
             .load(c)
             .map_err(StoreError::from))?;
         let mut s = Sums::default();
-        for (hours, cost, agent_cost, net) in rows {
+        for (hours, cost, agent_cost) in rows {
             s.events += 1;
             s.hours_saved_milli += hours;
-            s.cost_saved_cents += cost;
-            s.agent_cost_micros += agent_cost.unwrap_or(0);
+            s.cost_saved_cents += i128::from(cost);
+            s.agent_cost_micros += i128::from(agent_cost.unwrap_or(0));
             s.costed_events += i64::from(agent_cost.is_some());
-            s.net_saved_cents += net;
         }
         Ok(s)
     }
@@ -341,10 +339,9 @@ impl Store {
             s.add(&Sums {
                 events: r.events,
                 hours_saved_milli: r.hours_saved_milli,
-                cost_saved_cents: r.cost_saved_cents,
-                agent_cost_micros: r.agent_cost_micros,
+                cost_saved_cents: rollup::join(r.cost_saved_cents_hi, r.cost_saved_cents_lo),
+                agent_cost_micros: rollup::join(r.agent_cost_micros_hi, r.agent_cost_micros_lo),
                 costed_events: r.costed_events,
-                net_saved_cents: r.net_saved_cents,
             });
         }
         Ok(by_dim.into_iter().collect())

@@ -255,10 +255,11 @@ statement!(
         key: &'a str,
         events: i64,
         hours_saved_milli: i64,
-        cost_saved_cents: i64,
-        agent_cost_micros: i64,
+        cost_saved_cents_hi: i64,
+        cost_saved_cents_lo: i64,
+        agent_cost_micros_hi: i64,
+        agent_cost_micros_lo: i64,
         costed_events: i64,
-        net_saved_cents: i64,
     }
 );
 
@@ -271,10 +272,11 @@ impl<'a> UpsertRollups<'a> {
             key: rows.iter().map(|r| r.key.as_str()).collect(),
             events: rows.iter().map(|r| r.events).collect(),
             hours_saved_milli: rows.iter().map(|r| r.hours_saved_milli).collect(),
-            cost_saved_cents: rows.iter().map(|r| r.cost_saved_cents).collect(),
-            agent_cost_micros: rows.iter().map(|r| r.agent_cost_micros).collect(),
+            cost_saved_cents_hi: rows.iter().map(|r| r.cost_saved_cents_hi).collect(),
+            cost_saved_cents_lo: rows.iter().map(|r| r.cost_saved_cents_lo).collect(),
+            agent_cost_micros_hi: rows.iter().map(|r| r.agent_cost_micros_hi).collect(),
+            agent_cost_micros_lo: rows.iter().map(|r| r.agent_cost_micros_lo).collect(),
             costed_events: rows.iter().map(|r| r.costed_events).collect(),
-            net_saved_cents: rows.iter().map(|r| r.net_saved_cents).collect(),
         }
     }
 }
@@ -283,7 +285,8 @@ impl QueryFragment<Pg> for UpsertRollups<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "INSERT INTO rollup_hourly (org_id, dim, hour, key, events, hours_saved_milli, \
-             cost_saved_cents, agent_cost_micros, costed_events, net_saved_cents)",
+             cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
+             agent_cost_micros_lo, costed_events)",
         );
         unnest!(out;
             Text => &self.org_id,
@@ -292,19 +295,21 @@ impl QueryFragment<Pg> for UpsertRollups<'_> {
             Text => &self.key,
             BigInt => &self.events,
             BigInt => &self.hours_saved_milli,
-            BigInt => &self.cost_saved_cents,
-            BigInt => &self.agent_cost_micros,
+            BigInt => &self.cost_saved_cents_hi,
+            BigInt => &self.cost_saved_cents_lo,
+            BigInt => &self.agent_cost_micros_hi,
+            BigInt => &self.agent_cost_micros_lo,
             BigInt => &self.costed_events,
-            BigInt => &self.net_saved_cents,
         );
         out.push_sql(
             " ON CONFLICT (org_id, dim, hour, key) DO UPDATE SET \
              events = rollup_hourly.events + excluded.events, \
              hours_saved_milli = rollup_hourly.hours_saved_milli + excluded.hours_saved_milli, \
-             cost_saved_cents = rollup_hourly.cost_saved_cents + excluded.cost_saved_cents, \
-             agent_cost_micros = rollup_hourly.agent_cost_micros + excluded.agent_cost_micros, \
-             costed_events = rollup_hourly.costed_events + excluded.costed_events, \
-             net_saved_cents = rollup_hourly.net_saved_cents + excluded.net_saved_cents",
+             cost_saved_cents_hi = rollup_hourly.cost_saved_cents_hi + excluded.cost_saved_cents_hi, \
+             cost_saved_cents_lo = rollup_hourly.cost_saved_cents_lo + excluded.cost_saved_cents_lo, \
+             agent_cost_micros_hi = rollup_hourly.agent_cost_micros_hi + excluded.agent_cost_micros_hi, \
+             agent_cost_micros_lo = rollup_hourly.agent_cost_micros_lo + excluded.agent_cost_micros_lo, \
+             costed_events = rollup_hourly.costed_events + excluded.costed_events",
         );
         Ok(())
     }

@@ -18,7 +18,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::fold::{dim_column, Int, HOUR_SQL, WATERMARK_SQL};
-use super::rollup::{hour_of, HOUR_MS};
+use super::rollup::{hour_of, join, HOUR_MS, SPLIT_SQL};
 use crate::schema::*;
 use crate::{Backend, Store, StoreError};
 
@@ -57,17 +57,18 @@ impl Dim {
     }
 }
 
-/// Exact sums of a group of events, in the events' fixed-point units.
+/// Exact sums of a group of events, in the events' fixed-point units. Money is summed in 128
+/// bits: 64 hold only about 9,224 events at the largest agent cost (see `rollup::SPLIT`).
+/// Hours and counts stay 64-bit (one event saves at most 168,000 milli-hours).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sums {
     pub events: i64,
     pub hours_saved_milli: i64,
-    pub cost_saved_cents: i64,
+    pub cost_saved_cents: i128,
     /// The sum of the known agent costs only.
-    pub agent_cost_micros: i64,
+    pub agent_cost_micros: i128,
     /// How many events had a known agent cost.
     pub costed_events: i64,
-    pub net_saved_cents: i64,
 }
 
 impl Sums {
@@ -78,7 +79,12 @@ impl Sums {
         self.cost_saved_cents += o.cost_saved_cents;
         self.agent_cost_micros += o.agent_cost_micros;
         self.costed_events += o.costed_events;
-        self.net_saved_cents += o.net_saved_cents;
+    }
+
+    /// Net saved in millionths: Σ cost_saved − Σ agent_cost from the exact sums (API.md §8);
+    /// round it only to show it ([`roi_engine::aggregate_net`]).
+    pub fn net_saved_micros(&self) -> i128 {
+        roi_engine::aggregate_net_micros(self.cost_saved_cents, self.agent_cost_micros)
     }
 }
 
@@ -124,13 +130,15 @@ struct AggRow {
     #[diesel(sql_type = BigInt)]
     hours_saved_milli: i64,
     #[diesel(sql_type = BigInt)]
-    cost_saved_cents: i64,
+    cost_hi: i64,
     #[diesel(sql_type = BigInt)]
-    agent_cost_micros: i64,
+    cost_lo: i64,
+    #[diesel(sql_type = BigInt)]
+    agent_hi: i64,
+    #[diesel(sql_type = BigInt)]
+    agent_lo: i64,
     #[diesel(sql_type = BigInt)]
     costed_events: i64,
-    #[diesel(sql_type = BigInt)]
-    net_saved_cents: i64,
 }
 
 impl AggRow {
@@ -138,10 +146,9 @@ impl AggRow {
         Sums {
             events: self.events,
             hours_saved_milli: self.hours_saved_milli,
-            cost_saved_cents: self.cost_saved_cents,
-            agent_cost_micros: self.agent_cost_micros,
+            cost_saved_cents: join(self.cost_hi, self.cost_lo),
+            agent_cost_micros: join(self.agent_hi, self.agent_lo),
             costed_events: self.costed_events,
-            net_saved_cents: self.net_saved_cents,
         }
     }
 }
@@ -203,10 +210,26 @@ macro_rules! load_agg {
     }};
 }
 
-const SUMS_SQL: &str = "CAST(COALESCE(SUM(hours_saved_milli), 0) AS BIGINT) AS hours_saved_milli, \
-     CAST(COALESCE(SUM(cost_saved_cents), 0) AS BIGINT) AS cost_saved_cents, \
-     CAST(COALESCE(SUM(agent_cost_micros), 0) AS BIGINT) AS agent_cost_micros, \
-     CAST(COALESCE(SUM(net_saved_cents), 0) AS BIGINT) AS net_saved_cents";
+/// The sums of a group of events, as [`AggRow`] names them: money summed in halves (see
+/// `rollup::SPLIT`) so that no accepted events can overflow a 64-bit sum.
+fn event_sums_sql() -> String {
+    let b = SPLIT_SQL;
+    format!(
+        "CAST(COALESCE(SUM(hours_saved_milli), 0) AS BIGINT) AS hours_saved_milli, \
+         CAST(COALESCE(SUM(cost_saved_cents / {b}), 0) AS BIGINT) AS cost_hi, \
+         CAST(COALESCE(SUM(cost_saved_cents % {b}), 0) AS BIGINT) AS cost_lo, \
+         CAST(COALESCE(SUM(agent_cost_micros / {b}), 0) AS BIGINT) AS agent_hi, \
+         CAST(COALESCE(SUM(agent_cost_micros % {b}), 0) AS BIGINT) AS agent_lo"
+    )
+}
+
+/// The sums of a group of rollup rows, as [`AggRow`] names them.
+const ROLLUP_SUMS_SQL: &str =
+    "CAST(COALESCE(SUM(hours_saved_milli), 0) AS BIGINT) AS hours_saved_milli, \
+     CAST(COALESCE(SUM(cost_saved_cents_hi), 0) AS BIGINT) AS cost_hi, \
+     CAST(COALESCE(SUM(cost_saved_cents_lo), 0) AS BIGINT) AS cost_lo, \
+     CAST(COALESCE(SUM(agent_cost_micros_hi), 0) AS BIGINT) AS agent_hi, \
+     CAST(COALESCE(SUM(agent_cost_micros_lo), 0) AS BIGINT) AS agent_lo";
 
 /// The widest slot (1 h, 15 min, 1 min, 1 s, 1 ms) that no bucket cut falls inside.
 fn slot_width(cuts: &[i64]) -> i64 {
@@ -352,7 +375,7 @@ fn events_sql(
         }
     }
     sql.push("CAST(COUNT(*) AS BIGINT) AS events, CAST(COUNT(agent_cost_micros) AS BIGINT) AS costed_events, ")
-        .push(SUMS_SQL)
+        .push(&event_sums_sql())
         .push(" FROM events WHERE org_id = ")
         .bind(Bind::Text(q.org_id.clone()));
     if let Some(a) = &q.agent_id {
@@ -402,7 +425,7 @@ fn rollup_sql(
     sql.push(
         "CAST(SUM(events) AS BIGINT) AS events, CAST(SUM(costed_events) AS BIGINT) AS costed_events, ",
     )
-    .push(SUMS_SQL)
+    .push(ROLLUP_SUMS_SQL)
     .push(" FROM rollup_hourly WHERE org_id = ")
     .bind(Bind::Text(q.org_id.clone()))
     .push(" AND dim = ")
@@ -445,7 +468,7 @@ fn tail_sql(
         sql.push("CAST(0 AS BIGINT) AS s, ");
     }
     sql.push("CAST(COUNT(*) AS BIGINT) AS events, CAST(COUNT(agent_cost_micros) AS BIGINT) AS costed_events, ")
-        .push(SUMS_SQL)
+        .push(&event_sums_sql())
         .push(" FROM events NOT INDEXED WHERE rowid > ")
         .bind(Bind::Int(watermark))
         .push(" AND org_id = ")

@@ -9,6 +9,35 @@ use std::collections::HashMap;
 
 use crate::models::{EventRow, RollupRow};
 
+/// Sums of money are kept in two 64-bit halves, `hi × SPLIT + lo`: each event adds its value
+/// divided by `SPLIT` to `hi` and the remainder to `lo` (truncating, as in SQLite and
+/// PostgreSQL). One event's largest value (an agent cost of 10^9, i.e. 10^15 millionths) adds
+/// at most 10^7 to `hi` and less than 10^8 to `lo`, so a sum of over 9 × 10^10 events fits
+/// where a single 64-bit sum overflowed after about 9,224; readers add the halves in 128 bits.
+pub(crate) const SPLIT: i64 = 100_000_000;
+/// [`SPLIT`] in SQL text.
+pub(crate) const SPLIT_SQL: &str = "100000000";
+
+/// A sum of money in two halves (see [`SPLIT`]); [`join`] gives its value.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Split {
+    pub(crate) hi: i64,
+    pub(crate) lo: i64,
+}
+
+impl Split {
+    /// Adds one event's value.
+    pub(crate) fn add(&mut self, v: i64) {
+        self.hi += v / SPLIT;
+        self.lo += v % SPLIT;
+    }
+}
+
+/// The sum held in halves `hi` and `lo`.
+pub(crate) fn join(hi: i64, lo: i64) -> i128 {
+    i128::from(hi) * i128::from(SPLIT) + i128::from(lo)
+}
+
 /// Milliseconds in an hour: the rollups' bucket width.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
@@ -62,10 +91,9 @@ type ByDim = [HashMap<String, Sums>; ROLLUP_DIMS.len()];
 struct Sums {
     events: i64,
     hours_saved_milli: i64,
-    cost_saved_cents: i64,
-    agent_cost_micros: i64,
+    cost_saved_cents: Split,
+    agent_cost_micros: Split,
     costed_events: i64,
-    net_saved_cents: i64,
 }
 
 impl RollupAcc {
@@ -86,10 +114,9 @@ impl RollupAcc {
                 };
                 s.events += 1;
                 s.hours_saved_milli += e.hours_saved_milli;
-                s.cost_saved_cents += e.cost_saved_cents;
-                s.net_saved_cents += e.net_saved_cents;
+                s.cost_saved_cents.add(e.cost_saved_cents);
                 if let Some(c) = e.agent_cost_micros {
-                    s.agent_cost_micros += c;
+                    s.agent_cost_micros.add(c);
                     s.costed_events += 1;
                 }
             }
@@ -115,10 +142,11 @@ impl RollupAcc {
                             key: key.clone(),
                             events: s.events,
                             hours_saved_milli: s.hours_saved_milli,
-                            cost_saved_cents: s.cost_saved_cents,
-                            agent_cost_micros: s.agent_cost_micros,
+                            cost_saved_cents_hi: s.cost_saved_cents.hi,
+                            cost_saved_cents_lo: s.cost_saved_cents.lo,
+                            agent_cost_micros_hi: s.agent_cost_micros.hi,
+                            agent_cost_micros_lo: s.agent_cost_micros.lo,
                             costed_events: s.costed_events,
-                            net_saved_cents: s.net_saved_cents,
                         });
                     }
                 }
@@ -180,10 +208,10 @@ mod tests {
         };
         let a = find("agent", 0, "a").unwrap();
         assert_eq!(
-            (a.events, a.hours_saved_milli, a.cost_saved_cents),
+            (a.events, a.hours_saved_milli, a.cost_saved_cents_lo),
             (2, 66, 298)
         );
-        assert_eq!((a.agent_cost_micros, a.costed_events), (20_000, 1));
+        assert_eq!((a.agent_cost_micros_lo, a.costed_events), (20_000, 1));
         assert_eq!(find("model", 0, "").unwrap().events, 1);
         assert_eq!(find("model", 0, "m").unwrap().events, 1);
         assert_eq!(find("agent", HOUR_MS, "b").unwrap().events, 1);
@@ -214,5 +242,42 @@ mod tests {
         got.sort_by_key(order);
         want.sort_by_key(order);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn money_sums_in_halves_stay_exact_past_64_bits() {
+        assert_eq!(SPLIT.to_string(), SPLIT_SQL);
+        let max = 1_000_000_000_000_000_i64; // an agent cost of 10^9, in millionths
+        let mut s = Split::default();
+        for _ in 0..10_000 {
+            s.add(max);
+        }
+        assert_eq!(join(s.hi, s.lo), 10_000 * i128::from(max));
+        assert!(join(s.hi, s.lo) > i128::from(i64::MAX));
+        let mut t = Split::default();
+        for v in [123_456_789_012, 99_999_999, 1, 0] {
+            t.add(v);
+        }
+        assert_eq!(
+            t,
+            Split {
+                hi: 1_234,
+                lo: 56_789_012 + 99_999_999 + 1
+            }
+        );
+        assert_eq!(join(t.hi, t.lo), 123_456_789_012 + 99_999_999 + 1);
+        // The rows of a batch carry the halves.
+        let evs = [
+            event("o", "a", 10, None, Some(max)),
+            event("o", "a", 20, None, Some(max)),
+        ];
+        let a = rollup_deltas(&evs)
+            .into_iter()
+            .find(|r| r.dim == "agent")
+            .unwrap();
+        assert_eq!(
+            join(a.agent_cost_micros_hi, a.agent_cost_micros_lo),
+            2 * i128::from(max)
+        );
     }
 }

@@ -41,8 +41,8 @@ pub(crate) fn number(n: JsonDecimal) -> String {
 }
 
 /// A whole count with thousands separators.
-pub(crate) fn count(n: i64) -> String {
-    grouped(&n.to_string())
+pub(crate) fn count(n: impl Into<i128>) -> String {
+    grouped(&n.into().to_string())
 }
 
 /// The sign people know a currency by, or its code.

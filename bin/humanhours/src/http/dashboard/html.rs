@@ -10,7 +10,7 @@ use store::Sums;
 use super::format::{count, currency_sign, exact, money as fmt_money, number, percent};
 use super::view::{Overview, Row};
 use app::clock;
-use app::read::reports::{agent_cost, hours, money};
+use app::read::reports::{agent_cost, hours, money, net};
 
 /// The period links, in order.
 const PERIODS: [(&str, &str); 6] = [
@@ -200,14 +200,14 @@ pub(crate) fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
                             (agent_cost(t).map(|c| fmt_money(c, cur)).unwrap_or_else(|| "unknown".into()))
                         }
                         " · Net saved "
-                        span data-metric="net_saved" data-value=(exact(money(t.net_saved_cents))) { (fmt_money(money(t.net_saved_cents), cur)) }
+                        span data-metric="net_saved" data-value=(exact(net(t))) { (fmt_money(net(t), cur)) }
                         " · FTE: hours saved ÷ 176 working hours per 30 days."
                     }
                 }
                 section aria-labelledby="h-trend" {
                     h2 #h-trend { "Daily trend" }
                     div.charts {
-                        (trend_chart("hours", "Hours saved per day", &s.trend, |x| x.hours_saved_milli, &|v| format!("{} h", number(hours(v))), &|v| format!("{} h", number(hours(v)))))
+                        (trend_chart("hours", "Hours saved per day", &s.trend, |x| i128::from(x.hours_saved_milli), &|v| format!("{} h", number(hours(v))), &|v| format!("{} h", number(hours(v)))))
                         (trend_chart("money", &format!("Money saved per day ({cur})"), &s.trend, |x| x.cost_saved_cents, &|v| fmt_money(money(v), cur), &|v| format!("{}{}", currency_sign(cur), count(v / 100))))
                     }
                     details {
@@ -255,11 +255,11 @@ pub(crate) fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
 }
 
 /// The smallest 1, 2 or 5 × 10ⁿ at or above `v` (an axis' top).
-fn nice_ceil(v: i64) -> i64 {
+fn nice_ceil(v: i128) -> i128 {
     if v <= 0 {
         return 1;
     }
-    let mut p: i64 = 1;
+    let mut p: i128 = 1;
     while p.saturating_mul(10) <= v {
         p = p.saturating_mul(10);
     }
@@ -277,9 +277,9 @@ fn trend_chart(
     id: &str,
     title: &str,
     days: &[(String, Sums)],
-    value: impl Fn(&Sums) -> i64,
-    fmt: &dyn Fn(i64) -> String,
-    axis: &dyn Fn(i64) -> String,
+    value: impl Fn(&Sums) -> i128,
+    fmt: &dyn Fn(i128) -> String,
+    axis: &dyn Fn(i128) -> String,
 ) -> Markup {
     let n = days.len().max(1) as i64;
     let max_v = days.iter().map(|(_, s)| value(s)).max().unwrap_or(0);
@@ -360,7 +360,7 @@ fn sums_table(
                             td.num { (number(hours(s.hours_saved_milli))) }
                             td.num { (fmt_money(money(s.cost_saved_cents), cur)) }
                             td.num { (agent_cost(s).map(|c| fmt_money(c, cur)).unwrap_or_else(|| "–".into())) }
-                            td.num { (fmt_money(money(s.net_saved_cents), cur)) }
+                            td.num { (fmt_money(net(s), cur)) }
                         }
                     }
                     @if rows.is_empty() {

@@ -12,7 +12,7 @@ use app::clock;
 use app::read::agents::{agents_data, AgentInfo};
 use app::read::params::{Params, RangeSpec, Scope};
 use app::read::reports::{
-    agent_cost, breakdown, csv_text, hours, money, summary_data, usage_data, Summary, Usage,
+    agent_cost, breakdown, csv_text, hours, money, net, summary_data, usage_data, Summary, Usage,
 };
 use app::wire::JsonDecimal;
 use app::App;
@@ -209,7 +209,7 @@ impl Overview {
                 &exact(hours(s.hours_saved_milli)),
                 &exact(money(s.cost_saved_cents)),
                 &agent_cost(s).map(exact).unwrap_or_default(),
-                &exact(money(s.net_saved_cents)),
+                &exact(net(s)),
                 &fte.map(exact).unwrap_or_default(),
                 currency,
                 &from,
