@@ -586,7 +586,7 @@ async fn the_csv_download_is_the_current_view() {
         let header = r.text.lines().next().unwrap();
         assert_eq!(
             header,
-            "section,key,events,hours_saved,cost_saved,agent_cost,net_saved,fte_equivalent,currency,from,to"
+            "section,key,events,hours_saved,cost_saved,agent_cost,net_saved,events_without_cost,fte_equivalent,currency,from,to"
         );
         let rows = csv_rows(&r.text);
         let s = summary(&app, &key, q).await;
@@ -597,10 +597,11 @@ async fn the_csv_download_is_the_current_view() {
         assert_eq!(total[4], exact(&s["cost_saved"]));
         assert_eq!(total[5], exact(&s["agent_cost"]));
         assert_eq!(total[6], exact(&s["net_saved"]));
-        assert_eq!(total[7], exact(&s["fte_equivalent"]));
+        assert_eq!(total[7], exact(&s["events_without_cost"]));
+        assert_eq!(total[8], exact(&s["fte_equivalent"]));
         // The range as the API prints it (computed a moment apart, so compared by shape).
-        assert_eq!(total[9].len(), s["from"].as_str().unwrap().len());
-        assert!(total[10].ends_with('Z'));
+        assert_eq!(total[10].len(), s["from"].as_str().unwrap().len());
+        assert!(total[11].ends_with('Z'));
         let days = rows.iter().filter(|r| r[0] == "day").count();
         assert_eq!(days, s["trend"].as_array().unwrap().len());
         for section in ["outcome", "agent", "task_type", "model"] {
@@ -806,4 +807,34 @@ async fn the_dashboard_shows_sums_past_64_bits_exactly() {
     let shared = get(&app, &format!("/share/{share}?period=7d"), &[]).await;
     assert_eq!(shared.status, 200, "{}", shared.text);
     assert_eq!(metric(&shared.text, "net_saved"), net.to_string());
+}
+
+/// Next to the net figure, the page says how many events have no known agent cost (API.md §8).
+#[actix_web::test]
+async fn the_page_says_how_many_events_have_no_known_cost() {
+    let app = TestApp::spawn().await;
+    let (org_id, key) = app.org(Plan::Pro);
+    let mut costed = common::seed_body();
+    costed["agent_cost"] = json!(0.01);
+    for body in [costed, common::seed_body(), common::seed_body()] {
+        assert_eq!(app.track(&key, &body, None).await.status, 201);
+    }
+    let session = sign_in(&app, &key).await;
+    let page = dashboard(&app, &session, "").await;
+    assert_eq!(metric(&page.text, "events_without_cost"), "2");
+    assert!(page.text.contains("2 of 3 events have no known agent cost"));
+    let (_, share) = orgs::create_share(&app.store, &org_id, None, None, clock::now()).unwrap();
+    let shared = get(&app, &format!("/share/{share}"), &[]).await;
+    assert_eq!(metric(&shared.text, "events_without_cost"), "2");
+    let csv = get(&app, "/dashboard/export.csv", &[("hh_session", &session)]).await;
+    assert!(csv.text.starts_with(
+        "section,key,events,hours_saved,cost_saved,agent_cost,net_saved,events_without_cost,"
+    ));
+    // Without such events the note is absent.
+    let (_, key2) = app.org(Plan::Pro);
+    let mut body = common::seed_body();
+    body["agent_cost"] = json!(0.01);
+    assert_eq!(app.track(&key2, &body, None).await.status, 201);
+    let page = dashboard(&app, &sign_in(&app, &key2).await, "").await;
+    assert!(!page.text.contains("data-metric=\"events_without_cost\""));
 }

@@ -536,7 +536,14 @@ async fn time_saved_rows_sort_cut_and_name_their_groups() {
             .unwrap()
             .keys()
             .collect::<Vec<_>>(),
-        ["agent", "events", "cost_saved", "agent_cost", "net_saved"]
+        [
+            "agent",
+            "events",
+            "cost_saved",
+            "agent_cost",
+            "net_saved",
+            "events_without_cost"
+        ]
     );
     let nets: Vec<Decimal> = cs.body["rows"]
         .as_array()
@@ -576,11 +583,11 @@ async fn csv_and_export_answers() {
     let lines: Vec<&str> = c.text.lines().collect();
     assert_eq!(
         lines[0],
-        "outcome,events,cost_saved,agent_cost,net_saved,currency"
+        "outcome,events,cost_saved,agent_cost,net_saved,events_without_cost,currency"
     );
     assert_eq!(
         *lines.last().unwrap(),
-        "failure,1,0,0.5,-0.5,EUR",
+        "failure,1,0,0.5,-0.5,0,EUR",
         "negative numbers stay numbers"
     );
     let e = get(&app, &key, "/v1/reports/export?period=90d").await;
@@ -1157,4 +1164,87 @@ async fn dev_seed_writes_events_and_rollups() {
     );
     let bad = app.cli(&["dev", "seed", "--org", "nobody", "--events", "1"]);
     assert!(!bad.status.success());
+}
+
+/// API.md §8, last paragraph: an aggregate's net is saved − cost from the exact values, so it
+/// adds up across on every row and total even when runs cost fractions of a cent (summed from
+/// the events' rounded nets, these totals came out 4 cents too high), and aggregates say how
+/// many of their events have no known cost.
+#[actix_web::test]
+async fn tiny_costs_add_up_across_and_events_without_cost_are_counted() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Pro);
+    // Each event saves 0.1 h at 45 = 4.50; agent a's runs cost 0.004, b's 0.000123, c's are
+    // unknown.
+    let item = |agent: &str, cost: Option<&str>| {
+        let mut e = json!({
+            "agent_id": agent,
+            "task_type": "email_classification",
+            "outcome": "success",
+            "human_baseline_minutes": 6,
+            "agent_duration_seconds": 0,
+        });
+        if let Some(c) = cost {
+            e["agent_cost"] = serde_json::from_str(c).unwrap();
+        }
+        e
+    };
+    for (agent, cost, n) in [
+        ("a", Some("0.004"), 10),
+        ("b", Some("0.000123"), 10),
+        ("c", None, 5),
+    ] {
+        for _ in 0..n {
+            assert_eq!(app.track(&key, &item(agent, cost), None).await.status, 201);
+        }
+    }
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let s = get(&app, &key, "/api/v1/summary").await.body;
+    assert_eq!(dec(&s["cost_saved"]), d("112.5"));
+    assert_eq!(dec(&s["agent_cost"]), d("0.04123"));
+    assert_eq!(
+        dec(&s["net_saved"]),
+        d("112.46"),
+        "not the 112.50 of rounded nets"
+    );
+    assert_eq!(s["events_without_cost"], 5);
+    assert_eq!(s["by_outcome"]["success"]["events_without_cost"], 5);
+    let r = get(&app, &key, "/api/v1/reports/cost-saved?group_by=agent").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rows = r.body["rows"].as_array().unwrap();
+    let by_agent = |a: &str| rows.iter().find(|r| r["agent"] == a).unwrap().clone();
+    assert_eq!(dec(&by_agent("a")["net_saved"]), d("44.96"));
+    assert_eq!(dec(&by_agent("b")["net_saved"]), d("45"));
+    assert_eq!(dec(&by_agent("c")["net_saved"]), d("22.5"));
+    assert_eq!(by_agent("c")["agent_cost"], Value::Null);
+    let without: Vec<i64> = ["a", "b", "c"]
+        .iter()
+        .map(|a| by_agent(a)["events_without_cost"].as_i64().unwrap())
+        .collect();
+    assert_eq!(without, [0, 0, 5]);
+    assert_eq!(r.body["totals"]["events_without_cost"], 5);
+    // Across, on every row and the totals: saved − cost, rounded once, is the net shown.
+    for row in rows.iter().chain([&r.body["totals"]]) {
+        let across = roi_engine::round(dec(&row["cost_saved"]) - dec(&row["agent_cost"]), 2);
+        assert_eq!(dec(&row["net_saved"]), across, "{row}");
+    }
+    let lb = get(&app, &key, "/api/v1/reports/leaderboard?metric=net_saved").await;
+    assert_eq!(lb.body["rows"][0]["agent_id"], "b", "{}", lb.text);
+    assert_eq!(lb.body["rows"][2]["events_without_cost"], 5, "{}", lb.text);
+    let csv = get(
+        &app,
+        &key,
+        "/api/v1/reports/cost-saved?group_by=agent&format=csv",
+    )
+    .await;
+    let mut lines = csv.text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("agent,events,cost_saved,agent_cost,net_saved,events_without_cost,currency")
+    );
+    assert!(
+        csv.text.lines().any(|l| l == "c,5,22.5,,22.5,5,EUR"),
+        "{}",
+        csv.text
+    );
 }

@@ -75,7 +75,13 @@ impl MetricSet {
     fn columns(self) -> &'static [&'static str] {
         match self {
             MetricSet::TimeSaved => &["events", "hours_saved", "cost_saved"],
-            MetricSet::CostSaved => &["events", "cost_saved", "agent_cost", "net_saved"],
+            MetricSet::CostSaved => &[
+                "events",
+                "cost_saved",
+                "agent_cost",
+                "net_saved",
+                "events_without_cost",
+            ],
         }
     }
 }
@@ -86,6 +92,7 @@ fn metric_value(col: &str, s: &Sums) -> Option<JsonDecimal> {
         "hours_saved" => Some(hours(s.hours_saved_milli)),
         "cost_saved" => Some(money(s.cost_saved_cents)),
         "agent_cost" => agent_cost(s),
+        "events_without_cost" => Some(JsonDecimal(Decimal::from(s.events_without_cost()))),
         _ => Some(net(s)),
     }
 }
@@ -226,7 +233,10 @@ pub enum Metrics {
         cost_saved: JsonDecimal,
         /// The known costs only; `null` when no event had one.
         agent_cost: Option<JsonDecimal>,
+        /// `cost_saved − agent_cost`, from the exact sums, rounded once.
         net_saved: JsonDecimal,
+        /// Events whose agent cost is unknown: `net_saved` counts them at 0.
+        events_without_cost: i64,
     },
 }
 
@@ -243,6 +253,7 @@ impl Metrics {
                 cost_saved: money(s.cost_saved_cents),
                 agent_cost: agent_cost(s),
                 net_saved: net(s),
+                events_without_cost: s.events_without_cost(),
             },
         }
     }
@@ -518,7 +529,10 @@ pub struct SumsOut {
     pub cost_saved: JsonDecimal,
     /// The known costs only; `null` when no event had one.
     pub agent_cost: Option<JsonDecimal>,
+    /// `cost_saved − agent_cost`, from the exact sums, rounded once.
     pub net_saved: JsonDecimal,
+    /// Events whose agent cost is unknown: `net_saved` counts them at 0.
+    pub events_without_cost: i64,
 }
 
 impl From<&Sums> for SumsOut {
@@ -529,6 +543,7 @@ impl From<&Sums> for SumsOut {
             cost_saved: money(s.cost_saved_cents),
             agent_cost: agent_cost(s),
             net_saved: net(s),
+            events_without_cost: s.events_without_cost(),
         }
     }
 }

@@ -81,6 +81,11 @@ impl Sums {
         self.costed_events += o.costed_events;
     }
 
+    /// Events whose agent cost is unknown (an aggregate's net counts them at 0).
+    pub fn events_without_cost(&self) -> i64 {
+        self.events - self.costed_events
+    }
+
     /// Net saved in millionths: Σ cost_saved − Σ agent_cost from the exact sums (API.md §8);
     /// round it only to show it ([`roi_engine::aggregate_net`]).
     pub fn net_saved_micros(&self) -> i128 {

@@ -201,6 +201,13 @@ pub(crate) fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
                         }
                         " · Net saved "
                         span data-metric="net_saved" data-value=(exact(net(t))) { (fmt_money(net(t), cur)) }
+                        @let without = t.events_without_cost();
+                        @if without > 0 {
+                            " "
+                            span data-metric="events_without_cost" data-value=(without) {
+                                "(" (count(without)) " of " (count(t.events)) " events have no known agent cost; net counts them at 0)"
+                            }
+                        }
                         " · FTE: hours saved ÷ 176 working hours per 30 days."
                     }
                 }
