@@ -12,6 +12,10 @@ default:
 run *ARGS:
     cargo run --release -p humanhours -- serve {{ARGS}}
 
+# Run any other humanhours command on the same build, e.g. `just hh org list` or `just hh --help`.
+hh *ARGS:
+    @cargo run --release -q -p humanhours -- {{ARGS}}
+
 # Every test of the workspace, after the purity check; ends with one summary line.
 test: check-pure sdk browser
     #!/usr/bin/env bash
@@ -70,6 +74,7 @@ sdk:
 
 # Debian's Chromium and chromedriver, which the browser test drives (installed with apt-get
 # when missing and apt-get is usable; otherwise the test says what to install).
+[doc("Install Debian's Chromium and chromedriver for the browser test, when missing.")]
 browser:
     @[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "just browser: install chromium and chromium-driver for the browser test" >&2
 
@@ -78,36 +83,43 @@ bench: bench-ingest bench-read bench-hostile
 
 # Ingest: /track req/s, p50/p99, RSS and CPU per request on SQLite and PostgreSQL, against the
 # no-op ceiling; batch events/s on one core and on two; for SQLite the writer alone, without HTTP.
+[doc("Ingest throughput, latency, RSS and CPU on SQLite and PostgreSQL against the no-op ceiling.")]
 bench-ingest:
     bench/ingest.sh
 
 # Hostile load (API.md §14; bench/hostile.sh): a wrong-secret flood, stalled bodies, random
 # methods, one org's heavy reads and the default logging's cost, each against its target.
+[doc("Hostile load (API.md §14): key floods, stalled bodies, method floods, heavy reads, logging cost.")]
 bench-hostile:
     bench/hostile.sh
 
 # Where /track spends its time: perf samples of the release server under load, by thread and by
 # part of the writer's transaction.
+[doc("Where /track spends its time: perf samples of the release server under load.")]
 profile-track:
     bench/profile-track.sh
 
 # Read-side latency (p50/p95) over seeded SQLite databases of each size; takes several
 # minutes for 10M events. `just bench-read 100000` for a quick look.
+[doc("Read-side latency (summary, reports, dashboard) over seeded databases of each size.")]
 bench-read *SIZES="1000000 10000000":
     bench/read.sh {{SIZES}}
 
 # Long-running tests: the fuzzer, then crash consistency (kill -9 of the release server under
 # load). CI runs them after `just test`.
+[doc("The long tests: the fuzzer and the kill -9 crash test (CI runs them after `just test`).")]
 test-long: fuzz
     cargo test --release -p humanhours --test crash -- --ignored --nocapture
 
 # Schema-driven hostile input: schemathesis (installed from PyPI if missing) against a real
 # server built from this tree; fails on any 5xx or undocumented answer. About 3 minutes.
+[doc("Schemathesis against the OpenAPI document of a real server: fails on any 5xx (about 3 minutes).")]
 fuzz:
     fuzz/schemathesis.sh
 
 # Dashboard page latency (p50/p95 of /dashboard with a session and of a share link's page)
 # over a seeded SQLite database of each size; the target is under 100 ms at 1M events.
+[doc("Dashboard and share-page latency over seeded databases (target: under 100 ms at 1M events).")]
 bench-dashboard *SIZES="1000000":
     BENCH_ROUTES=dashboard bench/read.sh {{SIZES}}
 
@@ -116,4 +128,4 @@ ci: lint test test-long
 
 # Apply migrations to the configured database and exit.
 migrate:
-    cargo run -p humanhours -- migrate
+    cargo run --release -p humanhours -- migrate

@@ -23,6 +23,7 @@ trap cleanup EXIT
 
 setup() { # bin name
     local url="sqlite://$work/$2.db"
+    HUMANHOURS_DATABASE_URL=$url HUMANHOURS_LOG=error "$1" migrate 2> /dev/null
     for i in 1 2 3 4 5 6 7 8; do
         HUMANHOURS_DATABASE_URL=$url HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error \
             "$1" org create --name "bench-$i" --plan enterprise --currency USD > /dev/null

@@ -55,6 +55,7 @@ stop_server() { kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null |
 base() { echo "http://127.0.0.1:$port"; }
 py() { python3 "$root/bench/hostile.py" "$(base)" "$server_pid" "$@"; }
 
+hh migrate 2> /dev/null
 hh org create --name victim --plan enterprise > /dev/null
 hh org create --name heavy --plan enterprise > /dev/null
 hh org create --name attacker --plan pro > /dev/null

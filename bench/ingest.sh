@@ -41,6 +41,7 @@ trap cleanup EXIT
 make_keys() {
     local url=$1 out=$2
     : > "$out"
+    HUMANHOURS_DATABASE_URL=$url HUMANHOURS_LOG=error "$bin" migrate 2> /dev/null
     for i in $(seq 1 "$norgs"); do
         org=$(HUMANHOURS_DATABASE_URL=$url HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error \
             "$bin" org create --name "bench-$i" --plan enterprise --currency USD)

@@ -18,6 +18,7 @@ server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 export HUMANHOURS_DATABASE_URL="sqlite://$work/p.db" HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error
 : > "$work/keys"
+"$bin" migrate 2> /dev/null
 for o in $(seq 1 8); do
     org=$("$bin" org create --name "p$o" --plan enterprise)
     for _ in $(seq 1 16); do "$bin" key create --org "$org" >> "$work/keys"; done

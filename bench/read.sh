@@ -38,6 +38,7 @@ for n in $sizes; do
     export HUMANHOURS_PEPPER=bench-pepper-0123456789
     export HUMANHOURS_LOG=warn
     export HUMANHOURS_SQLITE_SYNCHRONOUS=normal
+    "$bin" migrate 2>/dev/null
     "$bin" org create --name bench --plan enterprise >/dev/null
     key=$("$bin" key create --org bench)
     "$bin" dev seed --org bench --events "$n" --days 90 2>&1 | tail -1

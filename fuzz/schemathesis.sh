@@ -39,6 +39,7 @@ export HUMANHOURS_DATABASE_URL="sqlite://$work/fuzz.db"
 export HUMANHOURS_LOG=info NO_COLOR=1
 # The fuzzer sends far more than 200 requests a second; the limiter has its own tests.
 export HUMANHOURS_RATE_LIMIT_PRO=1000000
+"$bin" migrate 2>/dev/null
 org=$("$bin" org create --name fuzz --plan pro 2>/dev/null)
 key=$("$bin" key create --org "$org" 2>/dev/null)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -16,11 +16,21 @@ use app::ServerConfig;
 use app::background::{JobsConfig, JobsMode};
 
 /// HumanHours: measures what AI agents are worth.
+///
+/// Agents send one call per finished task; the server answers how long a human would have
+/// needed, what that time costs, what the run cost and the net saving, and serves summaries,
+/// reports and a dashboard. `humanhours serve` runs it (on an empty database it creates the
+/// org `default` and prints its first API key); the other commands manage an existing database.
+/// Every flag can also be set by the environment variable named in its help (`.env.example`).
 #[derive(Debug, Parser)]
-#[command(name = "humanhours", version, about)]
+#[command(name = "humanhours", version)]
 pub struct Cli {
     #[command(flatten)]
     pub db: DbArgs,
+    /// Log filter: error, warn, info (every request), debug, or a tracing filter such as
+    /// `warn,humanhours=info`. Logs go to stderr, in colour only on a terminal.
+    #[arg(long, global = true, env = "HUMANHOURS_LOG", default_value = "info")]
+    pub log: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -72,9 +82,27 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
-    /// The store's settings.
+    /// The store's settings. Refuses a URL of another scheme (`mysql://…` would otherwise be
+    /// taken for a file name) and a SQLite file in a directory that does not exist, by name.
     pub fn db_config(&self) -> anyhow::Result<DbConfig> {
-        let mut c = DbConfig::new(self.database_url.clone());
+        let url = self.database_url.trim();
+        if let Some((scheme, _)) = url.split_once("://") {
+            if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+                bail!(
+                    "HUMANHOURS_DATABASE_URL: '{scheme}://' is not supported; use sqlite://PATH (or a plain file path) or postgres://USER@HOST/DB"
+                );
+            }
+        }
+        let mut c = DbConfig::new(url);
+        if let Some(dir) = sqlite_dir(&c) {
+            if !dir.is_dir() {
+                bail!(
+                    "the directory {} of the SQLite database {} does not exist; create it, or set HUMANHOURS_DATABASE_URL",
+                    dir.display(),
+                    c.sqlite_path()
+                );
+            }
+        }
         if self.db_pool_size == 0 {
             bail!("HUMANHOURS_DB_POOL_SIZE must be at least 1");
         }
@@ -83,6 +111,21 @@ impl DbArgs {
         c.sqlite_sync = SqliteSync::parse(&self.sqlite_synchronous)
             .context("HUMANHOURS_SQLITE_SYNCHRONOUS must be 'full' or 'normal'")?;
         Ok(c)
+    }
+
+    /// For every command but `serve` and `migrate`: the SQLite file must exist already, so a
+    /// command run in the wrong directory says so instead of creating an empty database (and
+    /// a pepper) there.
+    pub fn require_existing_database(&self) -> anyhow::Result<()> {
+        let c = self.db_config()?;
+        if c.backend() == Backend::Sqlite && !std::path::Path::new(c.sqlite_path()).exists() {
+            bail!(
+                "no database at {} (HUMANHOURS_DATABASE_URL={}): `humanhours serve` creates one with a first org and key, `humanhours migrate` an empty one; or point --database-url at an existing one",
+                c.sqlite_path(),
+                self.database_url
+            );
+        }
+        Ok(())
     }
 
     /// The pepper: given, read from a file, or (SQLite only) made once beside the database.
@@ -121,6 +164,19 @@ impl DbArgs {
         }
         Ok(text.as_bytes().to_vec())
     }
+}
+
+/// The directory of a SQLite database file, when it names one.
+fn sqlite_dir(c: &DbConfig) -> Option<PathBuf> {
+    if c.backend() != Backend::Sqlite {
+        return None;
+    }
+    let path = c.sqlite_path();
+    if path.is_empty() || path.starts_with(':') || path.starts_with("file:") {
+        return None;
+    }
+    let parent = std::path::Path::new(path).parent()?;
+    (!parent.as_os_str().is_empty()).then(|| parent.to_path_buf())
 }
 
 fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
@@ -337,11 +393,15 @@ pub enum ShareCommand {
     },
     /// List an org's share links (ids and token prefixes, never tokens).
     List {
+        /// Org id or name.
         #[arg(long)]
         org: String,
     },
     /// Revoke a share link by its id, its token's 8-character prefix, or the whole link.
-    Revoke { token_prefix_or_id: String },
+    Revoke {
+        /// The link's id (`shr_…`), its token's prefix, or the whole URL.
+        token_prefix_or_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -371,14 +431,20 @@ pub enum DevCommand {
 pub enum OrgCommand {
     /// Create an org; prints its id alone on stdout.
     Create {
+        /// A unique name (also accepted wherever a command takes an org).
         #[arg(long)]
         name: String,
-        #[arg(long, default_value = "free")]
+        /// free, pro or enterprise (API.md §5: rate limits, quota, Pro features).
+        #[arg(long, default_value = "free", value_parser = ["free", "pro", "enterprise"])]
         plan: String,
+        /// ISO 4217 code of the org's money figures.
         #[arg(long, default_value = "EUR")]
         currency: String,
+        /// Cost of one human hour in that currency, when no agent or task sets one.
         #[arg(long, default_value = "45")]
         hourly_rate: String,
+        /// Baseline minutes for a task type the catalogue does not know (default: such an
+        /// event is refused with 422 unknown_task_type).
         #[arg(long)]
         fallback_baseline_minutes: Option<String>,
         /// Hard cap on events per calendar month.
@@ -391,12 +457,16 @@ pub enum OrgCommand {
     Set {
         /// Org id or name.
         org: String,
+        /// A new unique name.
         #[arg(long)]
         name: Option<String>,
-        #[arg(long)]
+        /// free, pro or enterprise.
+        #[arg(long, value_parser = ["free", "pro", "enterprise"])]
         plan: Option<String>,
+        /// ISO 4217 code; stored events keep the currency they were valued in.
         #[arg(long)]
         currency: Option<String>,
+        /// Cost of one human hour, for events valued from now on.
         #[arg(long)]
         hourly_rate: Option<String>,
         /// Minutes, or `none` to clear.
@@ -421,20 +491,27 @@ pub enum KeyCommand {
     },
     /// List an org's keys (prefixes only).
     List {
+        /// Org id or name.
         #[arg(long)]
         org: String,
     },
     /// Revoke a key by its 8-character prefix.
-    Revoke { prefix: String },
+    Revoke {
+        /// The 8 characters after `hh_live_` or `hh_test_` (as `key list` shows them).
+        prefix: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
     /// Set an agent's own hourly rate (`none` clears it).
     SetRate {
+        /// Org id or name.
         #[arg(long)]
         org: String,
+        /// The agent, as its events name it (created if it has sent none yet).
         agent_id: String,
+        /// Cost of one human hour in the org's currency, or `none` to use the org's.
         rate: String,
     },
 }
@@ -443,6 +520,8 @@ pub enum AgentCommand {
 pub enum PricesCommand {
     /// Import prices: the shipped CSV format or an OpenRouter models JSON document.
     Import {
+        /// The file: CSV `model_id,input_usd_per_mtok,output_usd_per_mtok,effective_from[,source]`
+        /// (as `fixtures/price-book.csv`) or OpenRouter's `/api/v1/models` JSON.
         file: PathBuf,
         /// Import as this org's own prices (default: instance-wide).
         #[arg(long)]
@@ -456,5 +535,58 @@ pub enum PricesCommand {
 #[derive(Debug, Subcommand)]
 pub enum FxCommand {
     /// Import rates: CSV `currency,usd_to,effective_from[,source]`.
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file (`usd_to`: units of the currency for one US dollar).
+        file: PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        if cmd.get_about().is_none() {
+            missing.push(format!("{path}: no text"));
+        }
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if id != "help" && id != "version" && a.get_help().is_none() {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+
+    /// Every command, flag and argument says what it is in its `--help`.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        let cmd = Cli::command();
+        let mut missing = Vec::new();
+        walk(&cmd, "humanhours", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+        let about = cmd.get_about().map(ToString::to_string).unwrap_or_default();
+        assert!(about.contains("what AI agents are worth"), "{about}");
+    }
+
+    #[test]
+    fn database_urls_of_other_schemes_and_missing_directories_are_refused_by_name() {
+        let args = |url: &str| DbArgs {
+            database_url: url.to_owned(),
+            db_pool_size: 8,
+            db_timeout_ms: 5000,
+            sqlite_synchronous: "full".to_owned(),
+            pepper: None,
+            pepper_file: None,
+        };
+        let err = |url: &str| args(url).db_config().unwrap_err().to_string();
+        assert!(err("mysql://x@y/z").contains("'mysql://' is not supported"));
+        assert!(err("sqlite:///no/such/dir/h.db").contains("the directory /no/such/dir"));
+        assert!(err("/no/such/dir/h.db").contains("the directory /no/such/dir"));
+        assert!(args("sqlite://humanhours.db").db_config().is_ok());
+        assert!(args("postgres://u@h/db").db_config().is_ok());
+    }
 }

@@ -29,10 +29,13 @@ use app::App;
 /// costs the default configuration almost nothing). When the writer falls more than its
 /// buffer behind, lines are dropped rather than requests slowed. Colour only on a terminal.
 /// Keep the guard until the end: dropping it flushes what is buffered.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(filter: &str) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     use std::io::IsTerminal as _;
-    let filter =
-        EnvFilter::try_from_env("HUMANHOURS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(filter).map_err(|e| {
+        anyhow::anyhow!(
+            "HUMANHOURS_LOG '{filter}' is not a log filter (error, warn, info, debug): {e}"
+        )
+    })?;
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let _ = tracing_subscriber::fmt()
@@ -40,7 +43,7 @@ fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
         .with_ansi(ansi)
         .with_writer(writer)
         .try_init();
-    guard
+    Ok(guard)
 }
 
 fn plan(s: &str) -> anyhow::Result<Plan> {
@@ -71,8 +74,11 @@ fn clearable<T>(s: &str, parse: impl Fn(&str) -> anyhow::Result<T>) -> anyhow::R
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let _log = init_logging();
+    let _log = init_logging(&cli.log)?;
     let db = cli.db.db_config()?;
+    if !matches!(cli.command, Command::Serve(_) | Command::Migrate) {
+        cli.db.require_existing_database()?;
+    }
     match cli.command {
         Command::Serve(args) => serve(&cli.db, args),
         Command::Migrate => {
@@ -355,6 +361,10 @@ fn serve(db_args: &crate::cli::config::DbArgs, args: ServeArgs) -> anyhow::Resul
     if config.jobs.mode == JobsMode::Only {
         return serve_jobs_only(&db, &config.jobs);
     }
+    // The port first: a server that cannot listen writes nothing (no database, no pepper, no
+    // first key printed for a database nobody will serve).
+    let listener = TcpListener::bind(&args.bind)
+        .with_context(|| format!("binding {} (HUMANHOURS_BIND)", args.bind))?;
     let hasher = KeyHasher::new(db_args.pepper()?);
     let store = Arc::new(Store::open(&db)?);
     if let Some(key) = orgs::ensure_default_org(&store, &hasher, clock::now())? {
@@ -365,8 +375,6 @@ fn serve(db_args: &crate::cli::config::DbArgs, args: ServeArgs) -> anyhow::Resul
         println!("    {key}");
         println!();
     }
-    let listener = TcpListener::bind(&args.bind)
-        .with_context(|| format!("binding {} (HUMANHOURS_BIND)", args.bind))?;
     let addr = listener.local_addr()?;
     let state = actix_web::web::Data::new(App::new(store, hasher, config)?);
     let mode = state.config.jobs.mode;
