@@ -40,6 +40,14 @@ pub(crate) fn number(n: JsonDecimal) -> String {
     grouped(&exact(n))
 }
 
+/// Hours for people: two places, always (so a column lines up), with thousands separators.
+/// The exact value stays in the element's `data-value`.
+pub(crate) fn hours_shown(n: JsonDecimal) -> String {
+    let v =
+        n.0.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    grouped(&format!("{v:.2}"))
+}
+
 /// A whole count with thousands separators.
 pub(crate) fn count(n: impl Into<i128>) -> String {
     grouped(&n.into().to_string())
@@ -97,6 +105,10 @@ mod tests {
         assert_eq!(grouped("1234567.891"), "1,234,567.891");
         assert_eq!(grouped("-1234.5"), "-1,234.5");
         assert_eq!(number(d("12.340")), "12.34");
+        assert_eq!(hours_shown(d("111.39")), "111.39");
+        assert_eq!(hours_shown(d("299.013")), "299.01");
+        assert_eq!(hours_shown(d("1234.005")), "1,234.01");
+        assert_eq!(hours_shown(d("0")), "0.00");
         assert_eq!(count(1_000_000), "1,000,000");
         assert_eq!(money(d("2.97"), "EUR"), "€2.97");
         assert_eq!(money(d("1234.5"), "USD"), "$1,234.50");

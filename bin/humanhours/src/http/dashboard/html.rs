@@ -7,7 +7,9 @@
 use maud::{html, Markup, DOCTYPE};
 use store::Sums;
 
-use super::format::{count, currency_sign, exact, money as fmt_money, number, percent};
+use super::format::{
+    count, currency_sign, exact, hours_shown, money as fmt_money, number, percent,
+};
 use super::view::{Overview, Row};
 use app::clock;
 use app::read::reports::{agent_cost, hours, money, net};
@@ -176,14 +178,14 @@ pub(crate) fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
                     dl.kpis {
                         div.kpi {
                             dt { "Hours saved" }
-                            dd data-metric="hours_saved" data-value=(exact(hours(t.hours_saved_milli))) { (number(hours(t.hours_saved_milli))) " h" }
+                            dd data-metric="hours_saved" data-value=(exact(hours(t.hours_saved_milli))) { (hours_shown(hours(t.hours_saved_milli))) " h" }
                         }
                         div.kpi {
                             dt { "Money saved" }
                             dd data-metric="cost_saved" data-value=(exact(money(t.cost_saved_cents))) { (fmt_money(money(t.cost_saved_cents), cur)) }
                         }
                         div.kpi {
-                            dt { "FTE equivalent" }
+                            dt { "FTE equivalent " span.unit { "(people at 176 h a month)" } }
                             @match s.fte_equivalent {
                                 Some(fte) => dd data-metric="fte_equivalent" data-value=(exact(fte)) { (number(fte)) },
                                 None => dd data-metric="fte_equivalent" data-value="" title="FTE is a monthly rate; it is given for ranges of a day or more" { "—" },
@@ -214,7 +216,7 @@ pub(crate) fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
                 section aria-labelledby="h-trend" {
                     h2 #h-trend { "Daily trend" }
                     div.charts {
-                        (trend_chart("hours", "Hours saved per day", &s.trend, |x| i128::from(x.hours_saved_milli), &|v| format!("{} h", number(hours(v))), &|v| format!("{} h", number(hours(v)))))
+                        (trend_chart("hours", "Hours saved per day", &s.trend, |x| i128::from(x.hours_saved_milli), &|v| format!("{} h", hours_shown(hours(v))), &|v| format!("{} h", hours_shown(hours(v)))))
                         (trend_chart("money", &format!("Money saved per day ({cur})"), &s.trend, |x| x.cost_saved_cents, &|v| fmt_money(money(v), cur), &|v| format!("{}{}", currency_sign(cur), count(v / 100))))
                     }
                     details {
@@ -357,14 +359,14 @@ fn sums_table(
                             th scope="row" {
                                 @match (k, link) {
                                     (Some(k), Some((base, o, param))) => {
-                                        a href={ (base) "?" (o.query.with_filter(param, Some(k))) } { (k) }
+                                        a href={ (base) "?" (o.query.with_filter(param, Some(k))) } { (group_label(k, link)) }
                                     }
                                     (Some(k), None) => { (k) }
                                     (None, _) => { em { "none" } }
                                 }
                             }
                             td.num { (count(s.events)) }
-                            td.num { (number(hours(s.hours_saved_milli))) }
+                            td.num { (hours_shown(hours(s.hours_saved_milli))) }
                             td.num { (fmt_money(money(s.cost_saved_cents), cur)) }
                             td.num { (agent_cost(s).map(|c| fmt_money(c, cur)).unwrap_or_else(|| "–".into())) }
                             td.num { (fmt_money(net(s), cur)) }
@@ -375,6 +377,22 @@ fn sums_table(
                     }
                 }
             }
+        }
+    }
+}
+
+/// A group as people read it: a task type by its display name, its key beside it (the key is
+/// what the API and the filters take); anything else as it is.
+fn group_label(k: &str, link: Option<(&str, &Overview, &str)>) -> Markup {
+    let name = link
+        .filter(|(_, _, param)| *param == "task_type")
+        .and_then(|(_, o, _)| o.task_types.iter().find(|t| t.key == k))
+        .and_then(|t| t.entry.as_ref())
+        .map(|e| e.display_name.as_str());
+    html! {
+        @match name {
+            Some(n) => { (n) " " span.key { (k) } }
+            None => { (k) }
         }
     }
 }
@@ -411,11 +429,11 @@ fn breakdown(
                     ol.hbars {
                         @for (k, s) in rows.iter().take(CHART_ROWS) {
                             li {
-                                span.hb-label { @match k { Some(k) => (k), None => em { "none" } } }
+                                span.hb-label { @match k { Some(k) => (group_label(k, link)), None => em { "none" } } }
                                 svg.hb viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" focusable="false" xmlns="http://www.w3.org/2000/svg" {
                                     rect x="0" y="0" height="10" width=(format!("{:.2}", (s.hours_saved_milli.max(0) as f64 / max_v as f64 * 100.0))) {}
                                 }
-                                span.hb-val { (number(hours(s.hours_saved_milli))) " h" }
+                                span.hb-val { (hours_shown(hours(s.hours_saved_milli))) " h" }
                             }
                         }
                     }
@@ -457,7 +475,7 @@ fn agents_table(o: &Overview, cur: &str) -> Markup {
                                 td { @if a.own_rate.is_some() { "the agent's own rate" } @else { "the organisation's default" } }
                                 td.date { (day(a.row.last_seen_at)) }
                                 td.num { (count(a.last_30_days.events)) }
-                                td.num { (number(hours(a.last_30_days.hours_saved_milli))) }
+                                td.num { (hours_shown(hours(a.last_30_days.hours_saved_milli))) }
                                 td.num { (fmt_money(money(a.last_30_days.cost_saved_cents), cur)) }
                             }
                         }
@@ -468,6 +486,18 @@ fn agents_table(o: &Overview, cur: &str) -> Markup {
                 p.note { "The first 200 of " (o.agents.len()) " agents are listed; GET /api/v1/agents lists them all." }
             }
         }
+    }
+}
+
+/// Where a built-in baseline comes from, in a few words; the catalogue's full note is behind
+/// it (`details`).
+fn provenance(note: &str) -> &'static str {
+    if note.starts_with("CONFIRMED") {
+        "HumanHours' published baseline"
+    } else if note.starts_with("DERIVED") {
+        "estimated from reading and writing speeds"
+    } else {
+        "a published study or benchmark"
     }
 }
 
@@ -509,8 +539,11 @@ fn task_types_table(o: &Overview) -> Markup {
                                         td {
                                             @if let Some(reason) = e.override_.as_ref().and_then(|o| o.reason.as_deref()) {
                                                 "Override: " (reason)
-                                            } @else {
-                                                (e.baseline_source.as_deref().unwrap_or_default())
+                                            } @else if let Some(note) = e.baseline_source.as_deref() {
+                                                details.provenance {
+                                                    summary { (provenance(note)) }
+                                                    p { (note) }
+                                                }
                                             }
                                         }
                                     }
