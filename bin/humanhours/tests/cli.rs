@@ -128,3 +128,50 @@ fn a_bad_log_filter_is_refused_by_name_and_help_says_what_the_program_is() {
     );
     assert!(files(dir.path()).is_empty());
 }
+
+#[test]
+fn a_database_without_its_pepper_is_refused_not_given_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = humanhours(d, &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        files(d).contains(&"humanhours.db.pepper".to_owned()),
+        "{:?}",
+        files(d)
+    );
+    let out = humanhours(d, &["org", "create", "--name", "acme"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = humanhours(d, &["key", "create", "--org", "acme"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The pepper lost: a new one would make the key above fail for good.
+    std::fs::remove_file(d.join("humanhours.db.pepper")).unwrap();
+    for args in [
+        &["key", "create", "--org", "acme"][..],
+        &["serve", "--bind", "127.0.0.1:0"],
+    ] {
+        let out = humanhours(d, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr.contains("the key pepper humanhours.db.pepper is missing"),
+            "{stderr}"
+        );
+        assert!(
+            !d.join("humanhours.db.pepper").exists(),
+            "{args:?} made a new pepper"
+        );
+    }
+}

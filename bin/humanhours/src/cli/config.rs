@@ -128,7 +128,8 @@ impl DbArgs {
         Ok(())
     }
 
-    /// The pepper: given, read from a file, or (SQLite only) made once beside the database.
+    /// The pepper: given, read from a file, or (SQLite only) made once beside a database that
+    /// does not exist yet; a database that exists without its pepper file is an error.
     pub fn pepper(&self) -> anyhow::Result<Vec<u8>> {
         if let Some(p) = &self.pepper {
             if p.len() < 16 {
@@ -147,6 +148,15 @@ impl DbArgs {
         if !path.exists() {
             if self.pepper_file.is_some() {
                 bail!("pepper file {} does not exist", path.display());
+            }
+            // A new pepper only for a new database: for one that exists, a new pepper would
+            // silently make every key it holds fail to verify.
+            if std::path::Path::new(config.sqlite_path()).exists() {
+                bail!(
+                    "the key pepper {} is missing, but the database {} exists: its API keys cannot be verified without the pepper they were made with. Restore the file from the backup you keep with the database, or give the pepper with HUMANHOURS_PEPPER or HUMANHOURS_PEPPER_FILE",
+                    path.display(),
+                    config.sqlite_path()
+                );
             }
             let fresh: [u8; 32] = rand::random();
             let text: String = fresh.iter().map(|b| format!("{b:02x}")).collect();

@@ -82,6 +82,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(&cli.db, args),
         Command::Migrate => {
+            // A new SQLite database gets its key pepper now, with the database, as `serve`
+            // would make it: later commands refuse a database without one.
+            if db.backend() == store::Backend::Sqlite
+                && !std::path::Path::new(db.sqlite_path()).exists()
+                && cli.db.pepper.is_none()
+            {
+                cli.db.pepper()?;
+            }
             Store::open(&db)?;
             eprintln!("migrations applied");
             Ok(())
