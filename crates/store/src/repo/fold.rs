@@ -27,7 +27,7 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 
 use super::bulk::Bulk as _;
-use super::rollup::{RollupAcc, ROLLUP_DIMS, SPLIT_SQL};
+use super::rollup::{RollupAcc, EVENT_SUMS_SQL, ROLLUP_DIMS};
 use crate::db::Pools;
 use crate::{Store, StoreError};
 
@@ -83,17 +83,6 @@ pub(crate) fn dim_column(dim: &str) -> &'static str {
 /// The start of the UTC hour of `occurred_at` in SQL (floor, like [`super::rollup::hour_of`]).
 pub(crate) const HOUR_SQL: &str = "(occurred_at - (((occurred_at % 3600000) + 3600000) % 3600000))";
 
-/// The halves of the money sums of a group of events (see [`super::rollup::SPLIT`]), as
-/// `cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, agent_cost_micros_lo`
-/// (the agent cost of the events that have one; 0 when none has).
-pub(crate) fn split_sums_sql() -> String {
-    let b = SPLIT_SQL;
-    format!(
-        "COALESCE(SUM(cost_saved_cents / {b}), 0), COALESCE(SUM(cost_saved_cents % {b}), 0), \
-         COALESCE(SUM(agent_cost_micros / {b}), 0), COALESCE(SUM(agent_cost_micros % {b}), 0)"
-    )
-}
-
 fn scalar(c: &mut SqliteConnection, sql: &str, bind: Option<i64>) -> QueryResult<i64> {
     let q = diesel::sql_query(sql).into_boxed();
     let q = match bind {
@@ -124,8 +113,8 @@ fn fold_from_events(c: &mut SqliteConnection, after: i64, through: i64) -> Query
             "INSERT INTO rollup_hourly (org_id, dim, hour, key, events, hours_saved_milli, \
              cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
              agent_cost_micros_lo, costed_events) \
-             SELECT org_id, '{dim}', {HOUR_SQL}, {col}, COUNT(*), SUM(hours_saved_milli), \
-             {sums}, COUNT(agent_cost_micros) \
+             SELECT org_id, '{dim}', {HOUR_SQL}, {col}, COUNT(*), {sums}, \
+             COUNT(agent_cost_micros) \
              FROM events NOT INDEXED WHERE rowid > ? AND rowid <= ? \
              GROUP BY org_id, {HOUR_SQL}, {col} \
              ON CONFLICT (org_id, dim, hour, key) DO UPDATE SET \
@@ -136,7 +125,7 @@ fn fold_from_events(c: &mut SqliteConnection, after: i64, through: i64) -> Query
              agent_cost_micros_hi = agent_cost_micros_hi + excluded.agent_cost_micros_hi, \
              agent_cost_micros_lo = agent_cost_micros_lo + excluded.agent_cost_micros_lo, \
              costed_events = costed_events + excluded.costed_events",
-            sums = split_sums_sql(),
+            sums = *EVENT_SUMS_SQL,
             col = dim_column(dim),
         );
         diesel::sql_query(sql)

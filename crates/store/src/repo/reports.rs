@@ -18,7 +18,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::fold::{dim_column, Int, HOUR_SQL, WATERMARK_SQL};
-use super::rollup::{hour_of, join, HOUR_MS, SPLIT_SQL};
+use super::rollup::{hour_of, join, EVENT_SUMS_SQL, HOUR_MS};
 use crate::schema::*;
 use crate::{Backend, Store, StoreError};
 
@@ -215,19 +215,6 @@ macro_rules! load_agg {
     }};
 }
 
-/// The sums of a group of events, as [`AggRow`] names them: money summed in halves (see
-/// `rollup::SPLIT`) so that no accepted events can overflow a 64-bit sum.
-fn event_sums_sql() -> String {
-    let b = SPLIT_SQL;
-    format!(
-        "CAST(COALESCE(SUM(hours_saved_milli), 0) AS BIGINT) AS hours_saved_milli, \
-         CAST(COALESCE(SUM(cost_saved_cents / {b}), 0) AS BIGINT) AS cost_hi, \
-         CAST(COALESCE(SUM(cost_saved_cents % {b}), 0) AS BIGINT) AS cost_lo, \
-         CAST(COALESCE(SUM(agent_cost_micros / {b}), 0) AS BIGINT) AS agent_hi, \
-         CAST(COALESCE(SUM(agent_cost_micros % {b}), 0) AS BIGINT) AS agent_lo"
-    )
-}
-
 /// The sums of a group of rollup rows, as [`AggRow`] names them.
 const ROLLUP_SUMS_SQL: &str =
     "CAST(COALESCE(SUM(hours_saved_milli), 0) AS BIGINT) AS hours_saved_milli, \
@@ -380,7 +367,7 @@ fn events_sql(
         }
     }
     sql.push("CAST(COUNT(*) AS BIGINT) AS events, CAST(COUNT(agent_cost_micros) AS BIGINT) AS costed_events, ")
-        .push(&event_sums_sql())
+        .push(&EVENT_SUMS_SQL)
         .push(" FROM events WHERE org_id = ")
         .bind(Bind::Text(q.org_id.clone()));
     if let Some(a) = &q.agent_id {
@@ -473,7 +460,7 @@ fn tail_sql(
         sql.push("CAST(0 AS BIGINT) AS s, ");
     }
     sql.push("CAST(COUNT(*) AS BIGINT) AS events, CAST(COUNT(agent_cost_micros) AS BIGINT) AS costed_events, ")
-        .push(&event_sums_sql())
+        .push(&EVENT_SUMS_SQL)
         .push(" FROM events NOT INDEXED WHERE rowid > ")
         .bind(Bind::Int(watermark))
         .push(" AND org_id = ")

@@ -18,6 +18,21 @@ pub(crate) const SPLIT: i64 = 100_000_000;
 /// [`SPLIT`] in SQL text.
 pub(crate) const SPLIT_SQL: &str = "100000000";
 
+/// The sums of a group of events, summed the way the rollups hold them (money in halves), as
+/// `hours_saved_milli, cost_hi, cost_lo, agent_hi, agent_lo`: the report queries read these
+/// names, and the SQLite fold inserts them into the rollup columns of the same order. Built
+/// once.
+pub(crate) static EVENT_SUMS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let b = SPLIT_SQL;
+    format!(
+        "CAST(COALESCE(SUM(hours_saved_milli), 0) AS BIGINT) AS hours_saved_milli, \
+         CAST(COALESCE(SUM(cost_saved_cents / {b}), 0) AS BIGINT) AS cost_hi, \
+         CAST(COALESCE(SUM(cost_saved_cents % {b}), 0) AS BIGINT) AS cost_lo, \
+         CAST(COALESCE(SUM(agent_cost_micros / {b}), 0) AS BIGINT) AS agent_hi, \
+         CAST(COALESCE(SUM(agent_cost_micros % {b}), 0) AS BIGINT) AS agent_lo"
+    )
+});
+
 /// A sum of money in two halves (see [`SPLIT`]); [`join`] gives its value.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Split {
