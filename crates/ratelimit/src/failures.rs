@@ -99,11 +99,6 @@ impl<K: Eq + Hash + Clone> FailureLimiter<K> {
         }
     }
 
-    /// Forgets `key`'s failures (e.g. once it proved the right secret).
-    pub fn forgive(&self, key: &K) {
-        self.lock().remove(key);
-    }
-
     /// Keys with debt being tracked.
     pub fn len(&self) -> usize {
         self.lock().len()
