@@ -38,23 +38,26 @@ async fn access_log(
             latency,
         );
     }
-    let path = loggable_path(
-        request.path(),
-        route.as_deref(),
-        request.match_info().get("token"),
-    );
-    let org = request
-        .extensions()
-        .get::<Arc<Caller>>()
-        .map(|c| c.org.id.clone());
-    tracing::info!(
-        method,
-        %path,
-        status,
-        latency_us = latency.as_micros() as u64,
-        org = org.as_deref().unwrap_or("-"),
-        "request"
-    );
+    // The line's parts (a decoded, masked path; the org) are built only when it is written.
+    if tracing::enabled!(tracing::Level::INFO) {
+        let path = loggable_path(
+            request.path(),
+            route.as_deref(),
+            request.match_info().get("token"),
+        );
+        let org = request
+            .extensions()
+            .get::<Arc<Caller>>()
+            .map(|c| c.org.id.clone());
+        tracing::info!(
+            method,
+            %path,
+            status,
+            latency_us = latency.as_micros() as u64,
+            org = org.as_deref().unwrap_or("-"),
+            "request"
+        );
+    }
     Ok(resp)
 }
 
