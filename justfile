@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # The crates that hold the rules and must never do I/O (ARCHITECTURE.md).
-pure_crates := "roi-engine catalogue idempotency ratelimit"
+pure_crates := "roi-engine catalogue idempotency ratelimit webhooks"
 
 default:
     @just --list
@@ -79,7 +79,7 @@ browser:
     @[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "just browser: install chromium and chromium-driver for the browser test" >&2
 
 # Benchmarks (release build; several minutes; prints figures and ratios).
-bench: bench-ingest bench-read bench-hostile
+bench: bench-ingest bench-read bench-hostile bench-webhooks
 
 # Ingest: /track req/s, p50/p99, RSS and CPU per request on SQLite and PostgreSQL, against the
 # no-op ceiling; batch events/s on one core and on two; for SQLite the writer alone, without HTTP.
@@ -92,6 +92,12 @@ bench-ingest:
 [doc("Hostile load (API.md §14): key floods, stalled bodies, method floods, heavy reads, logging cost.")]
 bench-hostile:
     bench/hostile.sh
+
+# Webhooks (bench/webhooks.sh): /track with an endpoint subscribed as a ratio of none,
+# deliveries per second from a backlog, and commit-to-delivery latency.
+[doc("Webhooks: /track with endpoints vs none, deliveries/s, commit-to-delivery latency.")]
+bench-webhooks:
+    bench/webhooks.sh
 
 # Where /track spends its time: perf samples of the release server under load, by thread and by
 # part of the writer's transaction.

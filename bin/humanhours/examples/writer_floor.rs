@@ -102,6 +102,7 @@ fn write(org: &str, n: usize, start: OffsetDateTime) -> TrackWrite {
             month: clock::month(now),
         },
         now,
+        id_seed: n as u128,
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod http;
+pub mod outbound;
 
 pub use app::{clock, App, ServerConfig};
 pub use cli::config;

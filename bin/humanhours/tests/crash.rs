@@ -4,8 +4,10 @@
 //! then restarted, ROUNDS times. Every request carries its own Idempotency-Key. Afterwards:
 //! every event answered 201 is stored exactly once; every request whose answer was lost in a
 //! crash, retried with its key, ends up stored exactly once (201 now, or 200 if the crash came
-//! after its commit); the quota counter equals the events; the rollups equal the raw sums; and
-//! `PRAGMA integrity_check` says ok.
+//! after its commit); the quota counter equals the events; the rollups equal the raw sums;
+//! `PRAGMA integrity_check` says ok; and an `event.created` webhook endpoint (a receiver in the
+//! test) gets every acknowledged event at least once (its delivery was written with the event,
+//! API.md §9).
 
 #![expect(
     clippy::unwrap_used,
@@ -40,6 +42,7 @@ fn start(db_url: &str, port: u16) -> Child {
         .env("HUMANHOURS_LOG", "error")
         // Folds rarely, so every kill -9 leaves committed events unfolded for the restart.
         .env("HUMANHOURS_ROLLUP_INTERVAL_MS", "60000")
+        .env("HUMANHOURS_WEBHOOK_ALLOW_NETS", "127.0.0.1/32")
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
@@ -104,6 +107,24 @@ async fn kill_9_mid_load_loses_no_acknowledged_event_and_stores_none_twice() {
     )
     .unwrap();
     let key = orgs::create_key(&store, &hasher, &org.id, KeyMode::Live, clock::now()).unwrap();
+    let receiver = common::receiver::Receiver::start(200).await;
+    let now = clock::unix_ms(clock::now());
+    let endpoint = store::EndpointRow {
+        id: format!("wh_{}", clock::ulid(clock::now())),
+        org_id: org.id.clone(),
+        url: receiver.url("/crash"),
+        event_types: "event.created".into(),
+        description: String::new(),
+        secret: webhooks::Secret::from_bytes([7; 24]).expose(),
+        previous_secret: None,
+        previous_secret_until: None,
+        status: "active".into(),
+        disabled_by: None,
+        failed_in_a_row: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(store.create_endpoint(&endpoint, 10).unwrap());
     drop(store);
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -169,6 +190,38 @@ async fn kill_9_mid_load_loses_no_acknowledged_event_and_stores_none_twice() {
         replayed_after_crash += usize::from(status == 200);
         ledger.lock().unwrap().acknowledged.insert(idem.clone(), id);
     }
+    // Every acknowledged event reaches the receiver (deliveries whose attempt a kill cut off
+    // come due again when their lease ends).
+    let want: BTreeSet<String> = ledger
+        .lock()
+        .unwrap()
+        .acknowledged
+        .values()
+        .cloned()
+        .collect();
+    let deadline = clock::instant() + Duration::from_secs(180);
+    let delivered = loop {
+        let got: BTreeSet<String> = receiver
+            .received()
+            .iter()
+            .map(|r| {
+                r.json()["data"]["event_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        if want.is_subset(&got) || clock::instant() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let missing = want.difference(&delivered).count();
+    assert_eq!(
+        missing, 0,
+        "acknowledged events never delivered to the webhook"
+    );
+    let deliveries = receiver.received().len();
     server.kill().unwrap();
     server.wait().unwrap();
 
@@ -224,9 +277,10 @@ async fn kill_9_mid_load_loses_no_acknowledged_event_and_stores_none_twice() {
         "the quota counter matches"
     );
     println!(
-        "crash test: {ROUNDS} rounds of kill -9, {total_sent} requests sent, {} acknowledged and stored exactly once, {} answers lost in a crash and retried ({} of them had been committed: replayed), integrity ok",
+        "crash test: {ROUNDS} rounds of kill -9, {total_sent} requests sent, {} acknowledged and stored exactly once, {} answers lost in a crash and retried ({} of them had been committed: replayed), integrity ok; every acknowledged event delivered to the webhook ({deliveries} deliveries received, {} duplicates)",
         ledger.acknowledged.len(),
         unknown.len(),
-        replayed_after_crash
+        replayed_after_crash,
+        deliveries.saturating_sub(want.len())
     );
 }

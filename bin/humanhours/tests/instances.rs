@@ -57,6 +57,8 @@ async fn start(db_url: &str) -> Instance {
         .env("HUMANHOURS_RATE_LIMIT_FREE", "100000")
         .env("HUMANHOURS_RATE_LIMIT_ENTERPRISE", "100000")
         .env("HUMANHOURS_KEY_CACHE_TTL_SECS", "2")
+        .env("HUMANHOURS_WEBHOOK_ALLOW_NETS", "127.0.0.1/32")
+        .env("HUMANHOURS_JOB_POLL_MS", "100")
         .env("HUMANHOURS_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -218,5 +220,65 @@ async fn a_key_revoked_through_one_instance_database_is_refused_by_both() {
         refused,
         [true, true],
         "both instances refuse the revoked key within the TTL"
+    );
+}
+
+#[actix_web::test]
+#[cfg_attr(
+    not(test_backend = "postgres"),
+    ignore = "PostgreSQL only: runs in the PostgreSQL pass (HUMANHOURS_TEST_BACKEND=postgres)"
+)]
+async fn two_instances_deliver_every_webhook_once() {
+    let (_db, store, org, key, instances) = two_instances(Plan::Enterprise).await;
+    let receiver = common::receiver::Receiver::start(200).await;
+    let now = clock::unix_ms(clock::now());
+    let endpoint = store::EndpointRow {
+        id: format!("wh_{}", clock::ulid(clock::now())),
+        org_id: org.clone(),
+        url: receiver.url("/both"),
+        event_types: "event.created".into(),
+        description: String::new(),
+        secret: webhooks::Secret::from_bytes([3; 24]).expose(),
+        previous_secret: None,
+        previous_secret_until: None,
+        status: "active".into(),
+        disabled_by: None,
+        failed_in_a_row: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(store.create_endpoint(&endpoint, 10).unwrap());
+    // 1,000 events, in batches of 100 alternating between the instances, so both write
+    // deliveries and both workers claim from one outbox.
+    let client = reqwest::Client::new();
+    for b in 0..10 {
+        let events: Vec<Value> = (0..100).map(|_| seed_body()).collect();
+        let r = client
+            .post(format!("{}/api/v1/track/batch", instances[b % 2].base))
+            .header("Authorization", format!("Bearer {key}"))
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["created"], 100);
+    }
+    let got = receiver.wait_for(1000, 60).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_after = receiver.received();
+    assert_eq!(got.len(), 1000, "every event delivered");
+    assert_eq!(got_after.len(), 1000, "and none twice");
+    let ids: std::collections::BTreeSet<String> = got_after
+        .iter()
+        .map(|r| r.json()["data"]["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1000);
+    let page = store
+        .list_deliveries(&org, &endpoint.id, Some("succeeded"), None, 2000)
+        .unwrap();
+    assert_eq!(page.len(), 1000);
+    assert!(
+        page.iter().all(|(d, a)| d.attempts == 1 && a.len() == 1),
+        "each delivery attempted exactly once"
     );
 }

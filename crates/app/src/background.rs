@@ -4,8 +4,9 @@
 //!   (the in-memory price book and FX table, every `HUMANHOURS_PRICES_REFRESH_SECS`) and
 //!   `prune-rate-limiter` (idle per-key buckets, every minute);
 //! - cluster-wide scheduled jobs, run once per slot by one of the instances that run jobs:
-//!   `prune-idempotency` (records past their 24 h window) and `prune-dashboard-sessions`
-//!   (expired sign-ins), every 10 minutes.
+//!   `prune-idempotency` (records past their 24 h window), `prune-dashboard-sessions`
+//!   (expired sign-ins) and `prune-webhook-deliveries` (succeeded and skipped deliveries
+//!   after 30 days), every 10 minutes.
 //!
 //! `HUMANHOURS_JOBS` decides: `on` (HTTP, tasks and jobs), `off` (HTTP and its own tasks, no
 //! queued or scheduled jobs: other instances run them), `only` (jobs alone, no HTTP, no
@@ -87,6 +88,10 @@ impl Default for JobsConfig {
 /// The scheduled jobs' kinds.
 pub const PRUNE_IDEMPOTENCY: &str = "prune-idempotency";
 pub const PRUNE_SESSIONS: &str = "prune-dashboard-sessions";
+pub const PRUNE_WEBHOOK_DELIVERIES: &str = "prune-webhook-deliveries";
+
+/// How long succeeded and skipped webhook deliveries are kept (API.md §9).
+pub const DELIVERY_RETENTION_MS: i64 = 30 * 86_400_000;
 
 /// The cluster-wide jobs and their schedules: what any instance that runs jobs can run.
 pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig) -> Registry {
@@ -120,6 +125,29 @@ pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig) -> Registry {
             }),
         )
         .schedule(PRUNE_SESSIONS, config.prune_every);
+    let st = store.clone();
+    registry
+        .job(
+            PRUNE_WEBHOOK_DELIVERIES,
+            3,
+            blocking(move |_| {
+                let cutoff = clock::unix_ms(clock::now()) - DELIVERY_RETENTION_MS;
+                // Bounded chunks, so the writer is never held long; the next slot goes on.
+                let mut total = 0;
+                for _ in 0..100 {
+                    let n = st
+                        .prune_deliveries(cutoff, 5_000)
+                        .map_err(JobError::retry)?;
+                    total += n;
+                    if n < 5_000 {
+                        break;
+                    }
+                }
+                tracing::debug!(pruned = total, "old webhook deliveries deleted");
+                Ok(())
+            }),
+        )
+        .schedule(PRUNE_WEBHOOK_DELIVERIES, config.prune_every);
     registry
 }
 

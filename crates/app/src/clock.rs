@@ -28,6 +28,16 @@ pub fn ulid(now: OffsetDateTime) -> ulid::Ulid {
     ulid::Ulid::from_parts(ms, rand::random::<u128>())
 }
 
+/// Random bits for ids a lower layer derives (webhook messages and deliveries of a write).
+pub fn seed() -> u128 {
+    rand::random::<u128>()
+}
+
+/// Random bits (webhook retry jitter, secrets).
+pub fn random_u64() -> u64 {
+    rand::random::<u64>()
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)

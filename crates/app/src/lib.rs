@@ -29,6 +29,7 @@ pub mod state;
 pub mod task_types;
 pub mod tokens;
 pub mod track;
+pub mod webhooks;
 pub mod wire;
 
 pub use error::ApiError;

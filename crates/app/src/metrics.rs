@@ -32,6 +32,8 @@ pub struct Metrics {
     events_stored: AtomicU64,
     /// What this instance's job runner did (`background.rs` gives it to the runner).
     pub jobs: Arc<jobs::Stats>,
+    /// What this instance's webhook worker did.
+    pub webhooks: Arc<crate::webhooks::worker::WebhookStats>,
 }
 
 /// The methods counted by name; any other method (a client may send any token) is `OTHER`, so
@@ -93,7 +95,13 @@ impl Metrics {
         self.events_stored.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn render(&self, state: &App, queue: Option<store::JobCounts>) -> String {
+    /// `queue` and `outbox` are database reads, left out when they failed.
+    pub fn render(
+        &self,
+        state: &App,
+        queue: Option<store::JobCounts>,
+        outbox: Option<(store::OutboxCounts, i64)>,
+    ) -> String {
         let mut out = String::new();
         let map = self
             .requests
@@ -209,6 +217,35 @@ impl Metrics {
             ] {
                 let _ = writeln!(out, "humanhours_jobs{{state=\"{state}\"}} {n}");
             }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_webhook_deliveries_total Webhook attempts finished by this instance, by outcome: delivered, retry (failed, due again), failed (out of attempts), gone (410, endpoint disabled), skipped (endpoint disabled or event gone)."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_webhook_deliveries_total counter");
+        for (outcome, n) in self.webhooks.outcomes() {
+            let _ = writeln!(
+                out,
+                "humanhours_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        if let Some((o, now)) = outbox {
+            one_value(
+                &mut out,
+                "humanhours_webhook_queue_depth",
+                "gauge",
+                "Pending webhook deliveries in the shared outbox (due or waiting for a retry).",
+                o.pending,
+            );
+            let ms = o.oldest_pending_at.map_or(0, |t| (now - t).max(0));
+            let age = format!("{}.{:03}", ms / 1000, ms % 1000);
+            one_value(
+                &mut out,
+                "humanhours_webhook_oldest_pending_seconds",
+                "gauge",
+                "Age of the oldest pending webhook delivery (0 when none).",
+                age,
+            );
         }
         let _ = writeln!(
             out,

@@ -39,6 +39,8 @@ pub struct ServerConfig {
     /// Expensive reads (reports, summary, dashboard, share pages) one org may run at once on
     /// this instance (`read::gate`).
     pub org_read_concurrency: usize,
+    /// Webhook delivery (`webhooks`).
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +56,7 @@ impl Default for ServerConfig {
             jobs: JobsConfig::default(),
             client_ip_header: None,
             org_read_concurrency: crate::read::gate::default_concurrency(),
+            webhooks: crate::webhooks::WebhookConfig::default(),
         }
     }
 }

@@ -255,6 +255,9 @@ pub struct PoolState {
 /// The database: pools plus every repository method (in `repo`).
 pub struct Store {
     pub(crate) pools: Pools,
+    /// Called after a commit that wrote webhook deliveries, so this process's delivery worker
+    /// starts at once instead of at its next poll (`set_outbox_hook`).
+    pub(crate) outbox_hook: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -324,6 +327,7 @@ impl Store {
                         .build(ConnectionManager::<SqliteConnection>::new(path))
                 };
                 Ok(Store {
+                    outbox_hook: std::sync::OnceLock::new(),
                     pools: Pools::Sqlite {
                         read: build(config.pool_size.max(1), None).context("SQLite read pool")?,
                         write: build(1, Some(WRITER_AUTOCHECKPOINT_PAGES))
@@ -352,6 +356,7 @@ impl Store {
                     .build(ConnectionManager::<PgConnection>::new(&config.url))
                     .context("PostgreSQL pool")?;
                 Ok(Store {
+                    outbox_hook: std::sync::OnceLock::new(),
                     pools: Pools::Pg(pool),
                 })
             }

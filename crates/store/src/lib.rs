@@ -23,5 +23,12 @@ pub use repo::track::{
     decide_existing, IdempotencyClaim, QuotaInput, Recorded, TrackError, TrackWrite,
     LAST_SEEN_RESOLUTION_MS,
 };
+pub use repo::webhooks::{
+    AttemptEnd, AttemptResult, Claimed, EndpointChanges, EndpointSub, OutboxCounts,
+};
 pub use repo::OrgContextRows;
+/// Delivery statuses as stored.
+pub mod delivery_status {
+    pub use crate::repo::webhooks::{FAILED, PENDING, SKIPPED, SUCCEEDED};
+}
 pub use writer::{BatchResult, SubmitError, Writer, WriterConfig};

@@ -247,3 +247,60 @@ pub struct NewJob {
     pub max_attempts: i64,
     pub created_at: i64,
 }
+
+/// A webhook endpoint (`webhook_endpoints`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_endpoints, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct EndpointRow {
+    pub id: String,
+    pub org_id: String,
+    pub url: String,
+    /// The subscribed types, joined by spaces.
+    pub event_types: String,
+    pub description: String,
+    /// `whsec_…`, kept to sign; never answered after creation or logged.
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<i64>,
+    pub status: String,
+    pub disabled_by: Option<String>,
+    pub failed_in_a_row: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A message to one endpoint (`webhook_deliveries`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_deliveries, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct DeliveryRow {
+    pub id: String,
+    pub org_id: String,
+    pub endpoint_id: String,
+    pub message_id: String,
+    pub event_type: String,
+    /// The event whose 201 body is the data (event.created, agent.first_event).
+    pub event_id: Option<String>,
+    /// The data of other types, JSON text.
+    pub payload: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub round_attempts: i64,
+    pub next_attempt_at: i64,
+    pub locked_by: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// One attempt of a delivery (`webhook_attempts`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_attempts, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct AttemptRow {
+    pub delivery_id: String,
+    pub attempt: i64,
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// At most 2 KiB of the receiver's answer.
+    pub response_body: String,
+}

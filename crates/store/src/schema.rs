@@ -193,6 +193,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        org_id -> Text,
+        url -> Text,
+        event_types -> Text,
+        description -> Text,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<BigInt>,
+        status -> Text,
+        disabled_by -> Nullable<Text>,
+        failed_in_a_row -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        org_id -> Text,
+        endpoint_id -> Text,
+        message_id -> Text,
+        event_type -> Text,
+        event_id -> Nullable<Text>,
+        payload -> Nullable<Text>,
+        status -> Text,
+        attempts -> BigInt,
+        round_attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        locked_by -> Nullable<Text>,
+        created_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (delivery_id, attempt) {
+        delivery_id -> Text,
+        attempt -> BigInt,
+        attempted_at -> BigInt,
+        status_code -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+        response_body -> Text,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
@@ -210,4 +259,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     share_links,
     background_jobs,
     job_schedules,
+    webhook_endpoints,
+    webhook_deliveries,
+    webhook_attempts,
 );

@@ -274,6 +274,24 @@ pub struct ServeArgs {
     /// Longest wait, in milliseconds, between two looks at the job queue (10–60000).
     #[arg(long, env = "HUMANHOURS_JOB_POLL_MS", default_value_t = 1000)]
     pub job_poll_ms: u64,
+    /// Networks webhook deliveries may reach although they are loopback, private or
+    /// link-local (CIDR list, e.g. `10.0.0.0/8,127.0.0.1/32`): your own receivers' networks.
+    /// Unset: only public addresses.
+    #[arg(long, env = "HUMANHOURS_WEBHOOK_ALLOW_NETS", default_value = "")]
+    pub webhook_allow_nets: String,
+    /// Seconds one webhook attempt may take, connecting included (1–60).
+    #[arg(long, env = "HUMANHOURS_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    pub webhook_timeout_secs: u64,
+    /// Webhook attempts in flight at once on this instance (1–4096).
+    #[arg(long, env = "HUMANHOURS_WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    pub webhook_concurrency: usize,
+    /// Webhook attempts in flight at once to one endpoint on this instance (1–1024).
+    #[arg(
+        long,
+        env = "HUMANHOURS_WEBHOOK_ENDPOINT_CONCURRENCY",
+        default_value_t = 16
+    )]
+    pub webhook_endpoint_concurrency: usize,
 }
 
 impl ServeArgs {
@@ -324,7 +342,30 @@ impl ServeArgs {
         if self.org_read_concurrency == Some(0) {
             bail!("HUMANHOURS_ORG_READ_CONCURRENCY must be at least 1");
         }
+        let allow_nets = webhooks::address::AllowNets::parse(&self.webhook_allow_nets)
+            .map_err(|bad| {
+                anyhow::anyhow!(
+                    "HUMANHOURS_WEBHOOK_ALLOW_NETS: '{bad}' is not a network (write e.g. 10.0.0.0/8 or 127.0.0.1/32)"
+                )
+            })?;
+        if !(1..=60).contains(&self.webhook_timeout_secs) {
+            bail!("HUMANHOURS_WEBHOOK_TIMEOUT_SECS must be from 1 to 60");
+        }
+        if !(1..=4096).contains(&self.webhook_concurrency) {
+            bail!("HUMANHOURS_WEBHOOK_CONCURRENCY must be from 1 to 4096");
+        }
+        if !(1..=1024).contains(&self.webhook_endpoint_concurrency) {
+            bail!("HUMANHOURS_WEBHOOK_ENDPOINT_CONCURRENCY must be from 1 to 1024");
+        }
         Ok(ServerConfig {
+            webhooks: app::webhooks::WebhookConfig {
+                allow_nets,
+                timeout: Duration::from_secs(self.webhook_timeout_secs),
+                concurrency: self.webhook_concurrency,
+                endpoint_concurrency: self.webhook_endpoint_concurrency,
+                poll_interval: Duration::from_millis(self.job_poll_ms),
+                ..app::webhooks::WebhookConfig::default()
+            },
             client_ip_header,
             org_read_concurrency: self
                 .org_read_concurrency

@@ -17,12 +17,12 @@ use crate::cli::config::{
     AgentCommand, Cli, Command, DevCommand, FxCommand, KeyCommand, OrgCommand, PricesCommand,
     ServeArgs, ShareCommand,
 };
-use app::background::{JobsConfig, JobsMode};
+use app::background::JobsMode;
 use app::clock;
 use app::keys::{KeyHasher, KeyMode};
 use app::orgs::{self, NewOrg, OrgUpdate};
 use app::pricing::parse_date;
-use app::App;
+use app::{App, ServerConfig};
 
 /// Logs to stderr through a non-blocking writer: a request formats its line and hands it to a
 /// background thread, never waiting for the terminal or the pipe (a line at `info` costs about
@@ -367,7 +367,7 @@ fn serve(db_args: &crate::cli::config::DbArgs, args: ServeArgs) -> anyhow::Resul
     let config = args.server_config()?;
     let db = db_args.db_config()?;
     if config.jobs.mode == JobsMode::Only {
-        return serve_jobs_only(&db, &config.jobs);
+        return serve_jobs_only(&db, &config);
     }
     // The port first: a server that cannot listen writes nothing (no database, no pepper, no
     // first key printed for a database nobody will serve).
@@ -405,7 +405,7 @@ fn serve(db_args: &crate::cli::config::DbArgs, args: ServeArgs) -> anyhow::Resul
 
 /// `serve --jobs only`: the job runner without HTTP (no key pepper, no writer, no caches),
 /// until SIGINT or SIGTERM; then running jobs get their grace period to finish.
-fn serve_jobs_only(db: &store::DbConfig, config: &JobsConfig) -> anyhow::Result<()> {
+fn serve_jobs_only(db: &store::DbConfig, config: &ServerConfig) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(db)?);
     tracing::info!(
         backend = ?db.backend(),
@@ -414,9 +414,15 @@ fn serve_jobs_only(db: &store::DbConfig, config: &JobsConfig) -> anyhow::Result<
         "humanhours running jobs"
     );
     actix_web::rt::System::new().block_on(async move {
-        let running = app::background::start_jobs_only(store, config, Default::default());
+        let hooks = crate::http::startup::start_webhooks(
+            store.clone(),
+            &config.webhooks,
+            Default::default(),
+        )?;
+        let running = app::background::start_jobs_only(store, &config.jobs, Default::default());
         shutdown_signal().await?;
-        tracing::info!("stopping: running jobs get their grace period");
+        tracing::info!("stopping: running jobs and webhook attempts get their grace period");
+        hooks.stop(std::time::Duration::from_secs(20)).await;
         running.stop().await;
         Ok::<_, anyhow::Error>(())
     })

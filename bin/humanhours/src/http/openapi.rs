@@ -78,6 +78,10 @@ pub(crate) fn document() -> Document {
                 "task-types",
                 "Built-in and custom task types, and the org's overrides.",
             ),
+            (
+                "webhooks",
+                "Endpoints that receive signed messages, and their deliveries.",
+            ),
             ("health", "Liveness and readiness (no key)."),
             ("meta", "This document (no key)."),
         ]
@@ -115,6 +119,7 @@ pub(crate) fn document() -> Document {
             (HttpMethod::Post, &mut item.post),
             (HttpMethod::Put, &mut item.put),
             (HttpMethod::Delete, &mut item.delete),
+            (HttpMethod::Patch, &mut item.patch),
         ] {
             if let Some(op) = op.as_mut() {
                 complete(op, &method, keyed);

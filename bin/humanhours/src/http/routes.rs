@@ -8,7 +8,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::http::api::{agents, health, reports, task_types, track};
+use crate::http::api::{agents, health, reports, task_types, track, webhooks};
 use crate::http::auth::require_key;
 use crate::http::errors::{ApiError, HttpError};
 use crate::http::openapi;
@@ -74,6 +74,16 @@ api_routes! {
         delete "/task-types/{key}" => task_types::archive;
         post "/task-types/{key}/override" => task_types::set_override;
         delete "/task-types/{key}/override" => task_types::delete_override;
+        post "/webhooks" => webhooks::create;
+        get "/webhooks" => webhooks::list;
+        get "/webhooks/{id}" => webhooks::get;
+        patch "/webhooks/{id}" => webhooks::update;
+        delete "/webhooks/{id}" => webhooks::delete;
+        post "/webhooks/{id}/rotate-secret" => webhooks::rotate_secret;
+        post "/webhooks/{id}/test" => webhooks::test;
+        get "/webhooks/{id}/deliveries" => webhooks::deliveries;
+        post "/webhooks/{id}/deliveries/{delivery_id}/redeliver" => webhooks::redeliver;
+        post "/webhooks/{id}/recover" => webhooks::recover;
     }
 }
 

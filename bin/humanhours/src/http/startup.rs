@@ -122,15 +122,57 @@ pub fn run(
     Ok(server)
 }
 
+/// An instance's work besides HTTP: the job runner, and (where jobs run) the webhook worker.
+pub struct Background {
+    jobs: jobs::Running,
+    webhooks: Option<app::webhooks::worker::Running>,
+}
+
+impl Background {
+    /// Lets running jobs and webhook attempts in flight finish (each within its grace period).
+    pub async fn stop(self) {
+        if let Some(w) = self.webhooks {
+            w.stop(std::time::Duration::from_secs(20)).await;
+        }
+        self.jobs.stop().await;
+    }
+}
+
+/// Starts the webhook delivery worker on the current runtime (instances that run jobs).
+pub fn start_webhooks(
+    store: Arc<store::Store>,
+    config: &app::webhooks::WebhookConfig,
+    stats: Arc<app::webhooks::worker::WebhookStats>,
+) -> std::io::Result<app::webhooks::worker::Running> {
+    let transport = crate::outbound::HttpTransport::new(
+        config.allow_nets.clone(),
+        crate::outbound::system_lookup(),
+    )
+    .map_err(std::io::Error::other)?;
+    Ok(
+        app::webhooks::worker::Dispatcher::new(store, Arc::new(transport), config.clone(), stats)
+            .start(),
+    )
+}
+
 /// Starts serving on `listener` and the instance's background work (per-instance tasks,
-/// and with `HUMANHOURS_JOBS=on` the queued and scheduled jobs). Await the server, then
-/// [`jobs::Running::stop`] the runner to let running jobs finish.
+/// and with `HUMANHOURS_JOBS=on` the queued and scheduled jobs and webhook delivery). Await
+/// the server, then [`Background::stop`] to let running work finish.
 pub fn start(
     listener: TcpListener,
     state: web::Data<App>,
     workers: Option<usize>,
-) -> std::io::Result<(Server, jobs::Running)> {
+) -> std::io::Result<(Server, Background)> {
     let jobs = app::background::start_for_server(state.clone().into_inner());
+    let webhooks = match state.config.jobs.mode {
+        app::background::JobsMode::Off => None,
+        _ => Some(start_webhooks(
+            state.store.clone(),
+            &state.config.webhooks,
+            state.metrics.webhooks.clone(),
+        )?),
+    };
+    let jobs = Background { jobs, webhooks };
     let mut server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())

@@ -12,6 +12,8 @@
     reason = "test harness: a failure should fail the test loudly"
 )]
 
+pub mod receiver;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;

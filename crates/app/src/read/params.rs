@@ -39,6 +39,11 @@ impl Params {
         Ok(Params(map))
     }
 
+    /// The names given.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// A parameter's value; an empty value is the same as absent.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -347,6 +347,7 @@ fn value_event(
             month: clock::month(now),
         },
         now,
+        id_seed: clock::seed(),
     })
 }
 

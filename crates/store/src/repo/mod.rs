@@ -11,6 +11,7 @@ pub(crate) mod seed;
 mod sqlite_stmt;
 pub(crate) mod task_types;
 pub(crate) mod track;
+pub(crate) mod webhooks;
 
 use diesel::prelude::*;
 

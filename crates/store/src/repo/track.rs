@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use super::bulk::{Bulk as _, NewClaim};
 use super::rollup::rollup_deltas;
+use super::webhooks::{outbox_rows, OutboxConn as _};
 use crate::models::*;
 use crate::schema::*;
 use crate::{Store, StoreError};
@@ -40,6 +41,9 @@ pub struct TrackWrite {
     pub idempotency: Option<IdempotencyClaim>,
     pub quota: QuotaInput,
     pub now: OffsetDateTime,
+    /// Random bits the ids of its webhook messages and deliveries are made from (the store
+    /// draws no randomness of its own).
+    pub id_seed: u128,
 }
 
 /// What happened to a track write.
@@ -295,7 +299,7 @@ impl Store {
         agents: &mut SeenAgents,
     ) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
         let rollups_here = !self.rollups_deferred();
-        let (results, agent_rows) = with_tx!(self, |c| {
+        let (results, agent_rows, outbox) = with_tx!(self, |c| {
             let mut plan = BatchPlan::new(writes);
 
             // 1. Claim each Idempotency-Key once. The primary key is where concurrent
@@ -428,7 +432,20 @@ impl Store {
                 }
             }
 
-            // 3. Agents exist from their first event on: one upsert per agent of the batch whose
+            // 3. The endpoints of the orgs with new events (one indexed lookup per batch; an org
+            //    without webhooks adds nothing else).
+            let mut orgs: Vec<&str> = plan
+                .created()
+                .map(|i| writes[i].event.org_id.as_str())
+                .collect();
+            orgs.sort_unstable();
+            orgs.dedup();
+            let endpoints = match orgs.is_empty() {
+                true => Vec::new(),
+                false => c.endpoints_of(&orgs)?,
+            };
+
+            // 4. Agents exist from their first event on: one upsert per agent of the batch whose
             //    stored last-seen time is due to move (see `SeenAgents`).
             let mut seen: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
             for i in plan.created() {
@@ -451,19 +468,53 @@ impl Store {
                     last_seen_at: last,
                 })
                 .collect();
+            // Which of them are new, for orgs with an endpoint subscribed to agent.first_event.
+            let first_event_orgs: Vec<&str> = endpoints
+                .iter()
+                .filter(|e| {
+                    webhooks::Subscriptions::from_stored(&e.event_types)
+                        .contains(webhooks::EventType::AgentFirstEvent)
+                })
+                .map(|e| e.org_id.as_str())
+                .collect();
+            let new_agents = match first_event_orgs.is_empty() {
+                true => Vec::new(),
+                false => {
+                    let candidates: Vec<AgentRow> = agent_rows
+                        .iter()
+                        .filter(|a| first_event_orgs.contains(&a.org_id.as_str()))
+                        .cloned()
+                        .collect();
+                    c.create_new_agents(&candidates)?
+                }
+            };
             c.upsert_agents(&agent_rows)?;
 
-            // 4. The events, and (PostgreSQL) their share of the hourly rollups the reports read,
+            // 5. The events, and (PostgreSQL) their share of the hourly rollups the reports read,
             //    summed over the batch first so each rollup row is written once per commit.
             let created: Vec<&EventRow> = plan.created().map(|i| &writes[i].event).collect();
             c.insert_events(&created)?;
             if rollups_here {
                 c.upsert_rollups(&rollup_deltas(created))?;
             }
+
+            // 6. The outbox: a delivery per new event and subscribed endpoint, committed with
+            //    the event (API.md §9: a 201 means the webhook will be attempted).
+            let outbox = match endpoints.is_empty() {
+                true => Vec::new(),
+                false => {
+                    let created: Vec<&TrackWrite> = plan.created().map(|i| writes[i]).collect();
+                    outbox_rows(&created, &endpoints, &new_agents)
+                }
+            };
+            c.insert_deliveries(&outbox)?;
             let results = plan.finish(|id| Ok(replay_of!(c, id)))?;
-            Ok::<_, StoreError>((results, agent_rows))
+            Ok::<_, StoreError>((results, agent_rows, !outbox.is_empty()))
         })?;
         agents.note(&agent_rows);
+        if outbox {
+            self.outbox_written();
+        }
         Ok(results)
     }
 }

@@ -72,7 +72,14 @@ pub(crate) async fn metrics(state: web::Data<App>) -> HttpResponse {
             None
         }
     };
+    let outbox = match app::blocking(&state, move |st| Ok(st.store.outbox_counts()?)).await {
+        Ok(counts) => Some((counts, now)),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the webhook outbox for /metrics failed");
+            None
+        }
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state, queue))
+        .body(state.metrics.render(&state, queue, outbox))
 }

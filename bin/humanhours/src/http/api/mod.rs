@@ -6,3 +6,4 @@ pub(crate) mod health;
 pub(crate) mod reports;
 pub(crate) mod task_types;
 pub(crate) mod track;
+pub(crate) mod webhooks;

@@ -1,0 +1,160 @@
+//! A webhook receiver on 127.0.0.1 for the tests: a plain HTTP/1.1 listener (keep-alive, one
+//! request at a time per connection) that records every request and answers with the next
+//! status of its script (then its default status).
+
+#![allow(dead_code, unreachable_pub, reason = "shared by several test binaries")]
+#![expect(clippy::unwrap_used, reason = "test helper")]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    /// Lower-case names.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Mutex<Vec<Received>>,
+    script: Mutex<VecDeque<u16>>,
+    default_status: Mutex<u16>,
+    connections: AtomicUsize,
+}
+
+/// The receiver; clones share it.
+#[derive(Clone)]
+pub struct Receiver {
+    pub port: u16,
+    inner: Arc<Inner>,
+}
+
+impl Receiver {
+    /// Starts a receiver that answers `status` to everything (until scripted otherwise).
+    pub async fn start(status: u16) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let inner = Arc::new(Inner::default());
+        *inner.default_status.lock().unwrap() = status;
+        let i = inner.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                i.connections.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve(sock, i.clone()));
+            }
+        });
+        Receiver { port, inner }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The next answers, in order, before the default again.
+    pub fn script(&self, statuses: &[u16]) {
+        self.inner.script.lock().unwrap().extend(statuses);
+    }
+
+    pub fn set_default(&self, status: u16) {
+        *self.inner.default_status.lock().unwrap() = status;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.received.lock().unwrap().clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.inner.connections.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` requests arrived (at most `secs`), then returns them all.
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
+        let deadline = app::clock::instant() + Duration::from_secs(secs);
+        loop {
+            let got = self.received();
+            if got.len() >= n || app::clock::instant() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn serve(mut sock: tokio::net::TcpStream, inner: Arc<Inner>) {
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        // Headers.
+        let head_end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p;
+            }
+            let mut chunk = [0u8; 8192];
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let path = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or("")
+            .to_owned();
+        let headers: HashMap<String, String> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        buf.drain(..head_end + 4);
+        while buf.len() < len {
+            let mut chunk = [0u8; 8192];
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf.drain(..len).collect();
+        inner.received.lock().unwrap().push(Received {
+            path,
+            headers,
+            body,
+            at: app::clock::instant(),
+        });
+        let status = inner
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(*inner.default_status.lock().unwrap());
+        let answer = format!("receiver answered {status}");
+        let resp = format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{answer}",
+            answer.len()
+        );
+        if sock.write_all(resp.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The delivery worker: claims due deliveries from the outbox, sends each through a
+//! [`Transport`] (the binary's HTTP client, which checks addresses at connect time), and
+//! records the results and the endpoints' health in one transaction per group of results.
+//!
+//! Bounded: at most `concurrency` attempts in flight on the instance and `endpoint_concurrency`
+//! to one endpoint, so a slow receiver holds its own slots, not everyone's. A claim leases its
+//! deliveries for `lease`; an instance that dies leaves them to come due again then. The clock
+//! and the random source are arguments, so tests drive retries through time without sleeping
+//! ([`Dispatcher::run_due`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use store::{AttemptEnd, AttemptResult, Claimed, Store};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use webhooks::address::{AllowNets, EndpointUrl};
+use webhooks::schedule::{self, Next, Outcome};
+use webhooks::EventType;
+
+use super::message::{self, Unsendable};
+use super::WebhookConfig;
+use crate::clock;
+
+/// One POST to a receiver.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub url: url::Url,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+}
+
+/// What came back: the status, `Retry-After`, and at most [`webhooks::RESPONSE_BODY_KEPT`]
+/// bytes of the body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Sends requests. The binary's implementation resolves names through a resolver that drops
+/// refused addresses before connecting, follows no redirects and uses no proxy.
+pub trait Transport: Send + Sync + 'static {
+    /// `Err` carries what went wrong without a status (refused address, time-out, connection).
+    fn send(&self, req: Request) -> Pin<Box<dyn Future<Output = Result<Response, String>> + Send>>;
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    gone: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl WebhookStats {
+    fn count(&self, end: AttemptEnd) {
+        let c = match end {
+            AttemptEnd::Delivered => &self.delivered,
+            AttemptEnd::RetryAt(_) => &self.retried,
+            AttemptEnd::GaveUp => &self.failed,
+            AttemptEnd::Gone => &self.gone,
+            AttemptEnd::Skipped => &self.skipped,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (outcome, count): `delivered`, `retry` (failed, due again), `failed` (out of attempts),
+    /// `gone` (410), `skipped` (endpoint disabled or event gone).
+    pub fn outcomes(&self) -> [(&'static str, u64); 5] {
+        [
+            ("delivered", self.delivered.load(Ordering::Relaxed)),
+            ("retry", self.retried.load(Ordering::Relaxed)),
+            ("failed", self.failed.load(Ordering::Relaxed)),
+            ("gone", self.gone.load(Ordering::Relaxed)),
+            ("skipped", self.skipped.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
+/// The worker of one instance.
+pub struct Dispatcher {
+    store: Arc<Store>,
+    transport: Arc<dyn Transport>,
+    config: WebhookConfig,
+    worker_id: String,
+    stats: Arc<WebhookStats>,
+    wake: Arc<Notify>,
+    now: Arc<dyn Fn() -> OffsetDateTime + Send + Sync>,
+    random: Arc<dyn Fn() -> u64 + Send + Sync>,
+}
+
+/// Attempts in flight per endpoint on this instance.
+type InFlight = Arc<Mutex<HashMap<String, usize>>>;
+
+impl Dispatcher {
+    /// A worker on the system clock. `stats` is where its counters go (the server's metrics).
+    pub fn new(
+        store: Arc<Store>,
+        transport: Arc<dyn Transport>,
+        config: WebhookConfig,
+        stats: Arc<WebhookStats>,
+    ) -> Dispatcher {
+        let now = clock::now();
+        Dispatcher {
+            worker_id: format!("wh-{}-{}", std::process::id(), clock::ulid(now)),
+            store,
+            transport,
+            config,
+            stats,
+            wake: Arc::new(Notify::new()),
+            now: Arc::new(clock::now),
+            random: Arc::new(clock::random_u64),
+        }
+    }
+
+    /// The same worker with another clock and random source (tests).
+    pub fn with_clock(
+        mut self,
+        now: impl Fn() -> OffsetDateTime + Send + Sync + 'static,
+        random: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> Dispatcher {
+        self.now = Arc::new(now);
+        self.random = Arc::new(random);
+        self
+    }
+
+    /// Sends one claimed delivery and decides what becomes of it.
+    async fn attempt(&self, c: Claimed) -> AttemptResult {
+        let started = clock::instant();
+        let now = (self.now)();
+        let now_ms = clock::unix_ms(now);
+        let d = &c.delivery;
+        let mut result = AttemptResult {
+            delivery_id: d.id.clone(),
+            endpoint_id: d.endpoint_id.clone(),
+            attempt: d.attempts + 1,
+            end: AttemptEnd::Skipped,
+            attempted_at: now_ms,
+            status_code: None,
+            error: None,
+            duration_ms: 0,
+            response_body: String::new(),
+        };
+        let ping = d.event_type == EventType::WebhookPing.as_str();
+        if c.endpoint.status == webhooks::health::Status::Disabled.as_str() && !ping {
+            return result;
+        }
+        let prepared = message::body(d, c.event.as_ref())
+            .and_then(|b| Ok((b, message::secrets(&c.endpoint, now_ms)?)));
+        let (body, secrets) = match prepared {
+            Ok(x) => x,
+            Err(Unsendable::EventGone) => return result,
+            Err(Unsendable::Corrupt(why)) => {
+                tracing::error!(delivery = %d.id, "webhook delivery skipped: {why}");
+                return result;
+            }
+        };
+        let sent = match EndpointUrl::parse(&c.endpoint.url, &self.config.allow_nets) {
+            Err(e) => Err(e.to_string()),
+            Ok(url) => {
+                let mut headers = message::signature_headers(
+                    &d.message_id,
+                    body.as_bytes(),
+                    &secrets,
+                    now.unix_timestamp(),
+                );
+                headers.push(("content-type", "application/json".to_owned()));
+                headers.push((
+                    "user-agent",
+                    format!("humanhours/{}", env!("CARGO_PKG_VERSION")),
+                ));
+                let req = Request {
+                    url: url.url,
+                    headers,
+                    body: body.into_bytes(),
+                    timeout: self.config.timeout,
+                };
+                self.transport.send(req).await
+            }
+        };
+        result.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let outcome = match sent {
+            Ok(resp) => {
+                result.status_code = Some(i64::from(resp.status));
+                let kept = &resp.body[..resp.body.len().min(webhooks::RESPONSE_BODY_KEPT)];
+                result.response_body = String::from_utf8_lossy(kept).into_owned();
+                schedule::classify(resp.status, resp.retry_after.as_deref(), now)
+            }
+            Err(e) => {
+                result.error = Some(e.chars().take(500).collect());
+                Outcome::Failed {
+                    retry_after_ms: None,
+                }
+            }
+        };
+        result.end = match outcome {
+            Outcome::Delivered => AttemptEnd::Delivered,
+            Outcome::Gone => AttemptEnd::Gone,
+            Outcome::Failed { retry_after_ms } => {
+                let round = u32::try_from(d.round_attempts + 1).unwrap_or(u32::MAX);
+                match schedule::after_failure(round, retry_after_ms, (self.random)()) {
+                    Next::RetryIn(ms) => AttemptEnd::RetryAt(now_ms.saturating_add(ms)),
+                    Next::GiveUp => AttemptEnd::GaveUp,
+                }
+            }
+        };
+        result
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.lease.as_millis()).unwrap_or(60_000)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, store::StoreError> + Send + 'static,
+    ) -> Result<T, store::StoreError> {
+        let st = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&st))
+            .await
+            .map_err(|e| store::StoreError::Failed(format!("blocking task: {e}")))?
+    }
+
+    async fn record(&self, results: Vec<AttemptResult>) {
+        if results.is_empty() {
+            return;
+        }
+        let now = clock::unix_ms((self.now)());
+        let worker = self.worker_id.clone();
+        let ends: Vec<AttemptEnd> = results.iter().map(|r| r.end).collect();
+        match self
+            .blocking(move |st| st.record_attempts(&worker, &results, now))
+            .await
+        {
+            Ok(_) => ends.into_iter().for_each(|e| self.stats.count(e)),
+            // The leases run out and the deliveries are attempted again: at least once.
+            Err(e) => tracing::warn!("recording webhook attempts failed: {e}"),
+        }
+    }
+
+    /// Claims and sends everything due at the clock's `now`, round after round, until nothing
+    /// is due; returns how many deliveries were handled. What tests call with a driven clock.
+    pub async fn run_due(&self) -> usize {
+        let mut handled = 0;
+        loop {
+            let now = clock::unix_ms((self.now)());
+            let (worker, lease) = (self.worker_id.clone(), now + self.lease_ms());
+            let limit = i64::try_from(self.config.concurrency).unwrap_or(64);
+            let claimed = match self
+                .blocking(move |st| st.claim_deliveries(&worker, now, lease, limit, &[]))
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("claiming webhook deliveries failed: {e}");
+                    return handled;
+                }
+            };
+            if claimed.is_empty() {
+                return handled;
+            }
+            handled += claimed.len();
+            let results =
+                futures_util::future::join_all(claimed.into_iter().map(|c| self.attempt(c))).await;
+            self.record(results).await;
+        }
+    }
+
+    /// Runs the worker on the current runtime until `stop` is notified.
+    pub fn start(self) -> Running {
+        let stop = Arc::new(Notify::new());
+        let wake = self.wake.clone();
+        let hook_wake = wake.clone();
+        self.store
+            .set_outbox_hook(Box::new(move || hook_wake.notify_one()));
+        let this = Arc::new(self);
+        let handle = tokio::spawn(run(this, stop.clone()));
+        Running { stop, handle, wake }
+    }
+}
+
+/// A started worker.
+pub struct Running {
+    stop: Arc<Notify>,
+    handle: tokio::task::JoinHandle<()>,
+    wake: Arc<Notify>,
+}
+
+impl Running {
+    /// Wakes the worker (something was queued on another path).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops claiming, waits up to `grace` for attempts in flight to be recorded.
+    pub async fn stop(self, grace: Duration) {
+        self.stop.notify_one();
+        let _ = tokio::time::timeout(grace, self.handle).await;
+    }
+}
+
+async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
+    let total = Arc::new(Semaphore::new(d.config.concurrency.max(1)));
+    let in_flight: InFlight = Arc::new(Mutex::new(HashMap::new()));
+    let (tx, mut rx) = mpsc::unbounded_channel::<AttemptResult>();
+    let freed = Arc::new(Notify::new());
+
+    // The recorder: one transaction for everything finished since the last one.
+    let recorder = {
+        let d = d.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < 1000 {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                d.record(batch).await;
+            }
+        })
+    };
+
+    let per_endpoint = d.config.endpoint_concurrency.max(1);
+    let stopping = stop.notified();
+    tokio::pin!(stopping);
+    loop {
+        let free = total.available_permits();
+        let mut more = false;
+        if free > 0 {
+            let busy: Vec<String> = match in_flight.lock() {
+                Ok(m) => m
+                    .iter()
+                    .filter(|(_, n)| **n >= per_endpoint)
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let now = clock::unix_ms((d.now)());
+            let (worker, lease) = (d.worker_id.clone(), now + d.lease_ms());
+            let limit = i64::try_from(free).unwrap_or(64);
+            match d
+                .blocking(move |st| st.claim_deliveries(&worker, now, lease, limit, &busy))
+                .await
+            {
+                Ok(claimed) => {
+                    more = claimed.len() == free;
+                    let mut give_back = Vec::new();
+                    for c in claimed {
+                        let ep = c.delivery.endpoint_id.clone();
+                        let admitted = match in_flight.lock() {
+                            Ok(mut m) => {
+                                let n = m.entry(ep.clone()).or_insert(0);
+                                if *n < per_endpoint {
+                                    *n += 1;
+                                    true
+                                } else {
+                                    false
+                                }
+                            }
+                            Err(_) => false,
+                        };
+                        let permit = match admitted {
+                            true => total.clone().try_acquire_owned().ok(),
+                            false => None,
+                        };
+                        let Some(permit) = permit else {
+                            if admitted {
+                                release(&in_flight, &ep);
+                            }
+                            give_back.push(c.delivery.id);
+                            continue;
+                        };
+                        let (d2, tx2, fl, fr) =
+                            (d.clone(), tx.clone(), in_flight.clone(), freed.clone());
+                        tokio::spawn(async move {
+                            let r = d2.attempt(c).await;
+                            release(&fl, &ep);
+                            drop(permit);
+                            let _ = tx2.send(r);
+                            fr.notify_one();
+                        });
+                    }
+                    if !give_back.is_empty() {
+                        let (worker, at) = (d.worker_id.clone(), now);
+                        if let Err(e) = d
+                            .blocking(move |st| st.release_deliveries(&worker, &give_back, at))
+                            .await
+                        {
+                            tracing::warn!("releasing webhook deliveries failed: {e}");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("claiming webhook deliveries failed: {e}"),
+            }
+        }
+        if more {
+            continue;
+        }
+        tokio::select! {
+            _ = &mut stopping => break,
+            _ = d.wake.notified() => {}
+            _ = freed.notified(), if free == 0 => {}
+            _ = tokio::time::sleep(d.config.poll_interval) => {}
+        }
+    }
+    // Let the attempts in flight finish and be recorded.
+    let _ = total
+        .acquire_many(u32::try_from(d.config.concurrency.max(1)).unwrap_or(u32::MAX))
+        .await;
+    drop(tx);
+    let _ = recorder.await;
+}
+
+fn release(in_flight: &InFlight, endpoint: &str) {
+    if let Ok(mut m) = in_flight.lock() {
+        if let Some(n) = m.get_mut(endpoint) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(endpoint);
+            }
+        }
+    }
+}
+
+/// Checks that `ip` may be connected to (for the transport's resolver).
+pub fn allowed(ip: std::net::IpAddr, allow: &AllowNets) -> Result<(), String> {
+    match webhooks::address::refused(ip, allow) {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "{ip} is a {why} address, which webhooks may not reach (HUMANHOURS_WEBHOOK_ALLOW_NETS)"
+        )),
+    }
+}
