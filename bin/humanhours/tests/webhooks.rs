@@ -816,6 +816,37 @@ async fn twenty_failed_deliveries_disable_and_recover_sends_them() {
         ),
         (Some("active"), Some(0))
     );
+
+    // Pruning (30 days later) takes succeeded deliveries with their attempts.
+    let later = app::clock::unix_ms(app::clock::now()) + 31 * 86_400_000
+        - app::background::DELIVERY_RETENTION_MS;
+    assert_eq!(app.store.prune_deliveries(later, 1_000).unwrap(), 21);
+    let left = get(&app, &key, &format!("/api/v1/webhooks/{id}/deliveries")).await;
+    assert_eq!(left.body["deliveries"], json!([]));
+}
+
+#[actix_web::test]
+async fn pruning_keeps_failed_deliveries() {
+    let app = TestApp::spawn_with(config(false)).await;
+    let rx = Receiver::start(410).await;
+    let (_, key) = app.org(Plan::Pro);
+    let (id, _) = endpoint(&app, &key, &rx.url("/"), &["event.created"]).await;
+    assert_eq!(app.track(&key, &seed_body(), None).await.status, 201);
+    let clock = Driven::new(&app, "127.0.0.1/32");
+    assert_eq!(clock.dispatcher.run_due().await, 1, "410: failed at once");
+    assert_eq!(app.track(&key, &seed_body(), None).await.status, 201);
+    assert_eq!(clock.dispatcher.run_due().await, 0, "skipped: disabled");
+    let future = app::clock::unix_ms(app::clock::now()) + 86_400_000;
+    assert_eq!(
+        app.store.prune_deliveries(future, 1_000).unwrap(),
+        1,
+        "the skipped one"
+    );
+    let left = get(&app, &key, &format!("/api/v1/webhooks/{id}/deliveries")).await;
+    let left = left.body["deliveries"].as_array().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["status"], "failed");
+    assert_eq!(left[0]["attempts"][0]["status_code"], 410);
 }
 
 #[actix_web::test]

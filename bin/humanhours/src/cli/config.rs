@@ -285,6 +285,10 @@ pub struct ServeArgs {
     /// Webhook attempts in flight at once on this instance (1–4096).
     #[arg(long, env = "HUMANHOURS_WEBHOOK_CONCURRENCY", default_value_t = 64)]
     pub webhook_concurrency: usize,
+    /// Webhook attempts in flight at once for one org on this instance (1–4096), so one org's
+    /// slow receivers cannot hold every slot.
+    #[arg(long, env = "HUMANHOURS_WEBHOOK_ORG_CONCURRENCY", default_value_t = 32)]
+    pub webhook_org_concurrency: usize,
     /// Webhook attempts in flight at once to one endpoint on this instance (1–1024).
     #[arg(
         long,
@@ -354,6 +358,9 @@ impl ServeArgs {
         if !(1..=4096).contains(&self.webhook_concurrency) {
             bail!("HUMANHOURS_WEBHOOK_CONCURRENCY must be from 1 to 4096");
         }
+        if !(1..=4096).contains(&self.webhook_org_concurrency) {
+            bail!("HUMANHOURS_WEBHOOK_ORG_CONCURRENCY must be from 1 to 4096");
+        }
         if !(1..=1024).contains(&self.webhook_endpoint_concurrency) {
             bail!("HUMANHOURS_WEBHOOK_ENDPOINT_CONCURRENCY must be from 1 to 1024");
         }
@@ -362,6 +369,7 @@ impl ServeArgs {
                 allow_nets,
                 timeout: Duration::from_secs(self.webhook_timeout_secs),
                 concurrency: self.webhook_concurrency,
+                org_concurrency: self.webhook_org_concurrency,
                 endpoint_concurrency: self.webhook_endpoint_concurrency,
                 poll_interval: Duration::from_millis(self.job_poll_ms),
                 ..app::webhooks::WebhookConfig::default()

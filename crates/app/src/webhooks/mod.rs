@@ -49,6 +49,8 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Attempts in flight at once on this instance.
     pub concurrency: usize,
+    /// Attempts in flight at once for one org on this instance.
+    pub org_concurrency: usize,
     /// Attempts in flight at once to one endpoint on this instance.
     pub endpoint_concurrency: usize,
     /// Longest wait between two looks at the outbox (a delivery written by this instance
@@ -64,6 +66,7 @@ impl Default for WebhookConfig {
             allow_nets: AllowNets::default(),
             timeout: Duration::from_secs(15),
             concurrency: 64,
+            org_concurrency: 32,
             endpoint_concurrency: 16,
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(60),

@@ -2,8 +2,10 @@
 //! [`Transport`] (the binary's HTTP client, which checks addresses at connect time), and
 //! records the results and the endpoints' health in one transaction per group of results.
 //!
-//! Bounded: at most `concurrency` attempts in flight on the instance and `endpoint_concurrency`
-//! to one endpoint, so a slow receiver holds its own slots, not everyone's. A claim leases its
+//! Bounded: at most `concurrency` attempts in flight on the instance, `org_concurrency` for one
+//! org and `endpoint_concurrency` to one endpoint, so a slow receiver (each attempt may take
+//! the whole time-out) holds its own slots, and one org's endpoints cannot take every slot
+//! from the other orgs (API.md §14). A claim leases its
 //! deliveries for `lease`; an instance that dies leaves them to come due again then. The clock
 //! and the random source are arguments, so tests drive retries through time without sleeping
 //! ([`Dispatcher::run_due`]).
@@ -98,8 +100,13 @@ pub struct Dispatcher {
     random: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
-/// Attempts in flight per endpoint on this instance.
-type InFlight = Arc<Mutex<HashMap<String, usize>>>;
+/// Attempts in flight on this instance, per endpoint and per org.
+#[derive(Default)]
+struct Counts {
+    endpoints: HashMap<String, usize>,
+    orgs: HashMap<String, usize>,
+}
+type InFlight = Arc<Mutex<Counts>>;
 
 impl Dispatcher {
     /// A worker on the system clock. `stats` is where its counters go (the server's metrics).
@@ -256,7 +263,7 @@ impl Dispatcher {
             let (worker, lease) = (self.worker_id.clone(), now + self.lease_ms());
             let limit = i64::try_from(self.config.concurrency).unwrap_or(64);
             let claimed = match self
-                .blocking(move |st| st.claim_deliveries(&worker, now, lease, limit, &[]))
+                .blocking(move |st| st.claim_deliveries(&worker, now, lease, limit, &[], &[]))
                 .await
             {
                 Ok(c) => c,
@@ -310,7 +317,7 @@ impl Running {
 
 async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
     let total = Arc::new(Semaphore::new(d.config.concurrency.max(1)));
-    let in_flight: InFlight = Arc::new(Mutex::new(HashMap::new()));
+    let in_flight: InFlight = Arc::new(Mutex::new(Counts::default()));
     let (tx, mut rx) = mpsc::unbounded_channel::<AttemptResult>();
     let freed = Arc::new(Notify::new());
 
@@ -332,25 +339,26 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
     };
 
     let per_endpoint = d.config.endpoint_concurrency.max(1);
+    let per_org = d.config.org_concurrency.max(1);
     let stopping = stop.notified();
     tokio::pin!(stopping);
     loop {
         let free = total.available_permits();
         let mut more = false;
         if free > 0 {
-            let busy: Vec<String> = match in_flight.lock() {
-                Ok(m) => m
-                    .iter()
-                    .filter(|(_, n)| **n >= per_endpoint)
-                    .map(|(k, _)| k.clone())
-                    .collect(),
-                Err(_) => Vec::new(),
+            // Endpoints and orgs at their limit are not claimed for: their deliveries stay
+            // in the outbox for another instance or a later round.
+            let (busy, busy_orgs): (Vec<String>, Vec<String>) = match in_flight.lock() {
+                Ok(m) => (full(&m.endpoints, per_endpoint), full(&m.orgs, per_org)),
+                Err(_) => (Vec::new(), Vec::new()),
             };
             let now = clock::unix_ms((d.now)());
             let (worker, lease) = (d.worker_id.clone(), now + d.lease_ms());
             let limit = i64::try_from(free).unwrap_or(64);
             match d
-                .blocking(move |st| st.claim_deliveries(&worker, now, lease, limit, &busy))
+                .blocking(move |st| {
+                    st.claim_deliveries(&worker, now, lease, limit, &busy, &busy_orgs)
+                })
                 .await
             {
                 Ok(claimed) => {
@@ -358,11 +366,14 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
                     let mut give_back = Vec::new();
                     for c in claimed {
                         let ep = c.delivery.endpoint_id.clone();
+                        let org = c.delivery.org_id.clone();
                         let admitted = match in_flight.lock() {
                             Ok(mut m) => {
-                                let n = m.entry(ep.clone()).or_insert(0);
-                                if *n < per_endpoint {
-                                    *n += 1;
+                                let e = m.endpoints.get(&ep).copied().unwrap_or(0);
+                                let o = m.orgs.get(&org).copied().unwrap_or(0);
+                                if e < per_endpoint && o < per_org {
+                                    *m.endpoints.entry(ep.clone()).or_insert(0) += 1;
+                                    *m.orgs.entry(org.clone()).or_insert(0) += 1;
                                     true
                                 } else {
                                     false
@@ -376,7 +387,7 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
                         };
                         let Some(permit) = permit else {
                             if admitted {
-                                release(&in_flight, &ep);
+                                release(&in_flight, &ep, &org);
                             }
                             give_back.push(c.delivery.id);
                             continue;
@@ -385,7 +396,7 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
                             (d.clone(), tx.clone(), in_flight.clone(), freed.clone());
                         tokio::spawn(async move {
                             let r = d2.attempt(c).await;
-                            release(&fl, &ep);
+                            release(&fl, &ep, &org);
                             drop(permit);
                             let _ = tx2.send(r);
                             fr.notify_one();
@@ -422,14 +433,26 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
     let _ = recorder.await;
 }
 
-fn release(in_flight: &InFlight, endpoint: &str) {
-    if let Ok(mut m) = in_flight.lock() {
-        if let Some(n) = m.get_mut(endpoint) {
+fn full(counts: &HashMap<String, usize>, limit: usize) -> Vec<String> {
+    counts
+        .iter()
+        .filter(|(_, n)| **n >= limit)
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn release(in_flight: &InFlight, endpoint: &str, org: &str) {
+    let dec = |m: &mut HashMap<String, usize>, k: &str| {
+        if let Some(n) = m.get_mut(k) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                m.remove(endpoint);
+                m.remove(k);
             }
         }
+    };
+    if let Ok(mut m) = in_flight.lock() {
+        dec(&mut m.endpoints, endpoint);
+        dec(&mut m.orgs, org);
     }
 }
 
