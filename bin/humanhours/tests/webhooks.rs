@@ -884,3 +884,63 @@ async fn addresses_are_checked_again_at_connect_time() {
         assert!(d["attempts"][0]["status_code"].is_null());
     }
 }
+
+#[actix_web::test]
+async fn the_readme_receiver_verifies_what_the_server_sends() {
+    // The Python receiver of the README, as printed there (standard library only), with the
+    // endpoint's secret and a free port filled in.
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```python\nimport base64")
+        .expect("the README's receiver")
+        + 10;
+    let code = &readme[start..];
+    let code = &code[..code.find("```").unwrap()];
+    let app = TestApp::spawn_with(config(true)).await;
+    let (_, key) = app.org(Plan::Pro);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (id, secret) = endpoint(
+        &app,
+        &key,
+        &format!("http://127.0.0.1:{port}/"),
+        &["event.created"],
+    )
+    .await;
+    let code = code
+        .replace("SECRET = \"whsec_...\"", &format!("SECRET = {secret:?}"))
+        .replace("(\"0.0.0.0\", 9000)", &format!("(\"127.0.0.1\", {port})"));
+    let mut child = std::process::Command::new("python3")
+        .args(["-u", "-c", &code])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let tracked = app.track(&key, &seed_body(), None).await;
+    let event_id = tracked.body["event_id"].as_str().unwrap().to_owned();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let page = get(&app, &key, &format!("/api/v1/webhooks/{id}/deliveries")).await;
+        status = page.body["deliveries"][0].clone();
+        if status["status"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status["status"], "succeeded", "{status}");
+    assert_eq!(
+        status["attempts"][0]["status_code"], 204,
+        "the receiver accepted the signature"
+    );
+    assert!(
+        printed.contains(&format!("event.created {event_id}")),
+        "{printed}"
+    );
+}
