@@ -219,6 +219,17 @@ async fn agent_first_event_fires_once_per_new_agent() {
     let (_org, key) = app.org(Plan::Enterprise);
     endpoint(&app, &key, &rx.url("/agents"), &["agent.first_event"]).await;
     let body = |agent: &str| json!({"agent_id": agent, "task_type": "email_classification", "outcome": "success"});
+    // `beta` exists before its first event (its rate set by PUT): that is not an event.
+    let r = app
+        .send(
+            Method::PUT,
+            "/api/v1/agents/beta",
+            Some(&key),
+            &[("Content-Type", "application/json")],
+            Some(br#"{"hourly_rate": 60}"#.to_vec()),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
     // Two events of `alpha` in one batch, one more alone, one of `beta`.
     let batch = post(
         &app,
@@ -231,6 +242,7 @@ async fn agent_first_event_fires_once_per_new_agent() {
     assert_eq!(app.track(&key, &body("alpha"), None).await.status, 201);
     let beta = app.track(&key, &body("beta"), None).await;
     assert_eq!(beta.status, 201);
+    assert_eq!(app.track(&key, &body("beta"), None).await.status, 201);
     rx.wait_for(2, 20).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got = rx.received();

@@ -32,6 +32,7 @@ diesel::table! {
         hourly_rate -> Nullable<Text>,
         first_seen_at -> BigInt,
         last_seen_at -> BigInt,
+        first_event_at -> Nullable<BigInt>,
     }
 }
 

@@ -70,3 +70,9 @@ CREATE TABLE webhook_attempts (
     response_body TEXT NOT NULL,
     PRIMARY KEY (delivery_id, attempt)
 );
+
+-- When an agent's first event was stored (NULL for an agent created by PUT /agents/{id} that
+-- has no event yet), so agent.first_event fires once, for the first event, however the agent
+-- came to exist. Agents that exist already have events (or are treated as having them).
+ALTER TABLE agents ADD COLUMN first_event_at BIGINT;
+UPDATE agents SET first_event_at = first_seen_at;

@@ -33,8 +33,14 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO events (id, org_id, agent_id,
      warnings)";
 pub(super) const INSERT_CLAIM: &str = "INSERT INTO idempotency_keys (org_id, idem_key, \
      fingerprint, event_id, created_at)";
-pub(super) const INSERT_AGENT: &str =
-    "INSERT INTO agents (org_id, agent_id, hourly_rate, first_seen_at, last_seen_at)";
+/// `first_event_at` is bound to the row's `first_seen_at` (these rows come from events).
+pub(super) const INSERT_AGENT: &str = "INSERT INTO agents (org_id, agent_id, hourly_rate, \
+     first_seen_at, last_seen_at, first_event_at)";
+/// Keeps an agent's first event time once set: an agent made by `PUT /agents/{id}` gets it from
+/// its first event.
+pub(super) const AGENT_CONFLICT: &str = " ON CONFLICT (org_id, agent_id) DO UPDATE SET \
+     last_seen_at = excluded.last_seen_at, \
+     first_event_at = COALESCE(agents.first_event_at, excluded.first_event_at)";
 pub(super) const INSERT_USAGE: &str =
     "INSERT INTO monthly_usage (org_id, month, events, overage_events)";
 

@@ -15,7 +15,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
 use super::bulk::NewClaim;
-use super::bulk::{INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
+use super::bulk::{AGENT_CONFLICT, INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
 use crate::models::{AgentRow, EventRow, RollupRow, UsageRow};
 
 /// Pushes ` SELECT * FROM UNNEST($1, $2, …)` with each column bound as an array of its type.
@@ -238,10 +238,9 @@ impl QueryFragment<Pg> for UpsertAgents<'_> {
             Nullable<Text> => &self.hourly_rate,
             BigInt => &self.first_seen_at,
             BigInt => &self.last_seen_at,
+            BigInt => &self.first_seen_at,
         );
-        out.push_sql(
-            " ON CONFLICT (org_id, agent_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-        );
+        out.push_sql(AGENT_CONFLICT);
         Ok(())
     }
 }

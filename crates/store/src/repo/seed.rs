@@ -53,6 +53,9 @@ impl Store {
                 diesel::update(this.filter(agents::first_seen_at.gt(*first)))
                     .set(agents::first_seen_at.eq(*first))
                     .execute(c)?;
+                diesel::update(this.filter(agents::first_event_at.is_null()))
+                    .set(agents::first_event_at.eq(Some(*first)))
+                    .execute(c)?;
                 diesel::update(this.filter(agents::last_seen_at.lt(*last)))
                     .set(agents::last_seen_at.eq(*last))
                     .execute(c)?;

@@ -13,7 +13,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl};
 
-use super::bulk::{NewClaim, INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
+use super::bulk::{
+    NewClaim, AGENT_CONFLICT, INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE,
+};
 use crate::models::{AgentRow, EventRow, UsageRow};
 
 /// Pushes `(?, ?, …)` with each value bound as its SQL type.
@@ -124,10 +126,9 @@ impl QueryFragment<Sqlite> for UpsertAgent<'_> {
             Nullable<Text> => &a.hourly_rate,
             BigInt => &a.first_seen_at,
             BigInt => &a.last_seen_at,
+            BigInt => &a.first_seen_at,
         );
-        out.push_sql(
-            " ON CONFLICT (org_id, agent_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-        );
+        out.push_sql(AGENT_CONFLICT);
         Ok(())
     }
 }

@@ -45,17 +45,42 @@ pub(crate) trait OutboxConn {
     fn endpoints_of(&mut self, orgs: &[&str]) -> QueryResult<Vec<EndpointSub>>;
     /// Inserts deliveries.
     fn insert_deliveries(&mut self, rows: &[DeliveryRow]) -> QueryResult<()>;
-    /// Creates the agents that do not exist yet and says which ones it created: an insert
-    /// that does nothing on conflict, so on PostgreSQL a concurrent transaction creating the
-    /// same agent makes this one wait and then see it, and exactly one of them reports it new.
+    /// Marks these agents' first event (creating agents that do not exist) and says which had
+    /// none before: an upsert that sets `first_event_at` only where it is NULL and returns the
+    /// rows it wrote, so on PostgreSQL a concurrent transaction marking the same agent waits
+    /// for this one, then finds it set: exactly one of them reports the agent.
     fn create_new_agents(
         &mut self,
         rows: &[crate::models::AgentRow],
     ) -> QueryResult<Vec<(String, String)>>;
 }
 
+/// See [`OutboxConn::create_new_agents`], with the backend's placeholders. One row per
+/// statement: only agents of orgs with an `agent.first_event` endpoint that this writer has not
+/// written lately get here.
+macro_rules! mark_first_event {
+    ($p:literal) => {
+        concat!(
+            "INSERT INTO agents (org_id, agent_id, hourly_rate, first_seen_at, last_seen_at, ",
+            "first_event_at) VALUES ",
+            $p,
+            " ON CONFLICT (org_id, agent_id) DO UPDATE SET first_event_at = ",
+            "excluded.first_event_at WHERE agents.first_event_at IS NULL ",
+            "RETURNING org_id, agent_id"
+        )
+    };
+}
+
+#[derive(QueryableByName)]
+struct NewAgent {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    org_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    agent_id: String,
+}
+
 macro_rules! impl_outbox_conn {
-    ($conn:ty, $chunk:expr) => {
+    ($conn:ty, $chunk:expr, $p:literal) => {
         impl OutboxConn for $conn {
             fn endpoints_of(&mut self, orgs: &[&str]) -> QueryResult<Vec<EndpointSub>> {
                 we::table
@@ -75,16 +100,17 @@ macro_rules! impl_outbox_conn {
                 &mut self,
                 rows: &[crate::models::AgentRow],
             ) -> QueryResult<Vec<(String, String)>> {
-                use crate::schema::agents as a;
+                use diesel::sql_types::{BigInt, Text};
                 let mut created = Vec::new();
-                for chunk in rows.chunks($chunk) {
-                    let got: Vec<(String, String)> = diesel::insert_into(a::table)
-                        .values(chunk)
-                        .on_conflict((a::org_id, a::agent_id))
-                        .do_nothing()
-                        .returning((a::org_id, a::agent_id))
-                        .get_results(self)?;
-                    created.extend(got);
+                for r in rows {
+                    let got: Vec<NewAgent> = diesel::sql_query(mark_first_event!($p))
+                        .bind::<Text, _>(&r.org_id)
+                        .bind::<Text, _>(&r.agent_id)
+                        .bind::<BigInt, _>(r.first_seen_at)
+                        .bind::<BigInt, _>(r.last_seen_at)
+                        .bind::<BigInt, _>(r.first_seen_at)
+                        .load(self)?;
+                    created.extend(got.into_iter().map(|n| (n.org_id, n.agent_id)));
                 }
                 Ok(created)
             }
@@ -93,8 +119,8 @@ macro_rules! impl_outbox_conn {
 }
 // SQLite: one row per statement keeps to its cached statements and bind limit; PostgreSQL:
 // 14 columns × 1,000 rows stays under its 65,535 binds.
-impl_outbox_conn!(diesel::sqlite::SqliteConnection, 1);
-impl_outbox_conn!(diesel::pg::PgConnection, 1000);
+impl_outbox_conn!(diesel::sqlite::SqliteConnection, 1, "(?, ?, NULL, ?, ?, ?)");
+impl_outbox_conn!(diesel::pg::PgConnection, 1000, "($1, $2, NULL, $3, $4, $5)");
 
 /// Row locks that serialize read-modify-writes across PostgreSQL instances; on SQLite the
 /// writer's `BEGIN IMMEDIATE` already holds the whole database, so they only read.
