@@ -108,22 +108,7 @@ async fn kill_9_mid_load_loses_no_acknowledged_event_and_stores_none_twice() {
     .unwrap();
     let key = orgs::create_key(&store, &hasher, &org.id, KeyMode::Live, clock::now()).unwrap();
     let receiver = common::receiver::Receiver::start(200).await;
-    let now = clock::unix_ms(clock::now());
-    let endpoint = store::EndpointRow {
-        id: format!("wh_{}", clock::ulid(clock::now())),
-        org_id: org.id.clone(),
-        url: receiver.url("/crash"),
-        event_types: "event.created".into(),
-        description: String::new(),
-        secret: webhooks::Secret::from_bytes([7; 24]).expose(),
-        previous_secret: None,
-        previous_secret_until: None,
-        status: "active".into(),
-        disabled_by: None,
-        failed_in_a_row: 0,
-        created_at: now,
-        updated_at: now,
-    };
+    let endpoint = common::endpoint_row(&org.id, &receiver.url("/crash"));
     assert!(store.create_endpoint(&endpoint, 10).unwrap());
     drop(store);
 

@@ -231,22 +231,7 @@ async fn a_key_revoked_through_one_instance_database_is_refused_by_both() {
 async fn two_instances_deliver_every_webhook_once() {
     let (_db, store, org, key, instances) = two_instances(Plan::Enterprise).await;
     let receiver = common::receiver::Receiver::start(200).await;
-    let now = clock::unix_ms(clock::now());
-    let endpoint = store::EndpointRow {
-        id: format!("wh_{}", clock::ulid(clock::now())),
-        org_id: org.clone(),
-        url: receiver.url("/both"),
-        event_types: "event.created".into(),
-        description: String::new(),
-        secret: webhooks::Secret::from_bytes([3; 24]).expose(),
-        previous_secret: None,
-        previous_secret_until: None,
-        status: "active".into(),
-        disabled_by: None,
-        failed_in_a_row: 0,
-        created_at: now,
-        updated_at: now,
-    };
+    let endpoint = common::endpoint_row(&org, &receiver.url("/both"));
     assert!(store.create_endpoint(&endpoint, 10).unwrap());
     // 1,000 events, in batches of 100 alternating between the instances, so both write
     // deliveries and both workers claim from one outbox.

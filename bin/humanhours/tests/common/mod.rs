@@ -309,3 +309,24 @@ pub fn seed_body() -> Value {
         "agent_duration_seconds": 4
     })
 }
+
+/// An active `event.created` endpoint of `org` posting to `url`, as the store keeps it (for
+/// tests that start the server as a child process and cannot call the API first).
+pub fn endpoint_row(org: &str, url: &str) -> store::EndpointRow {
+    let now = clock::unix_ms(clock::now());
+    store::EndpointRow {
+        id: format!("wh_{}", clock::ulid(clock::now())),
+        org_id: org.to_owned(),
+        url: url.to_owned(),
+        event_types: "event.created".into(),
+        description: String::new(),
+        secret: webhooks::Secret::from_bytes([7; 24]).expose(),
+        previous_secret: None,
+        previous_secret_until: None,
+        status: "active".into(),
+        disabled_by: None,
+        failed_in_a_row: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}

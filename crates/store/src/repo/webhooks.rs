@@ -841,31 +841,6 @@ impl Store {
             })
         })
     }
-
-    /// A delivery by id, with its attempts (tests and the API's single reads).
-    pub fn get_delivery(
-        &self,
-        org: &str,
-        id: &str,
-    ) -> Result<Option<(DeliveryRow, Vec<AttemptRow>)>, StoreError> {
-        with_conn!(self, |c| {
-            let Some(d) = wd::table
-                .filter(wd::org_id.eq(org))
-                .filter(wd::id.eq(id))
-                .select(DeliveryRow::as_select())
-                .get_result::<DeliveryRow>(c)
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            let a = wa::table
-                .filter(wa::delivery_id.eq(id))
-                .order(wa::attempt.asc())
-                .select(AttemptRow::as_select())
-                .load(c)?;
-            Ok(Some((d, a)))
-        })
-    }
 }
 
 #[cfg(test)]
