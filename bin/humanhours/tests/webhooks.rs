@@ -113,6 +113,22 @@ fn assert_signed(r: &Received, secret: &str) -> (usize, usize) {
     (v1.len(), sigs.len())
 }
 
+/// Waits until `n` of the endpoint's deliveries are no longer pending (the worker records
+/// results a few milliseconds after they arrive).
+async fn settled(app: &TestApp, key: &str, id: &str, n: usize) {
+    for _ in 0..250 {
+        let page = get(app, key, &format!("/api/v1/webhooks/{id}/deliveries")).await;
+        let done = page.body["deliveries"].as_array().map_or(0, |ds| {
+            ds.iter().filter(|d| d["status"] != "pending").count()
+        });
+        if done >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("deliveries of {id} did not settle");
+}
+
 /// The raw `data` of a webhook body.
 fn raw_data(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
@@ -192,6 +208,7 @@ async fn every_tracked_event_arrives_signed_with_its_201_body() {
     assert_eq!(ids.len(), 4, "every message has its own id");
 
     // The deliveries API shows them, succeeded, with one 200 attempt each.
+    settled(&app, &key, &id, 4).await;
     let page = get(&app, &key, &format!("/api/v1/webhooks/{id}/deliveries")).await;
     assert_eq!(page.status, 200, "{}", page.text);
     let ds = page.body["deliveries"].as_array().unwrap();
@@ -595,7 +612,20 @@ async fn gone_disables_recover_resends_rotation_signs_with_both() {
         assert_eq!(assert_signed(r, &old_secret), (2, 2));
         assert_eq!(assert_signed(r, &new_secret), (2, 2));
     }
-    // A redelivery of a succeeded one is a third copy with the same message id.
+    // A redelivery of a succeeded one is a third copy with the same message id. (The worker
+    // records results a few milliseconds after they arrive: wait for all three.)
+    for _ in 0..200 {
+        let ok = get(
+            &app,
+            &key,
+            &format!("/api/v1/webhooks/{id}/deliveries?status=succeeded"),
+        )
+        .await;
+        if ok.body["deliveries"].as_array().map_or(0, Vec::len) == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let page = get(
         &app,
         &key,

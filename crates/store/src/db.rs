@@ -81,7 +81,7 @@ impl SqliteSync {
         }
     }
 
-    fn pragma(self) -> &'static str {
+    pub(crate) fn pragma(self) -> &'static str {
         match self {
             Self::Normal => "NORMAL",
             Self::Full => "FULL",
@@ -227,6 +227,9 @@ pub(crate) enum Pools {
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        /// The writer's `synchronous` setting (outbox transactions lower it for their own
+        /// commit and put it back: `repo/webhooks.rs`).
+        sync: SqliteSync,
     },
     Pg(PgPool),
 }
@@ -332,6 +335,7 @@ impl Store {
                         read: build(config.pool_size.max(1), None).context("SQLite read pool")?,
                         write: build(1, Some(WRITER_AUTOCHECKPOINT_PAGES))
                             .context("SQLite write pool")?,
+                        sync: config.sqlite_sync,
                     },
                 })
             }
@@ -380,7 +384,7 @@ impl Store {
             max,
         };
         match &self.pools {
-            Pools::Sqlite { read, write } => vec![
+            Pools::Sqlite { read, write, .. } => vec![
                 state("sqlite_read", read.state(), read.max_size()),
                 state("sqlite_write", write.state(), write.max_size()),
             ],

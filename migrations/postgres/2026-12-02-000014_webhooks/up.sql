@@ -55,8 +55,6 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
--- The pruning of deliveries finished more than 30 days ago reads this range.
-CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at);
 
 -- Each attempt: when, the HTTP status or the error, how long, and the first 2 KiB of the
 -- receiver's answer.

@@ -35,6 +35,8 @@ impl Received {
 #[derive(Default)]
 struct Inner {
     received: Mutex<Vec<Received>>,
+    /// How many are in `received` (read without copying them).
+    count: AtomicUsize,
     script: Mutex<VecDeque<u16>>,
     default_status: Mutex<u16>,
     connections: AtomicUsize,
@@ -81,6 +83,11 @@ impl Receiver {
         self.inner.received.lock().unwrap().clone()
     }
 
+    /// How many requests arrived.
+    pub fn count(&self) -> usize {
+        self.inner.count.load(Ordering::SeqCst)
+    }
+
     pub fn connections(&self) -> usize {
         self.inner.connections.load(Ordering::SeqCst)
     }
@@ -88,13 +95,10 @@ impl Receiver {
     /// Waits until at least `n` requests arrived (at most `secs`), then returns them all.
     pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
         let deadline = app::clock::instant() + Duration::from_secs(secs);
-        loop {
-            let got = self.received();
-            if got.len() >= n || app::clock::instant() > deadline {
-                return got;
-            }
+        while self.count() < n && app::clock::instant() <= deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.received()
     }
 }
 
@@ -142,6 +146,7 @@ async fn serve(mut sock: tokio::net::TcpStream, inner: Arc<Inner>) {
             body,
             at: app::clock::instant(),
         });
+        inner.count.fetch_add(1, Ordering::SeqCst);
         let status = inner
             .script
             .lock()

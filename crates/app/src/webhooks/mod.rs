@@ -56,8 +56,9 @@ pub struct WebhookConfig {
     /// Longest wait between two looks at the outbox (a delivery written by this instance
     /// wakes the worker at once).
     pub poll_interval: Duration,
-    /// How long a claim holds a delivery; a claim whose instance died comes due again then.
-    pub lease: Duration,
+    /// Added to a claim's lease beyond the longest its deliveries may wait on this instance
+    /// (`worker::Dispatcher`); a claim whose instance died comes due again when it ends.
+    pub lease_margin: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -69,7 +70,7 @@ impl Default for WebhookConfig {
             org_concurrency: 32,
             endpoint_concurrency: 16,
             poll_interval: Duration::from_secs(1),
-            lease: Duration::from_secs(60),
+            lease_margin: Duration::from_secs(30),
         }
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use store::{AttemptEnd, AttemptResult, Claimed, Store};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify};
 use webhooks::address::{AllowNets, EndpointUrl};
 use webhooks::schedule::{self, Next, Outcome};
 use webhooks::EventType;
@@ -99,6 +99,13 @@ pub struct Dispatcher {
     now: Arc<dyn Fn() -> OffsetDateTime + Send + Sync>,
     random: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
+
+/// The shortest time between two claims of one instance (so at most 200 claims a second,
+/// each of up to `concurrency` deliveries).
+const CLAIM_GAP: Duration = Duration::from_millis(5);
+
+/// How long the recorder gathers results before it writes them in one transaction.
+const RECORD_GATHER: Duration = Duration::from_millis(10);
 
 /// Attempts in flight on this instance, per endpoint and per org.
 #[derive(Default)]
@@ -223,8 +230,17 @@ impl Dispatcher {
         result
     }
 
+    /// How long a claim holds its deliveries: long enough for every attempt this instance may
+    /// have queued before the last one it claimed (a claim takes at most `concurrency`, and an
+    /// endpoint or org runs its share at a time, each attempt at most `timeout`), plus a margin.
+    /// With the defaults, 15 s × 5 + 30 s = 105 s; an instance that dies leaves its claims to
+    /// the others after that.
     fn lease_ms(&self) -> i64 {
-        i64::try_from(self.config.lease.as_millis()).unwrap_or(60_000)
+        let c = &self.config;
+        let share = c.endpoint_concurrency.min(c.org_concurrency).max(1);
+        let rounds = u128::try_from(c.concurrency.div_ceil(share) + 1).unwrap_or(u128::MAX);
+        let ms = c.timeout.as_millis().saturating_mul(rounds) + c.lease_margin.as_millis();
+        i64::try_from(ms).unwrap_or(i64::MAX)
     }
 
     async fn blocking<T: Send + 'static>(
@@ -316,21 +332,27 @@ impl Running {
 }
 
 async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
-    let total = Arc::new(Semaphore::new(d.config.concurrency.max(1)));
+    let concurrency = d.config.concurrency.max(1);
+    let per_endpoint = d.config.endpoint_concurrency.max(1);
+    let per_org = d.config.org_concurrency.max(1);
     let in_flight: InFlight = Arc::new(Mutex::new(Counts::default()));
+    let mut waiting: HashMap<String, std::collections::VecDeque<Claimed>> = HashMap::new();
+    let mut waiting_total = 0usize;
     let (tx, mut rx) = mpsc::unbounded_channel::<AttemptResult>();
     let freed = Arc::new(Notify::new());
 
-    // The recorder: one transaction for everything finished since the last one.
+    // The recorder: one transaction for what finished within a few milliseconds of the first
+    // result (at most 1,000): under load a transaction per result cost more than the sends.
     let recorder = {
         let d = d.clone();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
+                let until = tokio::time::Instant::now() + RECORD_GATHER;
                 while batch.len() < 1000 {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
+                    match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(Some(r)) => batch.push(r),
+                        Ok(None) | Err(_) => break,
                     }
                 }
                 d.record(batch).await;
@@ -338,18 +360,58 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
         })
     };
 
-    let per_endpoint = d.config.endpoint_concurrency.max(1);
-    let per_org = d.config.org_concurrency.max(1);
     let stopping = stop.notified();
     tokio::pin!(stopping);
+    // Why the loop woke: new work (claim at once) or only a finished attempt (claim when a
+    // quarter of the slots are free, so a busy outbox is claimed in groups, not one by one).
+    let mut new_work = true;
+    let mut last_claim = tokio::time::Instant::now() - CLAIM_GAP;
     loop {
-        let free = total.available_permits();
+        // 1. Start what waits and has room.
+        dispatch(
+            &d,
+            &in_flight,
+            &mut waiting,
+            &mut waiting_total,
+            &tx,
+            &freed,
+            per_endpoint,
+            per_org,
+        );
+
+        // 2. Claim for the room left. A claim leases at most what this instance can hold
+        //    (in flight + waiting <= concurrency); endpoints and orgs that hold their share
+        //    are left out, so their deliveries stay for other instances and other orgs'
+        //    deliveries are not queued behind them.
+        let flying = match in_flight.lock() {
+            Ok(m) => m.endpoints.values().sum::<usize>(),
+            Err(_) => concurrency,
+        };
+        let free = concurrency.saturating_sub(flying + waiting_total);
         let mut more = false;
-        if free > 0 {
-            // Endpoints and orgs at their limit are not claimed for: their deliveries stay
-            // in the outbox for another instance or a later round.
-            let (busy, busy_orgs): (Vec<String>, Vec<String>) = match in_flight.lock() {
-                Ok(m) => (full(&m.endpoints, per_endpoint), full(&m.orgs, per_org)),
+        if free > 0 && (new_work || free >= concurrency / 4 || flying + waiting_total == 0) {
+            // Claims come at most every CLAIM_GAP, so a stream of commits (each one wakes the
+            // loop) is claimed in groups rather than a transaction per commit.
+            tokio::time::sleep_until(last_claim + CLAIM_GAP).await;
+            last_claim = tokio::time::Instant::now();
+            new_work = false;
+            let (busy, busy_orgs) = match in_flight.lock() {
+                Ok(m) => {
+                    let held = |e: &String| {
+                        m.endpoints.get(e).copied().unwrap_or(0)
+                            + waiting.get(e).map_or(0, |q| q.len())
+                    };
+                    let mut eps: Vec<String> = m
+                        .endpoints
+                        .keys()
+                        .chain(waiting.keys())
+                        .filter(|e| held(e) >= per_endpoint)
+                        .cloned()
+                        .collect();
+                    eps.sort_unstable();
+                    eps.dedup();
+                    (eps, full(&m.orgs, per_org))
+                }
                 Err(_) => (Vec::new(), Vec::new()),
             };
             let now = clock::unix_ms((d.now)());
@@ -363,74 +425,108 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
             {
                 Ok(claimed) => {
                     more = claimed.len() == free;
-                    let mut give_back = Vec::new();
                     for c in claimed {
-                        let ep = c.delivery.endpoint_id.clone();
-                        let org = c.delivery.org_id.clone();
-                        let admitted = match in_flight.lock() {
-                            Ok(mut m) => {
-                                let e = m.endpoints.get(&ep).copied().unwrap_or(0);
-                                let o = m.orgs.get(&org).copied().unwrap_or(0);
-                                if e < per_endpoint && o < per_org {
-                                    *m.endpoints.entry(ep.clone()).or_insert(0) += 1;
-                                    *m.orgs.entry(org.clone()).or_insert(0) += 1;
-                                    true
-                                } else {
-                                    false
-                                }
-                            }
-                            Err(_) => false,
-                        };
-                        let permit = match admitted {
-                            true => total.clone().try_acquire_owned().ok(),
-                            false => None,
-                        };
-                        let Some(permit) = permit else {
-                            if admitted {
-                                release(&in_flight, &ep, &org);
-                            }
-                            give_back.push(c.delivery.id);
-                            continue;
-                        };
-                        let (d2, tx2, fl, fr) =
-                            (d.clone(), tx.clone(), in_flight.clone(), freed.clone());
-                        tokio::spawn(async move {
-                            let r = d2.attempt(c).await;
-                            release(&fl, &ep, &org);
-                            drop(permit);
-                            let _ = tx2.send(r);
-                            fr.notify_one();
-                        });
-                    }
-                    if !give_back.is_empty() {
-                        let (worker, at) = (d.worker_id.clone(), now);
-                        if let Err(e) = d
-                            .blocking(move |st| st.release_deliveries(&worker, &give_back, at))
-                            .await
-                        {
-                            tracing::warn!("releasing webhook deliveries failed: {e}");
-                        }
+                        waiting
+                            .entry(c.delivery.endpoint_id.clone())
+                            .or_default()
+                            .push_back(c);
+                        waiting_total += 1;
                     }
                 }
                 Err(e) => tracing::warn!("claiming webhook deliveries failed: {e}"),
             }
+            dispatch(
+                &d,
+                &in_flight,
+                &mut waiting,
+                &mut waiting_total,
+                &tx,
+                &freed,
+                per_endpoint,
+                per_org,
+            );
         }
         if more {
+            new_work = true;
             continue;
         }
         tokio::select! {
             _ = &mut stopping => break,
-            _ = d.wake.notified() => {}
-            _ = freed.notified(), if free == 0 => {}
-            _ = tokio::time::sleep(d.config.poll_interval) => {}
+            _ = d.wake.notified() => new_work = true,
+            _ = freed.notified() => {}
+            _ = tokio::time::sleep(d.config.poll_interval) => new_work = true,
         }
     }
-    // Let the attempts in flight finish and be recorded.
-    let _ = total
-        .acquire_many(u32::try_from(d.config.concurrency.max(1)).unwrap_or(u32::MAX))
-        .await;
+    // Hand back what waits; let the attempts in flight finish and be recorded.
+    let ids: Vec<String> = waiting
+        .into_values()
+        .flatten()
+        .map(|c| c.delivery.id)
+        .collect();
+    if !ids.is_empty() {
+        let (worker, at) = (d.worker_id.clone(), clock::unix_ms((d.now)()));
+        if let Err(e) = d
+            .blocking(move |st| st.release_deliveries(&worker, &ids, at))
+            .await
+        {
+            tracing::warn!("releasing webhook deliveries failed: {e}");
+        }
+    }
+    loop {
+        let flying = match in_flight.lock() {
+            Ok(m) => m.endpoints.values().sum::<usize>(),
+            Err(_) => 0,
+        };
+        if flying == 0 {
+            break;
+        }
+        freed.notified().await;
+    }
     drop(tx);
     let _ = recorder.await;
+}
+
+/// Starts the waiting deliveries whose endpoint and org have a free slot.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the loop's state, passed apart to borrow it"
+)]
+fn dispatch(
+    d: &Arc<Dispatcher>,
+    in_flight: &InFlight,
+    waiting: &mut HashMap<String, std::collections::VecDeque<Claimed>>,
+    waiting_total: &mut usize,
+    tx: &mpsc::UnboundedSender<AttemptResult>,
+    freed: &Arc<Notify>,
+    per_endpoint: usize,
+    per_org: usize,
+) {
+    let Ok(mut m) = in_flight.lock() else {
+        return;
+    };
+    for (ep, queue) in waiting.iter_mut() {
+        while let Some(c) = queue.front() {
+            let org = &c.delivery.org_id;
+            let e = m.endpoints.get(ep).copied().unwrap_or(0);
+            let o = m.orgs.get(org).copied().unwrap_or(0);
+            if e >= per_endpoint || o >= per_org {
+                break;
+            }
+            let Some(c) = queue.pop_front() else { break };
+            *waiting_total -= 1;
+            *m.endpoints.entry(ep.clone()).or_insert(0) += 1;
+            *m.orgs.entry(c.delivery.org_id.clone()).or_insert(0) += 1;
+            let (d2, tx2, fl, fr) = (d.clone(), tx.clone(), in_flight.clone(), freed.clone());
+            let (ep2, org2) = (ep.clone(), c.delivery.org_id.clone());
+            tokio::spawn(async move {
+                let r = d2.attempt(c).await;
+                release(&fl, &ep2, &org2);
+                let _ = tx2.send(r);
+                fr.notify_one();
+            });
+        }
+    }
+    waiting.retain(|_, q| !q.is_empty());
 }
 
 fn full(counts: &HashMap<String, usize>, limit: usize) -> Vec<String> {

@@ -132,7 +132,7 @@ impl Store {
         }
         let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
         let mut rows = match &self.pools {
-            Pools::Sqlite { read, write } => {
+            Pools::Sqlite { read, write, .. } => {
                 // An idle queue stays off the writer: a reader looks first, so polling does
                 // not take the write lock the group-commit writer needs.
                 let mut reader = read.get()?;
