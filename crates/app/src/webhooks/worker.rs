@@ -100,12 +100,12 @@ pub struct Dispatcher {
     random: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
-/// The shortest time between two claims of one instance (so at most 200 claims a second,
+/// The shortest time between two claims of one instance (so at most 100 claims a second,
 /// each of up to `concurrency` deliveries).
-const CLAIM_GAP: Duration = Duration::from_millis(5);
+const CLAIM_GAP: Duration = Duration::from_millis(10);
 
 /// How long the recorder gathers results before it writes them in one transaction.
-const RECORD_GATHER: Duration = Duration::from_millis(10);
+const RECORD_GATHER: Duration = Duration::from_millis(50);
 
 /// Attempts in flight on this instance, per endpoint and per org.
 #[derive(Default)]
@@ -389,10 +389,13 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
         };
         let free = concurrency.saturating_sub(flying + waiting_total);
         let mut more = false;
-        if free > 0 && (new_work || free >= concurrency / 4 || flying + waiting_total == 0) {
-            // Claims come at most every CLAIM_GAP, so a stream of commits (each one wakes the
-            // loop) is claimed in groups rather than a transaction per commit.
-            tokio::time::sleep_until(last_claim + CLAIM_GAP).await;
+        let want = free > 0 && (new_work || free >= concurrency / 4 || flying + waiting_total == 0);
+        // Claims come at most every CLAIM_GAP, so a stream of commits (each one wakes the loop)
+        // is claimed in groups rather than a transaction per commit; meanwhile the loop keeps
+        // starting what waits.
+        let gap_over = tokio::time::Instant::now() >= last_claim + CLAIM_GAP;
+        let claim_later = want && !gap_over;
+        if want && gap_over {
             last_claim = tokio::time::Instant::now();
             new_work = false;
             let (busy, busy_orgs) = match in_flight.lock() {
@@ -405,7 +408,9 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
                         .endpoints
                         .keys()
                         .chain(waiting.keys())
-                        .filter(|e| held(e) >= per_endpoint)
+                        // Its share in flight and as many again waiting, so its queue refills
+                        // before it runs dry.
+                        .filter(|e| held(e) >= 2 * per_endpoint)
                         .cloned()
                         .collect();
                     eps.sort_unstable();
@@ -454,6 +459,7 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
             _ = &mut stopping => break,
             _ = d.wake.notified() => new_work = true,
             _ = freed.notified() => {}
+            _ = tokio::time::sleep_until(last_claim + CLAIM_GAP), if claim_later => {}
             _ = tokio::time::sleep(d.config.poll_interval) => new_work = true,
         }
     }
