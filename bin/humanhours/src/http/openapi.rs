@@ -136,7 +136,10 @@ fn complete(op: &mut Operation, method: &HttpMethod, keyed: bool) {
         op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
         statuses.extend([401, 429, 503]);
     }
-    if matches!(method, HttpMethod::Post | HttpMethod::Put) {
+    if matches!(
+        method,
+        HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
+    ) {
         statuses.extend([408, 413, 415, 422]);
     }
     let has_query = op.parameters.as_ref().is_some_and(|ps| {
