@@ -261,6 +261,8 @@ pub struct Store {
     /// Called after a commit that wrote webhook deliveries, so this process's delivery worker
     /// starts at once instead of at its next poll (`set_outbox_hook`).
     pub(crate) outbox_hook: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// The local delivery worker, handed a commit's fresh deliveries (`repo/webhooks.rs`).
+    pub(crate) outbox_sink: std::sync::OnceLock<std::sync::Arc<dyn crate::OutboxSink>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -331,6 +333,7 @@ impl Store {
                 };
                 Ok(Store {
                     outbox_hook: std::sync::OnceLock::new(),
+                    outbox_sink: std::sync::OnceLock::new(),
                     pools: Pools::Sqlite {
                         read: build(config.pool_size.max(1), None).context("SQLite read pool")?,
                         write: build(1, Some(WRITER_AUTOCHECKPOINT_PAGES))
@@ -361,6 +364,7 @@ impl Store {
                     .context("PostgreSQL pool")?;
                 Ok(Store {
                     outbox_hook: std::sync::OnceLock::new(),
+                    outbox_sink: std::sync::OnceLock::new(),
                     pools: Pools::Pg(pool),
                 })
             }

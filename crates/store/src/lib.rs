@@ -24,7 +24,7 @@ pub use repo::track::{
     LAST_SEEN_RESOLUTION_MS,
 };
 pub use repo::webhooks::{
-    AttemptEnd, AttemptResult, Claimed, EndpointChanges, EndpointSub, OutboxCounts,
+    AttemptEnd, AttemptResult, Claimed, EndpointChanges, OutboxCounts, OutboxSink,
 };
 pub use repo::OrgContextRows;
 /// Delivery statuses as stored.

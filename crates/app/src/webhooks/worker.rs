@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -305,9 +305,63 @@ impl Dispatcher {
         let hook_wake = wake.clone();
         self.store
             .set_outbox_hook(Box::new(move || hook_wake.notify_one()));
+        let held = Arc::new(AtomicUsize::new(0));
+        let (handoff, handoff_rx) = mpsc::unbounded_channel::<Vec<Claimed>>();
+        self.store.set_outbox_sink(Arc::new(LocalSink {
+            worker_id: self.worker_id.clone(),
+            lease_ms: self.lease_ms(),
+            concurrency: self.config.concurrency.max(1),
+            held: held.clone(),
+            handoff,
+        }));
         let this = Arc::new(self);
-        let handle = tokio::spawn(run(this, stop.clone()));
+        let handle = tokio::spawn(run(this, stop.clone(), held, handoff_rx));
         Running { stop, handle, wake }
+    }
+}
+
+/// Takes this process's fresh deliveries, leased to the worker in their own transaction, as
+/// far as the worker has room (`held` counts what it holds: in flight, waiting, reserved).
+struct LocalSink {
+    worker_id: String,
+    lease_ms: i64,
+    concurrency: usize,
+    held: Arc<AtomicUsize>,
+    handoff: mpsc::UnboundedSender<Vec<Claimed>>,
+}
+
+impl store::OutboxSink for LocalSink {
+    fn reserve(&self, n: usize, now_ms: i64) -> Option<(String, i64, usize)> {
+        let taken = take_room(&self.held, self.concurrency, n);
+        (taken > 0).then(|| (self.worker_id.clone(), now_ms + self.lease_ms, taken))
+    }
+
+    fn unreserve(&self, n: usize) {
+        self.held.fetch_sub(n, Ordering::SeqCst);
+    }
+
+    fn hand_over(&self, claimed: Vec<Claimed>) {
+        let n = claimed.len();
+        // A stopped worker: the deliveries stay leased and come due when the lease ends.
+        // (The channel wakes the loop; a wake would make it look for due rows as well.)
+        if self.handoff.send(claimed).is_err() {
+            self.held.fetch_sub(n, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Takes room for up to `n` in `held` (at most `cap` in all); returns how much it took.
+fn take_room(held: &AtomicUsize, cap: usize, n: usize) -> usize {
+    let mut current = held.load(Ordering::SeqCst);
+    loop {
+        let take = n.min(cap.saturating_sub(current));
+        if take == 0 {
+            return 0;
+        }
+        match held.compare_exchange(current, current + take, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return take,
+            Err(now) => current = now,
+        }
     }
 }
 
@@ -331,7 +385,12 @@ impl Running {
     }
 }
 
-async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
+async fn run(
+    d: Arc<Dispatcher>,
+    stop: Arc<Notify>,
+    held: Arc<AtomicUsize>,
+    mut handoff: mpsc::UnboundedReceiver<Vec<Claimed>>,
+) {
     let concurrency = d.config.concurrency.max(1);
     let per_endpoint = d.config.endpoint_concurrency.max(1);
     let per_org = d.config.org_concurrency.max(1);
@@ -370,6 +429,7 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
         // 1. Start what waits and has room.
         dispatch(
             &d,
+            &held,
             &in_flight,
             &mut waiting,
             &mut waiting_total,
@@ -387,7 +447,7 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
             Ok(m) => m.endpoints.values().sum::<usize>(),
             Err(_) => concurrency,
         };
-        let free = concurrency.saturating_sub(flying + waiting_total);
+        let free = concurrency.saturating_sub(held.load(Ordering::SeqCst));
         let mut more = false;
         let want = free > 0 && (new_work || free >= concurrency / 4 || flying + waiting_total == 0);
         // Claims come at most every CLAIM_GAP, so a stream of commits (each one wakes the loop)
@@ -421,7 +481,9 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
             };
             let now = clock::unix_ms((d.now)());
             let (worker, lease) = (d.worker_id.clone(), now + d.lease_ms());
-            let limit = i64::try_from(free).unwrap_or(64);
+            // The room first, so fresh deliveries handed over meanwhile cannot overfill it.
+            let room = take_room(&held, concurrency, free);
+            let limit = i64::try_from(room).unwrap_or(64);
             match d
                 .blocking(move |st| {
                     st.claim_deliveries(&worker, now, lease, limit, &busy, &busy_orgs)
@@ -429,7 +491,8 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
                 .await
             {
                 Ok(claimed) => {
-                    more = claimed.len() == free;
+                    held.fetch_sub(room - claimed.len().min(room), Ordering::SeqCst);
+                    more = room > 0 && claimed.len() == room;
                     for c in claimed {
                         waiting
                             .entry(c.delivery.endpoint_id.clone())
@@ -438,10 +501,14 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
                         waiting_total += 1;
                     }
                 }
-                Err(e) => tracing::warn!("claiming webhook deliveries failed: {e}"),
+                Err(e) => {
+                    held.fetch_sub(room, Ordering::SeqCst);
+                    tracing::warn!("claiming webhook deliveries failed: {e}");
+                }
             }
             dispatch(
                 &d,
+                &held,
                 &in_flight,
                 &mut waiting,
                 &mut waiting_total,
@@ -457,18 +524,30 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
         }
         tokio::select! {
             _ = &mut stopping => break,
+            Some(fresh) = handoff.recv() => {
+                // Already leased to this worker and counted in `held`.
+                for c in fresh {
+                    waiting.entry(c.delivery.endpoint_id.clone()).or_default().push_back(c);
+                    waiting_total += 1;
+                }
+            }
             _ = d.wake.notified() => new_work = true,
             _ = freed.notified() => {}
             _ = tokio::time::sleep_until(last_claim + CLAIM_GAP), if claim_later => {}
             _ = tokio::time::sleep(d.config.poll_interval) => new_work = true,
         }
     }
-    // Hand back what waits; let the attempts in flight finish and be recorded.
-    let ids: Vec<String> = waiting
+    // Hand back what waits (also what was handed over and not taken yet); let the attempts in
+    // flight finish and be recorded.
+    handoff.close();
+    let mut ids: Vec<String> = waiting
         .into_values()
         .flatten()
         .map(|c| c.delivery.id)
         .collect();
+    while let Ok(fresh) = handoff.try_recv() {
+        ids.extend(fresh.into_iter().map(|c| c.delivery.id));
+    }
     if !ids.is_empty() {
         let (worker, at) = (d.worker_id.clone(), clock::unix_ms((d.now)()));
         if let Err(e) = d
@@ -499,6 +578,7 @@ async fn run(d: Arc<Dispatcher>, stop: Arc<Notify>) {
 )]
 fn dispatch(
     d: &Arc<Dispatcher>,
+    held: &Arc<AtomicUsize>,
     in_flight: &InFlight,
     waiting: &mut HashMap<String, std::collections::VecDeque<Claimed>>,
     waiting_total: &mut usize,
@@ -524,9 +604,11 @@ fn dispatch(
             *m.orgs.entry(c.delivery.org_id.clone()).or_insert(0) += 1;
             let (d2, tx2, fl, fr) = (d.clone(), tx.clone(), in_flight.clone(), freed.clone());
             let (ep2, org2) = (ep.clone(), c.delivery.org_id.clone());
+            let held2 = held.clone();
             tokio::spawn(async move {
                 let r = d2.attempt(c).await;
                 release(&fl, &ep2, &org2);
+                held2.fetch_sub(1, Ordering::SeqCst);
                 let _ = tx2.send(r);
                 fr.notify_one();
             });

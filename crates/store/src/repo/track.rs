@@ -299,7 +299,9 @@ impl Store {
         agents: &mut SeenAgents,
     ) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
         let rollups_here = !self.rollups_deferred();
-        let (results, agent_rows, outbox) = with_tx!(self, |c| {
+        // Fresh deliveries leased to the local worker in the transaction (room reserved).
+        let leased = std::cell::Cell::new(0usize);
+        let written = with_tx!(self, |c| {
             let mut plan = BatchPlan::new(writes);
 
             // 1. Claim each Idempotency-Key once. The primary key is where concurrent
@@ -500,19 +502,37 @@ impl Store {
 
             // 6. The outbox: a delivery per new event and subscribed endpoint, committed with
             //    the event (API.md §9: a 201 means the webhook will be attempted).
-            let outbox = match endpoints.is_empty() {
+            //    Those the local worker has room for are leased to it now and handed to it after
+            //    the commit; the others wait for a claim.
+            let mut outbox = match endpoints.is_empty() {
                 true => Vec::new(),
                 false => {
                     let created: Vec<&TrackWrite> = plan.created().map(|i| writes[i]).collect();
                     outbox_rows(&created, &endpoints, &new_agents)
                 }
             };
+            let now_ms = writes.iter().map(|w| unix_ms(w.now)).max().unwrap_or(0);
+            leased.set(self.lease_fresh(&mut outbox, now_ms));
             c.insert_deliveries(&outbox)?;
             let results = plan.finish(|id| Ok(replay_of!(c, id)))?;
-            Ok::<_, StoreError>((results, agent_rows, !outbox.is_empty()))
-        })?;
+            Ok::<_, StoreError>((results, agent_rows, outbox, endpoints))
+        });
+        let (results, agent_rows, outbox, endpoints) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                self.hand_over_fresh(false, leased.get(), Vec::new(), &[], &[]);
+                return Err(e);
+            }
+        };
         agents.note(&agent_rows);
-        if outbox {
+        let unleased = outbox
+            .iter()
+            .any(|d| d.locked_by.is_none() && d.status == super::webhooks::PENDING);
+        if leased.get() > 0 {
+            let events: Vec<&EventRow> = writes.iter().map(|w| &w.event).collect();
+            self.hand_over_fresh(true, leased.get(), outbox, &endpoints, &events);
+        }
+        if unleased {
             self.outbox_written();
         }
         Ok(results)

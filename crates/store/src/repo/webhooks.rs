@@ -86,19 +86,24 @@ pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
 pub const SKIPPED: &str = "skipped";
 
-/// What the track transaction needs to know of an org's endpoints.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
-pub struct EndpointSub {
-    pub id: String,
-    pub org_id: String,
-    pub event_types: String,
-    pub status: String,
+/// The local delivery worker, as the track transaction sees it: a commit's fresh deliveries
+/// are written already leased to it, within the room it reserved, and handed to it after the
+/// commit, so they need no claim transaction and no second read of their events
+/// (`Store::set_outbox_sink`). A process that dies with them leaves them leased: they come due
+/// again when the lease ends, like any claim.
+pub trait OutboxSink: Send + Sync {
+    /// Room for up to `n` deliveries at `now_ms`: the worker's id, the lease's end, how many.
+    fn reserve(&self, n: usize, now_ms: i64) -> Option<(String, i64, usize)>;
+    /// Gives back room reserved for a transaction that did not commit.
+    fn unreserve(&self, n: usize);
+    /// The committed deliveries leased to the worker.
+    fn hand_over(&self, claimed: Vec<Claimed>);
 }
 
 /// The outbox writes on a connection the caller holds, inside the transaction of the cause.
 pub(crate) trait OutboxConn {
     /// The endpoints of these orgs (any status; the caller matches types).
-    fn endpoints_of(&mut self, orgs: &[&str]) -> QueryResult<Vec<EndpointSub>>;
+    fn endpoints_of(&mut self, orgs: &[&str]) -> QueryResult<Vec<EndpointRow>>;
     /// Inserts deliveries.
     fn insert_deliveries(&mut self, rows: &[DeliveryRow]) -> QueryResult<()>;
     /// Marks these agents' first event (creating agents that do not exist) and says which had
@@ -138,8 +143,8 @@ struct NewAgent {
 macro_rules! impl_outbox_conn {
     ($conn:ty, $chunk:expr, $p:literal) => {
         impl OutboxConn for $conn {
-            fn endpoints_of(&mut self, orgs: &[&str]) -> QueryResult<Vec<EndpointSub>> {
-                let cols = (we::id, we::org_id, we::event_types, we::status);
+            fn endpoints_of(&mut self, orgs: &[&str]) -> QueryResult<Vec<EndpointRow>> {
+                let cols = EndpointRow::as_select();
                 match orgs {
                     // The common case (a batch of one org's events) in a statement diesel
                     // keeps prepared; a list is prepared anew each time.
@@ -250,11 +255,11 @@ pub(crate) fn derived_id(prefix: &str, ms: i64, seed: u128, k: u64) -> String {
 /// agent's first event of the batch. A disabled endpoint's deliveries are kept as `skipped`.
 pub(crate) fn outbox_rows(
     created: &[&crate::repo::track::TrackWrite],
-    endpoints: &[EndpointSub],
+    endpoints: &[EndpointRow],
     new_agents: &[(String, String)],
 ) -> Vec<DeliveryRow> {
     use webhooks::{EventType, Subscriptions};
-    let subs: Vec<(&EndpointSub, Subscriptions)> = endpoints
+    let subs: Vec<(&EndpointRow, Subscriptions)> = endpoints
         .iter()
         .map(|e| (e, Subscriptions::from_stored(&e.event_types)))
         .collect();
@@ -267,7 +272,7 @@ pub(crate) fn outbox_rows(
         let e = &w.event;
         let ms = crate::repo::track::unix_ms(w.now);
         let mut k = 2u64;
-        let mut push = |kind: EventType, message: &str, ep: &EndpointSub, k: &mut u64| {
+        let mut push = |kind: EventType, message: &str, ep: &EndpointRow, k: &mut u64| {
             let skipped = ep.status == Status::Disabled.as_str();
             rows.push(DeliveryRow {
                 id: derived_id("whdel", ms, w.id_seed, *k),
@@ -405,6 +410,73 @@ macro_rules! lease_deliveries {
 }
 
 impl Store {
+    /// The local worker that takes this process's fresh deliveries (set once per store).
+    pub fn set_outbox_sink(&self, sink: std::sync::Arc<dyn OutboxSink>) {
+        let _ = self.outbox_sink.set(sink);
+    }
+
+    /// Leases up to as many of `rows`' pending deliveries as the local worker has room for to
+    /// it (in the transaction that writes them); returns how many.
+    pub(crate) fn lease_fresh(&self, rows: &mut [DeliveryRow], now_ms: i64) -> usize {
+        let Some(sink) = self.outbox_sink.get() else {
+            return 0;
+        };
+        let pending = rows.iter().filter(|d| d.status == PENDING).count();
+        let Some((worker, until, taken)) = sink.reserve(pending, now_ms) else {
+            return 0;
+        };
+        for d in rows.iter_mut().filter(|d| d.status == PENDING).take(taken) {
+            d.locked_by = Some(worker.clone());
+            d.next_attempt_at = until;
+        }
+        taken
+    }
+
+    /// After the transaction: hands the leased deliveries over (committed), or gives their
+    /// room back (not committed).
+    pub(crate) fn hand_over_fresh(
+        &self,
+        committed: bool,
+        taken: usize,
+        rows: Vec<DeliveryRow>,
+        endpoints: &[EndpointRow],
+        events: &[&EventRow],
+    ) {
+        let Some(sink) = self.outbox_sink.get() else {
+            return;
+        };
+        if taken == 0 {
+            return;
+        }
+        if !committed {
+            sink.unreserve(taken);
+            return;
+        }
+        let eps: BTreeMap<&str, &EndpointRow> =
+            endpoints.iter().map(|e| (e.id.as_str(), e)).collect();
+        let evs: BTreeMap<&str, &EventRow> = events.iter().map(|e| (e.id.as_str(), *e)).collect();
+        let mut claimed = Vec::with_capacity(taken);
+        let mut lost = 0;
+        for d in rows.into_iter().filter(|d| d.locked_by.is_some()) {
+            match eps.get(d.endpoint_id.as_str()) {
+                Some(ep) => claimed.push(Claimed {
+                    endpoint: (*ep).clone(),
+                    event: d
+                        .event_id
+                        .as_deref()
+                        .and_then(|id| evs.get(id))
+                        .map(|e| (*e).clone()),
+                    delivery: d,
+                }),
+                None => lost += 1,
+            }
+        }
+        if lost > 0 {
+            sink.unreserve(lost);
+        }
+        sink.hand_over(claimed);
+    }
+
     /// Calls `hook` after every commit that wrote deliveries (set once per store).
     pub fn set_outbox_hook(&self, hook: Box<dyn Fn() + Send + Sync>) {
         let _ = self.outbox_hook.set(hook);
