@@ -986,3 +986,23 @@ async fn the_readme_receiver_verifies_what_the_server_sends() {
         "{printed}"
     );
 }
+
+#[actix_web::test]
+async fn a_hostile_answer_is_kept_short_and_storable() {
+    // 100 KB with NUL bytes and broken UTF-8: 2 KiB of it kept, as text every backend stores.
+    let app = TestApp::spawn_with(config(true)).await;
+    let rx = Receiver::start(200).await;
+    let mut body = b"ok\0\xff".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 100_000));
+    rx.set_body(&body);
+    let (_, key) = app.org(Plan::Pro);
+    let (id, _) = endpoint(&app, &key, &rx.url("/"), &["event.created"]).await;
+    assert_eq!(app.track(&key, &seed_body(), None).await.status, 201);
+    settled(&app, &key, &id, 1).await;
+    let page = get(&app, &key, &format!("/api/v1/webhooks/{id}/deliveries")).await;
+    let d = &page.body["deliveries"][0];
+    assert_eq!(d["status"], "succeeded", "{d}");
+    let kept = d["attempts"][0]["response_body"].as_str().unwrap();
+    assert!(kept.starts_with("ok\u{FFFD}\u{FFFD}xx"), "{}", &kept[..20]);
+    assert!(kept.len() <= 2048 + 6, "{}", kept.len());
+}

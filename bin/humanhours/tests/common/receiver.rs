@@ -39,6 +39,8 @@ struct Inner {
     count: AtomicUsize,
     script: Mutex<VecDeque<u16>>,
     default_status: Mutex<u16>,
+    /// The answer's body, when set (else `receiver answered <status>`).
+    body: Mutex<Option<Vec<u8>>>,
     connections: AtomicUsize,
 }
 
@@ -73,6 +75,11 @@ impl Receiver {
     /// The next answers, in order, before the default again.
     pub fn script(&self, statuses: &[u16]) {
         self.inner.script.lock().unwrap().extend(statuses);
+    }
+
+    /// Answers this body from now on.
+    pub fn set_body(&self, body: &[u8]) {
+        *self.inner.body.lock().unwrap() = Some(body.to_vec());
     }
 
     pub fn set_default(&self, status: u16) {
@@ -153,12 +160,19 @@ async fn serve(mut sock: tokio::net::TcpStream, inner: Arc<Inner>) {
             .unwrap()
             .pop_front()
             .unwrap_or(*inner.default_status.lock().unwrap());
-        let answer = format!("receiver answered {status}");
-        let resp = format!(
-            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{answer}",
+        let answer = inner
+            .body
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| format!("receiver answered {status}").into_bytes());
+        let mut resp = format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n",
             answer.len()
-        );
-        if sock.write_all(resp.as_bytes()).await.is_err() {
+        )
+        .into_bytes();
+        resp.extend_from_slice(&answer);
+        if sock.write_all(&resp).await.is_err() {
             return;
         }
     }

@@ -206,11 +206,18 @@ impl Dispatcher {
             Ok(resp) => {
                 result.status_code = Some(i64::from(resp.status));
                 let kept = &resp.body[..resp.body.len().min(webhooks::RESPONSE_BODY_KEPT)];
-                result.response_body = String::from_utf8_lossy(kept).into_owned();
+                // Stored as text: PostgreSQL refuses a NUL in text, and one in a hostile
+                // receiver's answer would fail the whole group's record.
+                result.response_body = String::from_utf8_lossy(kept).replace('\0', "\u{FFFD}");
                 schedule::classify(resp.status, resp.retry_after.as_deref(), now)
             }
             Err(e) => {
-                result.error = Some(e.chars().take(500).collect());
+                result.error = Some(
+                    e.chars()
+                        .take(500)
+                        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+                        .collect(),
+                );
                 Outcome::Failed {
                     retry_after_ms: None,
                 }
