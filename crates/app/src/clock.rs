@@ -64,6 +64,11 @@ pub fn format_ms(t: OffsetDateTime) -> String {
     )
 }
 
+/// [`format_ms`] of a stored Unix-ms time.
+pub fn format_unix_ms(ms: i64) -> String {
+    format_ms(from_unix_ms(ms))
+}
+
 /// The calendar month (UTC) of `t`, `YYYY-MM`.
 pub fn month(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

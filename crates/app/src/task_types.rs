@@ -26,9 +26,7 @@ fn decimal(s: &str) -> Option<JsonDecimal> {
     roi_engine::parse_decimal(s).ok().map(JsonDecimal)
 }
 
-fn time(ms: i64) -> String {
-    clock::format_ms(clock::from_unix_ms(ms))
-}
+use crate::clock::format_unix_ms as time;
 
 /// The org's override of a built-in baseline.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -258,10 +258,8 @@ pub struct PoolState {
 /// The database: pools plus every repository method (in `repo`).
 pub struct Store {
     pub(crate) pools: Pools,
-    /// Called after a commit that wrote webhook deliveries, so this process's delivery worker
-    /// starts at once instead of at its next poll (`set_outbox_hook`).
-    pub(crate) outbox_hook: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
-    /// The local delivery worker, handed a commit's fresh deliveries (`repo/webhooks.rs`).
+    /// The local delivery worker: handed a commit's fresh deliveries, woken when others are
+    /// due (`repo/webhooks.rs`).
     pub(crate) outbox_sink: std::sync::OnceLock<std::sync::Arc<dyn crate::OutboxSink>>,
 }
 
@@ -332,7 +330,6 @@ impl Store {
                         .build(ConnectionManager::<SqliteConnection>::new(path))
                 };
                 Ok(Store {
-                    outbox_hook: std::sync::OnceLock::new(),
                     outbox_sink: std::sync::OnceLock::new(),
                     pools: Pools::Sqlite {
                         read: build(config.pool_size.max(1), None).context("SQLite read pool")?,
@@ -363,7 +360,6 @@ impl Store {
                     .build(ConnectionManager::<PgConnection>::new(&config.url))
                     .context("PostgreSQL pool")?;
                 Ok(Store {
-                    outbox_hook: std::sync::OnceLock::new(),
                     outbox_sink: std::sync::OnceLock::new(),
                     pools: Pools::Pg(pool),
                 })

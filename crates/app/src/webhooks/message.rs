@@ -47,10 +47,7 @@ pub fn body(d: &DeliveryRow, event: Option<&EventRow>) -> Result<String, Unsenda
     out.push_str(",\"type\":");
     push_json_str(&mut out, &d.event_type);
     out.push_str(",\"created_at\":");
-    push_json_str(
-        &mut out,
-        &clock::format_ms(clock::from_unix_ms(d.created_at)),
-    );
+    push_json_str(&mut out, &clock::format_unix_ms(d.created_at));
     out.push_str(",\"org_id\":");
     push_json_str(&mut out, &d.org_id);
     out.push_str(",\"data\":");

@@ -75,9 +75,7 @@ impl Default for WebhookConfig {
     }
 }
 
-fn time(ms: i64) -> String {
-    clock::format_ms(clock::from_unix_ms(ms))
-}
+use crate::clock::format_unix_ms as time;
 
 /// An endpoint as the API answers it. The secret appears only when it was just made.
 #[derive(Debug, Clone, Serialize, ToSchema)]

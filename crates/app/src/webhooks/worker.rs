@@ -308,10 +308,6 @@ impl Dispatcher {
     /// Runs the worker on the current runtime until `stop` is notified.
     pub fn start(self) -> Running {
         let stop = Arc::new(Notify::new());
-        let wake = self.wake.clone();
-        let hook_wake = wake.clone();
-        self.store
-            .set_outbox_hook(Box::new(move || hook_wake.notify_one()));
         let held = Arc::new(AtomicUsize::new(0));
         let (handoff, handoff_rx) = mpsc::unbounded_channel::<Vec<Claimed>>();
         self.store.set_outbox_sink(Arc::new(LocalSink {
@@ -320,10 +316,11 @@ impl Dispatcher {
             concurrency: self.config.concurrency.max(1),
             held: held.clone(),
             handoff,
+            wake: self.wake.clone(),
         }));
         let this = Arc::new(self);
         let handle = tokio::spawn(run(this, stop.clone(), held, handoff_rx));
-        Running { stop, handle, wake }
+        Running { stop, handle }
     }
 }
 
@@ -335,6 +332,7 @@ struct LocalSink {
     concurrency: usize,
     held: Arc<AtomicUsize>,
     handoff: mpsc::UnboundedSender<Vec<Claimed>>,
+    wake: Arc<Notify>,
 }
 
 impl store::OutboxSink for LocalSink {
@@ -354,6 +352,10 @@ impl store::OutboxSink for LocalSink {
         if self.handoff.send(claimed).is_err() {
             self.held.fetch_sub(n, Ordering::SeqCst);
         }
+    }
+
+    fn wake(&self) {
+        self.wake.notify_one();
     }
 }
 
@@ -376,15 +378,9 @@ fn take_room(held: &AtomicUsize, cap: usize, n: usize) -> usize {
 pub struct Running {
     stop: Arc<Notify>,
     handle: tokio::task::JoinHandle<()>,
-    wake: Arc<Notify>,
 }
 
 impl Running {
-    /// Wakes the worker (something was queued on another path).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
     /// Stops claiming, waits up to `grace` for attempts in flight to be recorded.
     pub async fn stop(self, grace: Duration) {
         self.stop.notify_one();
@@ -399,13 +395,18 @@ async fn run(
     mut handoff: mpsc::UnboundedReceiver<Vec<Claimed>>,
 ) {
     let concurrency = d.config.concurrency.max(1);
-    let per_endpoint = d.config.endpoint_concurrency.max(1);
-    let per_org = d.config.org_concurrency.max(1);
-    let in_flight: InFlight = Arc::new(Mutex::new(Counts::default()));
-    let mut waiting: HashMap<String, std::collections::VecDeque<Claimed>> = HashMap::new();
-    let mut waiting_total = 0usize;
     let (tx, mut rx) = mpsc::unbounded_channel::<AttemptResult>();
-    let freed = Arc::new(Notify::new());
+    let mut slots = Slots {
+        d: d.clone(),
+        held: held.clone(),
+        in_flight: Arc::new(Mutex::new(Counts::default())),
+        waiting: HashMap::new(),
+        waiting_total: 0,
+        results: tx,
+        freed: Arc::new(Notify::new()),
+        per_endpoint: d.config.endpoint_concurrency.max(1),
+        per_org: d.config.org_concurrency.max(1),
+    };
 
     // The recorder: one transaction for what finished within a few milliseconds of the first
     // result (at most 1,000): under load a transaction per result cost more than the sends.
@@ -434,29 +435,16 @@ async fn run(
     let mut last_claim = tokio::time::Instant::now() - CLAIM_GAP;
     loop {
         // 1. Start what waits and has room.
-        dispatch(
-            &d,
-            &held,
-            &in_flight,
-            &mut waiting,
-            &mut waiting_total,
-            &tx,
-            &freed,
-            per_endpoint,
-            per_org,
-        );
+        slots.dispatch();
 
         // 2. Claim for the room left. A claim leases at most what this instance can hold
         //    (in flight + waiting <= concurrency); endpoints and orgs that hold their share
         //    are left out, so their deliveries stay for other instances and other orgs'
         //    deliveries are not queued behind them.
-        let flying = match in_flight.lock() {
-            Ok(m) => m.endpoints.values().sum::<usize>(),
-            Err(_) => concurrency,
-        };
         let free = concurrency.saturating_sub(held.load(Ordering::SeqCst));
         let mut more = false;
-        let want = free > 0 && (new_work || free >= concurrency / 4 || flying + waiting_total == 0);
+        let idle = slots.flying() + slots.waiting_total == 0;
+        let want = free > 0 && (new_work || free >= concurrency / 4 || idle);
         // Claims come at most every CLAIM_GAP, so a stream of commits (each one wakes the loop)
         // is claimed in groups rather than a transaction per commit; meanwhile the loop keeps
         // starting what waits.
@@ -465,27 +453,7 @@ async fn run(
         if want && gap_over {
             last_claim = tokio::time::Instant::now();
             new_work = false;
-            let (busy, busy_orgs) = match in_flight.lock() {
-                Ok(m) => {
-                    let held = |e: &String| {
-                        m.endpoints.get(e).copied().unwrap_or(0)
-                            + waiting.get(e).map_or(0, |q| q.len())
-                    };
-                    let mut eps: Vec<String> = m
-                        .endpoints
-                        .keys()
-                        .chain(waiting.keys())
-                        // Its share in flight and as many again waiting, so its queue refills
-                        // before it runs dry.
-                        .filter(|e| held(e) >= 2 * per_endpoint)
-                        .cloned()
-                        .collect();
-                    eps.sort_unstable();
-                    eps.dedup();
-                    (eps, full(&m.orgs, per_org))
-                }
-                Err(_) => (Vec::new(), Vec::new()),
-            };
+            let (busy, busy_orgs) = slots.busy();
             let now = clock::unix_ms((d.now)());
             let (worker, lease) = (d.worker_id.clone(), now + d.lease_ms());
             // The room first, so fresh deliveries handed over meanwhile cannot overfill it.
@@ -500,30 +468,14 @@ async fn run(
                 Ok(claimed) => {
                     held.fetch_sub(room - claimed.len().min(room), Ordering::SeqCst);
                     more = room > 0 && claimed.len() == room;
-                    for c in claimed {
-                        waiting
-                            .entry(c.delivery.endpoint_id.clone())
-                            .or_default()
-                            .push_back(c);
-                        waiting_total += 1;
-                    }
+                    claimed.into_iter().for_each(|c| slots.enqueue(c));
                 }
                 Err(e) => {
                     held.fetch_sub(room, Ordering::SeqCst);
                     tracing::warn!("claiming webhook deliveries failed: {e}");
                 }
             }
-            dispatch(
-                &d,
-                &held,
-                &in_flight,
-                &mut waiting,
-                &mut waiting_total,
-                &tx,
-                &freed,
-                per_endpoint,
-                per_org,
-            );
+            slots.dispatch();
         }
         if more {
             new_work = true;
@@ -533,13 +485,10 @@ async fn run(
             _ = &mut stopping => break,
             Some(fresh) = handoff.recv() => {
                 // Already leased to this worker and counted in `held`.
-                for c in fresh {
-                    waiting.entry(c.delivery.endpoint_id.clone()).or_default().push_back(c);
-                    waiting_total += 1;
-                }
+                fresh.into_iter().for_each(|c| slots.enqueue(c));
             }
             _ = d.wake.notified() => new_work = true,
-            _ = freed.notified() => {}
+            _ = slots.freed.notified() => {}
             _ = tokio::time::sleep_until(last_claim + CLAIM_GAP), if claim_later => {}
             _ = tokio::time::sleep(d.config.poll_interval) => new_work = true,
         }
@@ -547,7 +496,7 @@ async fn run(
     // Hand back what waits (also what was handed over and not taken yet); let the attempts in
     // flight finish and be recorded.
     handoff.close();
-    let mut ids: Vec<String> = waiting
+    let mut ids: Vec<String> = std::mem::take(&mut slots.waiting)
         .into_values()
         .flatten()
         .map(|c| c.delivery.id)
@@ -564,64 +513,100 @@ async fn run(
             tracing::warn!("releasing webhook deliveries failed: {e}");
         }
     }
-    loop {
-        let flying = match in_flight.lock() {
-            Ok(m) => m.endpoints.values().sum::<usize>(),
-            Err(_) => 0,
-        };
-        if flying == 0 {
-            break;
-        }
-        freed.notified().await;
+    while slots.flying() > 0 {
+        slots.freed.notified().await;
     }
-    drop(tx);
+    drop(slots);
     let _ = recorder.await;
 }
 
-/// Starts the waiting deliveries whose endpoint and org have a free slot.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the loop's state, passed apart to borrow it"
-)]
-fn dispatch(
-    d: &Arc<Dispatcher>,
-    held: &Arc<AtomicUsize>,
-    in_flight: &InFlight,
-    waiting: &mut HashMap<String, std::collections::VecDeque<Claimed>>,
-    waiting_total: &mut usize,
-    tx: &mpsc::UnboundedSender<AttemptResult>,
-    freed: &Arc<Notify>,
+/// The loop's attempts: in flight (by endpoint and org), and claimed ones waiting for a slot.
+struct Slots {
+    d: Arc<Dispatcher>,
+    /// In flight + waiting + reserved, shared with the track transaction (`LocalSink`).
+    held: Arc<AtomicUsize>,
+    in_flight: InFlight,
+    waiting: HashMap<String, std::collections::VecDeque<Claimed>>,
+    waiting_total: usize,
+    results: mpsc::UnboundedSender<AttemptResult>,
+    /// Notified when an attempt finishes.
+    freed: Arc<Notify>,
     per_endpoint: usize,
     per_org: usize,
-) {
-    let Ok(mut m) = in_flight.lock() else {
-        return;
-    };
-    for (ep, queue) in waiting.iter_mut() {
-        while let Some(c) = queue.front() {
-            let org = &c.delivery.org_id;
-            let e = m.endpoints.get(ep).copied().unwrap_or(0);
-            let o = m.orgs.get(org).copied().unwrap_or(0);
-            if e >= per_endpoint || o >= per_org {
-                break;
-            }
-            let Some(c) = queue.pop_front() else { break };
-            *waiting_total -= 1;
-            *m.endpoints.entry(ep.clone()).or_insert(0) += 1;
-            *m.orgs.entry(c.delivery.org_id.clone()).or_insert(0) += 1;
-            let (d2, tx2, fl, fr) = (d.clone(), tx.clone(), in_flight.clone(), freed.clone());
-            let (ep2, org2) = (ep.clone(), c.delivery.org_id.clone());
-            let held2 = held.clone();
-            tokio::spawn(async move {
-                let r = d2.attempt(c).await;
-                release(&fl, &ep2, &org2);
-                held2.fetch_sub(1, Ordering::SeqCst);
-                let _ = tx2.send(r);
-                fr.notify_one();
-            });
-        }
+}
+
+impl Slots {
+    fn flying(&self) -> usize {
+        self.in_flight
+            .lock()
+            .map_or(0, |m| m.endpoints.values().sum::<usize>())
     }
-    waiting.retain(|_, q| !q.is_empty());
+
+    /// A claimed delivery (counted in `held` already) waits for its slot.
+    fn enqueue(&mut self, c: Claimed) {
+        self.waiting
+            .entry(c.delivery.endpoint_id.clone())
+            .or_default()
+            .push_back(c);
+        self.waiting_total += 1;
+    }
+
+    /// The endpoints and orgs a claim leaves out: an endpoint with its share in flight and as
+    /// many again waiting (so its queue refills before it runs dry), an org at its share.
+    fn busy(&self) -> (Vec<String>, Vec<String>) {
+        let Ok(m) = self.in_flight.lock() else {
+            return (Vec::new(), Vec::new());
+        };
+        let held = |e: &String| {
+            m.endpoints.get(e).copied().unwrap_or(0) + self.waiting.get(e).map_or(0, |q| q.len())
+        };
+        let mut eps: Vec<String> = m
+            .endpoints
+            .keys()
+            .chain(self.waiting.keys())
+            .filter(|e| held(e) >= 2 * self.per_endpoint)
+            .cloned()
+            .collect();
+        eps.sort_unstable();
+        eps.dedup();
+        (eps, full(&m.orgs, self.per_org))
+    }
+
+    /// Starts the waiting deliveries whose endpoint and org have a free slot.
+    fn dispatch(&mut self) {
+        let Ok(mut m) = self.in_flight.lock() else {
+            return;
+        };
+        for (ep, queue) in self.waiting.iter_mut() {
+            while let Some(c) = queue.front() {
+                let org = &c.delivery.org_id;
+                let e = m.endpoints.get(ep).copied().unwrap_or(0);
+                let o = m.orgs.get(org).copied().unwrap_or(0);
+                if e >= self.per_endpoint || o >= self.per_org {
+                    break;
+                }
+                let Some(c) = queue.pop_front() else { break };
+                self.waiting_total -= 1;
+                *m.endpoints.entry(ep.clone()).or_insert(0) += 1;
+                *m.orgs.entry(c.delivery.org_id.clone()).or_insert(0) += 1;
+                let (d, results) = (self.d.clone(), self.results.clone());
+                let (in_flight, freed, held) = (
+                    self.in_flight.clone(),
+                    self.freed.clone(),
+                    self.held.clone(),
+                );
+                let (ep, org) = (ep.clone(), c.delivery.org_id.clone());
+                tokio::spawn(async move {
+                    let r = d.attempt(c).await;
+                    release(&in_flight, &ep, &org);
+                    held.fetch_sub(1, Ordering::SeqCst);
+                    let _ = results.send(r);
+                    freed.notify_one();
+                });
+            }
+        }
+        self.waiting.retain(|_, q| !q.is_empty());
+    }
 }
 
 fn full(counts: &HashMap<String, usize>, limit: usize) -> Vec<String> {

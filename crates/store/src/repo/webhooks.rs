@@ -98,6 +98,9 @@ pub trait OutboxSink: Send + Sync {
     fn unreserve(&self, n: usize);
     /// The committed deliveries leased to the worker.
     fn hand_over(&self, claimed: Vec<Claimed>);
+    /// Deliveries are due that were not handed over (written unleased, queued by a ping,
+    /// redelivery or recovery): look at the outbox now rather than at the next poll.
+    fn wake(&self);
 }
 
 /// The outbox writes on a connection the caller holds, inside the transaction of the cause.
@@ -383,6 +386,20 @@ fn is_pending() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     diesel::dsl::sql::<diesel::sql_types::Bool>("webhook_deliveries.status = 'pending'")
 }
 
+/// The columns a delivery queued again (redeliver, recover) gets: pending, due at `$now`, a new
+/// round of attempts, no claim.
+macro_rules! requeue {
+    ($now:expr) => {
+        (
+            wd::status.eq(PENDING),
+            wd::next_attempt_at.eq($now),
+            wd::round_attempts.eq(0_i64),
+            wd::locked_by.eq(None::<String>),
+            wd::finished_at.eq(None::<i64>),
+        )
+    };
+}
+
 /// Due, pending deliveries not for these endpoints or orgs, oldest due first.
 macro_rules! due_deliveries {
     ($now:expr, $exclude:expr, $exclude_orgs:expr, $limit:expr) => {
@@ -477,14 +494,9 @@ impl Store {
         sink.hand_over(claimed);
     }
 
-    /// Calls `hook` after every commit that wrote deliveries (set once per store).
-    pub fn set_outbox_hook(&self, hook: Box<dyn Fn() + Send + Sync>) {
-        let _ = self.outbox_hook.set(hook);
-    }
-
     pub(crate) fn outbox_written(&self) {
-        if let Some(h) = self.outbox_hook.get() {
-            h();
+        if let Some(sink) = self.outbox_sink.get() {
+            sink.wake();
         }
     }
 
@@ -701,13 +713,7 @@ impl Store {
                 .filter(wd::endpoint_id.eq(endpoint))
                 .filter(wd::id.eq(delivery));
             diesel::update(filter.filter(wd::status.ne(PENDING)))
-                .set((
-                    wd::status.eq(PENDING),
-                    wd::next_attempt_at.eq(now),
-                    wd::round_attempts.eq(0_i64),
-                    wd::locked_by.eq(None::<String>),
-                    wd::finished_at.eq(None::<i64>),
-                ))
+                .set(requeue!(now))
                 .execute(c)?;
             Ok::<_, StoreError>(
                 filter
@@ -740,13 +746,7 @@ impl Store {
                         .filter(wd::status.eq_any([FAILED, SKIPPED]))
                         .filter(wd::created_at.ge(since)),
                 )
-                .set((
-                    wd::status.eq(PENDING),
-                    wd::next_attempt_at.eq(now),
-                    wd::round_attempts.eq(0_i64),
-                    wd::locked_by.eq(None::<String>),
-                    wd::finished_at.eq(None::<i64>),
-                ))
+                .set(requeue!(now))
                 .execute(c)?,
             )
         })?;
