@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # The crates that hold the rules and must never do I/O (ARCHITECTURE.md).
-pure_crates := "roi-engine catalogue idempotency ratelimit webhooks"
+pure_crates := "roi-engine catalogue idempotency ratelimit webhooks digests"
 
 default:
     @just --list
