@@ -8,6 +8,7 @@
 //! port 0.
 
 pub mod cli;
+pub mod digest;
 pub mod http;
 pub mod outbound;
 

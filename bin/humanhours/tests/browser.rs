@@ -421,3 +421,81 @@ async fn a_person_signs_in_switches_the_period_and_shares_the_view() {
     c.close().await.unwrap();
     println!("browser test: artefacts in {}", dir.display());
 }
+
+/// The digest email's HTML part (as `digest preview --format html` prints it, the same
+/// function the mailer uses) in the browser: readable at 375 and 1280 px, nothing wider than
+/// the screen, no figure broken across lines, nothing fetched; screenshots kept.
+#[actix_web::test]
+async fn the_digest_email_reads_at_phone_and_desktop_widths() {
+    let driver = Driver::start().await;
+    let app = TestApp::spawn().await;
+    let (org_id, key) = app.org(Plan::Pro);
+    let zone = digests::period::Zone::utc();
+    let now_ms = clock::unix_ms(clock::now());
+    let last = digests::period::latest_due(now_ms, &zone).unwrap();
+    let agents = [
+        "support-bot",
+        "invoice-triage-agent-with-a-rather-long-name",
+        "sales-drafter",
+        "<script>alert(1)</script>",
+        "research-assistant",
+        "ops",
+    ];
+    for week in [last.previous(&zone).unwrap(), last] {
+        for i in 0..30_i64 {
+            let task_type = [
+                "email_classification",
+                "rfp_response",
+                "invoice_processing",
+                "legal_research_memo",
+                "code_review_pr",
+                "blog_long_draft",
+            ][(i % 6) as usize];
+            let outcome = ["success", "success", "needs_review", "failure"][(i % 4) as usize];
+            let r = app
+                .track(
+                    &key,
+                    &json!({
+                        "agent_id": agents[(i % 6) as usize],
+                        "task_type": task_type,
+                        "outcome": outcome,
+                        "agent_duration_seconds": 30 + i,
+                        "model": if i % 3 == 0 { "openai/gpt-4o-mini" } else { "acme/model-without-a-price" },
+                        "tokens_in": 2000,
+                        "tokens_out": 500,
+                        "occurred_at": clock::format_ms(clock::from_unix_ms(week.from_ms + i * 5_000_000)),
+                    }),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let out = app.cli(&[
+        "digest",
+        "preview",
+        "--org",
+        &org_id,
+        "--week",
+        &last.week.label(),
+        "--format",
+        "html",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = artifacts();
+    let file = dir.join("digest-email.html");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let c = driver.browser().await;
+    c.goto(&format!("file://{}", file.display())).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let fetched = js_number(&c, "performance.getEntriesByType('resource').length").await;
+    assert_eq!(fetched, 0, "the email fetches nothing");
+    screenshot(&c, 1280, &dir.join("digest-email-1280.png")).await;
+    screenshot(&c, 375, &dir.join("digest-email-375.png")).await;
+    c.close().await.unwrap();
+}

@@ -26,6 +26,7 @@ fn config(mode: JobsMode, prune_every: Duration) -> ServerConfig {
             poll_interval: Duration::from_millis(50),
             prune_every,
             limiter_prune_every: Duration::from_millis(100),
+            ..test_config().jobs
         },
         ..test_config()
     }

@@ -3,7 +3,7 @@
 //! (410, 20 failed deliveries), retries at their scheduled time on a driven clock, recover,
 //! redeliver, rotation, address checks at connect time, and bad input.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 mod common;
 
@@ -11,14 +11,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use common::receiver::{Received, Receiver};
+use common::receiver::{assert_signed, Receiver};
 use common::{seed_body, test_config, TestApp};
-use hmac::{Hmac, Mac};
 use ratelimit::Plan;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 /// A server whose webhook worker may reach 127.0.0.1 and looks at the outbox often.
 fn config(jobs: bool) -> app::ServerConfig {
@@ -59,58 +56,6 @@ async fn endpoint(app: &TestApp, key: &str, url: &str, types: &[&str]) -> (Strin
         r.body["id"].as_str().unwrap().to_owned(),
         r.body["secret"].as_str().unwrap().to_owned(),
     )
-}
-
-/// Independent of the crate that signs: HMAC-SHA256 from the RustCrypto crates directly.
-fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    m.update(msg);
-    m.finalize().into_bytes().to_vec()
-}
-
-fn key_of(secret: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap())
-        .unwrap()
-}
-
-/// Both schemes verify with `secret`; returns how many v1 signatures each header carried.
-fn assert_signed(r: &Received, secret: &str) -> (usize, usize) {
-    let key = key_of(secret);
-    let sig = r.header("x-humanhours-signature");
-    let t = sig
-        .split(',')
-        .find_map(|p| p.strip_prefix("t="))
-        .expect("t=");
-    let mut msg = format!("{t}.").into_bytes();
-    msg.extend_from_slice(&r.body);
-    let want: String = hmac(&key, &msg)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let v1: Vec<&str> = sig
-        .split(',')
-        .filter_map(|p| p.strip_prefix("v1="))
-        .collect();
-    assert!(v1.contains(&want.as_str()), "humanhours signature: {sig}");
-    let now = app::clock::now().unix_timestamp();
-    assert!(
-        (now - t.parse::<i64>().unwrap()).abs() < 60,
-        "t is the attempt's time"
-    );
-
-    let (id, ts) = (r.header("webhook-id"), r.header("webhook-timestamp"));
-    assert_eq!(ts, t);
-    let mut msg = format!("{id}.{ts}.").into_bytes();
-    msg.extend_from_slice(&r.body);
-    let want = base64::engine::general_purpose::STANDARD.encode(hmac(&key, &msg));
-    let sigs: Vec<&str> = r
-        .header("webhook-signature")
-        .split(' ')
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .collect();
-    assert!(sigs.contains(&want.as_str()), "standard signature");
-    (v1.len(), sigs.len())
 }
 
 /// Waits until `n` of the endpoint's deliveries are no longer pending (the worker records

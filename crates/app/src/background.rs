@@ -6,7 +6,8 @@
 //! - cluster-wide scheduled jobs, run once per slot by one of the instances that run jobs:
 //!   `prune-idempotency` (records past their 24 h window), `prune-dashboard-sessions`
 //!   (expired sign-ins) and `prune-webhook-deliveries` (succeeded and skipped deliveries
-//!   after 30 days), every 10 minutes.
+//!   after 30 days), every 10 minutes; `digests` (claims the weekly digests that are due,
+//!   every minute) and the `send-digest-emails` jobs it queues (on instances with SMTP set).
 //!
 //! `HUMANHOURS_JOBS` decides: `on` (HTTP, tasks and jobs), `off` (HTTP and its own tasks, no
 //! queued or scheduled jobs: other instances run them), `only` (jobs alone, no HTTP, no
@@ -72,6 +73,8 @@ pub struct JobsConfig {
     pub prune_every: Duration,
     /// Period of the rate limiter's pruning.
     pub limiter_prune_every: Duration,
+    /// Weekly digests: how often to look for due ones, the catch-up window, the public URL.
+    pub digests: crate::digests::DigestConfig,
 }
 
 impl Default for JobsConfig {
@@ -81,6 +84,7 @@ impl Default for JobsConfig {
             poll_interval: Duration::from_secs(1),
             prune_every: Duration::from_secs(600),
             limiter_prune_every: Duration::from_secs(60),
+            digests: crate::digests::DigestConfig::default(),
         }
     }
 }
@@ -93,8 +97,24 @@ pub const PRUNE_WEBHOOK_DELIVERIES: &str = "prune-webhook-deliveries";
 /// How long succeeded and skipped webhook deliveries are kept (API.md §9).
 pub const DELIVERY_RETENTION_MS: i64 = 30 * 86_400_000;
 
+/// What the digest jobs need besides the store: the SMTP client (none: no email is sent, and
+/// this instance does not take send jobs) and the counters for `/metrics`.
+#[derive(Clone, Default)]
+pub struct DigestWork {
+    pub mailer: Option<Arc<dyn crate::digests::Mailer>>,
+    pub stats: Arc<crate::digests::DigestStats>,
+}
+
+impl std::fmt::Debug for DigestWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestWork")
+            .field("mailer", &self.mailer.is_some())
+            .finish()
+    }
+}
+
 /// The cluster-wide jobs and their schedules: what any instance that runs jobs can run.
-pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig) -> Registry {
+pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig, digest: &DigestWork) -> Registry {
     let mut registry = Registry::new();
     let st = store.clone();
     registry
@@ -148,7 +168,39 @@ pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig) -> Registry {
             }),
         )
         .schedule(PRUNE_WEBHOOK_DELIVERIES, config.prune_every);
+    digest_jobs(&mut registry, store, config, digest);
     registry
+}
+
+/// The digest schedule, and the send job where SMTP is set.
+fn digest_jobs(registry: &mut Registry, store: &Arc<Store>, config: &JobsConfig, w: &DigestWork) {
+    use crate::digests::{self, SendJob};
+    let (st, cfg, stats) = (store.clone(), config.digests.clone(), w.stats.clone());
+    let mail = w.mailer.is_some();
+    registry.job(
+        digests::TICK_JOB,
+        3,
+        blocking(move |_| {
+            let now = clock::unix_ms(clock::now());
+            digests::tick(&st, &cfg, mail, &stats, now)
+                .map(|_| ())
+                .map_err(|e| JobError::retry(format!("{e:#}")))
+        }),
+    );
+    if config.digests.scheduled {
+        registry.schedule(digests::TICK_JOB, config.digests.every);
+    }
+    if let Some(mailer) = &w.mailer {
+        let (st, mailer, stats) = (store.clone(), mailer.clone(), w.stats.clone());
+        registry.job(digests::SEND_JOB, 1, move |run: jobs::JobRun| {
+            let (st, mailer, stats) = (st.clone(), mailer.clone(), stats.clone());
+            async move {
+                let job: SendJob =
+                    serde_json::from_str(&run.payload).map_err(JobError::permanent)?;
+                digests::send_emails(st, mailer, stats, job).await
+            }
+        });
+    }
 }
 
 /// Adds the per-instance tasks of an instance that serves HTTP.
@@ -187,9 +239,16 @@ fn runner(store: Arc<Store>, registry: Registry, config: &JobsConfig, stats: Arc
 
 /// Starts the background work of an instance that serves HTTP (`on` or `off`), on the
 /// current tokio runtime.
-pub fn start_for_server(state: Arc<App>) -> Running {
+pub fn start_for_server(
+    state: Arc<App>,
+    mailer: Option<Arc<dyn crate::digests::Mailer>>,
+) -> Running {
     let config = &state.config.jobs;
-    let mut registry = cluster_jobs(&state.store, config);
+    let work = DigestWork {
+        mailer,
+        stats: state.metrics.digests.clone(),
+    };
+    let mut registry = cluster_jobs(&state.store, config, &work);
     instance_tasks(&mut registry, &state);
     runner(
         state.store.clone(),
@@ -201,7 +260,12 @@ pub fn start_for_server(state: Arc<App>) -> Running {
 }
 
 /// Starts the jobs of a jobs-only instance (`only`): no HTTP, so no caches to refresh.
-pub fn start_jobs_only(store: Arc<Store>, config: &JobsConfig, stats: Arc<Stats>) -> Running {
-    let registry = cluster_jobs(&store, config);
+pub fn start_jobs_only(
+    store: Arc<Store>,
+    config: &JobsConfig,
+    stats: Arc<Stats>,
+    digest: &DigestWork,
+) -> Running {
+    let registry = cluster_jobs(&store, config, digest);
     runner(store, registry, config, stats).start()
 }

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub jobs: Arc<jobs::Stats>,
     /// What this instance's webhook worker did.
     pub webhooks: Arc<crate::webhooks::worker::WebhookStats>,
+    /// What this instance's digest jobs did.
+    pub digests: Arc<crate::digests::DigestStats>,
 }
 
 /// The methods counted by name; any other method (a client may send any token) is `OTHER`, so
@@ -95,12 +97,14 @@ impl Metrics {
         self.events_stored.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// `queue` and `outbox` are database reads, left out when they failed.
+    /// `queue`, `outbox` and `digest_emails` (pending) are database reads, left out when they
+    /// failed.
     pub fn render(
         &self,
         state: &App,
         queue: Option<store::JobCounts>,
         outbox: Option<(store::OutboxCounts, i64)>,
+        digest_emails: Option<i64>,
     ) -> String {
         let mut out = String::new();
         let map = self
@@ -245,6 +249,33 @@ impl Metrics {
                 "gauge",
                 "Age of the oldest pending webhook delivery (0 when none).",
                 age,
+            );
+        }
+        one_value(
+            &mut out,
+            "humanhours_digests_claimed_total",
+            "counter",
+            "Digests composed and queued by this instance (each org, kind and period once across instances).",
+            self.digests.claimed(),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP humanhours_digest_emails_total Digest email attempts by this instance, by outcome: sent (accepted by the SMTP server), retry (not accepted, due again), refused (refused for good)."
+        );
+        let _ = writeln!(out, "# TYPE humanhours_digest_emails_total counter");
+        for (outcome, n) in self.digests.emails() {
+            let _ = writeln!(
+                out,
+                "humanhours_digest_emails_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        if let Some(n) = digest_emails {
+            one_value(
+                &mut out,
+                "humanhours_digest_emails_pending",
+                "gauge",
+                "Digest emails not yet accepted by the SMTP server (every instance's).",
+                n,
             );
         }
         let _ = writeln!(

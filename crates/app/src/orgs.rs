@@ -1,6 +1,8 @@
 //! Operator actions shared by the CLI, the first start and the tests: orgs, keys, agent rates,
 //! share links, price and FX imports. Each validates its input with the domain types before writing.
 
+use ::digests::period::Zone;
+use ::digests::Recipients;
 use anyhow::{bail, Context as _};
 use catalogue::{parse_fx_csv, parse_openrouter_models, parse_price_csv, Currency, PriceRow};
 use ratelimit::Plan;
@@ -62,6 +64,8 @@ pub fn create_org(store: &Store, new: &NewOrg, now: OffsetDateTime) -> anyhow::R
         fallback_baseline_minutes: new.fallback_baseline_minutes.map(|b| b.to_string()),
         monthly_event_cap: new.monthly_event_cap.map(cap_to_i64).transpose()?,
         created_at: clock::unix_ms(now),
+        timezone: "UTC".to_owned(),
+        digest_recipients: String::new(),
     };
     store.create_org(&row)?;
     Ok(row)
@@ -83,6 +87,10 @@ pub struct OrgUpdate {
     pub hourly_rate: Option<HourlyRate>,
     pub fallback_baseline_minutes: Option<Option<BaselineMinutes>>,
     pub monthly_event_cap: Option<Option<u64>>,
+    /// The zone the org's digest weeks are cut in.
+    pub timezone: Option<Zone>,
+    /// Digest recipients (an empty list: none).
+    pub digest_recipients: Option<Recipients>,
 }
 
 /// Applies a change to an org.
@@ -103,6 +111,8 @@ pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Res
             .monthly_event_cap
             .map(|c| c.map(cap_to_i64).transpose())
             .transpose()?,
+        timezone: u.timezone.as_ref().map(|z| z.name().to_owned()),
+        digest_recipients: u.digest_recipients.as_ref().map(Recipients::stored),
     };
     if changes.name.is_none()
         && changes.plan.is_none()
@@ -110,6 +120,8 @@ pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Res
         && changes.hourly_rate.is_none()
         && changes.fallback_baseline_minutes.is_none()
         && changes.monthly_event_cap.is_none()
+        && changes.timezone.is_none()
+        && changes.digest_recipients.is_none()
     {
         bail!("nothing to change: give at least one option");
     }

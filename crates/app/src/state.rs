@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub org_read_concurrency: usize,
     /// Webhook delivery (`webhooks`).
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// SMTP for digest emails; `None`: no email is sent.
+    pub mail: Option<crate::digests::MailSettings>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +59,7 @@ impl Default for ServerConfig {
             client_ip_header: None,
             org_read_concurrency: crate::read::gate::default_concurrency(),
             webhooks: crate::webhooks::WebhookConfig::default(),
+            mail: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::str::FromStr as _;
 
 use rust_decimal::Decimal;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An exact decimal written as a JSON number with no float noise and no trailing zeros:
 /// `2.97`, `0.066`, `45` (API.md §4). serde_json's `arbitrary_precision` keeps the digits.
@@ -16,6 +16,17 @@ impl Serialize for JsonDecimal {
         serde_json::Number::from_str(&text)
             .map_err(serde::ser::Error::custom)?
             .serialize(s)
+    }
+}
+
+/// Read back from the JSON number it was written as (a stored digest), digit for digit.
+impl<'de> Deserialize<'de> for JsonDecimal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = serde_json::Number::deserialize(d)?;
+        Decimal::from_str_exact(&n.to_string())
+            .or_else(|_| Decimal::from_scientific(&n.to_string()))
+            .map(JsonDecimal)
+            .map_err(serde::de::Error::custom)
     }
 }
 

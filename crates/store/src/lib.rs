@@ -17,6 +17,13 @@ mod writer;
 
 pub use db::{init_tls, Backend, DbConfig, SqliteSync, Store, StoreError};
 pub use models::*;
+pub use repo::digests::DigestWrites;
+/// Digest email statuses as stored.
+pub mod email_status {
+    pub use crate::repo::digests::{
+        EMAIL_PENDING as PENDING, EMAIL_REFUSED as REFUSED, EMAIL_SENT as SENT,
+    };
+}
 pub use repo::jobs::{JobCounts, JobRetry, DEAD_RUN_AT};
 pub use repo::reports::{Dim, ReportQuery, ReportRow, Sums, MAX_DIMS};
 pub use repo::track::{

@@ -17,6 +17,10 @@ pub struct OrgRow {
     pub fallback_baseline_minutes: Option<String>,
     pub monthly_event_cap: Option<i64>,
     pub created_at: i64,
+    /// IANA zone the org's digest weeks are cut in.
+    pub timezone: String,
+    /// Digest recipients, space-separated; empty: none.
+    pub digest_recipients: String,
 }
 
 /// A change to an org: `None` leaves a field as it is; `Some(None)` clears a nullable one.
@@ -29,6 +33,8 @@ pub struct OrgChanges {
     pub hourly_rate: Option<String>,
     pub fallback_baseline_minutes: Option<Option<String>>,
     pub monthly_event_cap: Option<Option<i64>>,
+    pub timezone: Option<String>,
+    pub digest_recipients: Option<String>,
 }
 
 /// An API key: its public prefix and a slow salted hash of the whole key; never the key.
@@ -303,4 +309,36 @@ pub struct AttemptRow {
     pub duration_ms: i64,
     /// At most 2 KiB of the receiver's answer.
     pub response_body: String,
+}
+
+/// A digest sent (or being sent) for one org, kind and period (`digests`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = digests, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct DigestRow {
+    pub org_id: String,
+    /// `weekly` or `monthly`.
+    pub kind: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    /// `2026-W48`.
+    pub label: String,
+    /// The digest as JSON text, as sent.
+    pub data: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// One recipient's email of a digest (`digest_emails`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = digest_emails, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct DigestEmailRow {
+    pub org_id: String,
+    pub kind: String,
+    pub period_start: i64,
+    pub address: String,
+    /// `pending`, `sent` or `refused`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
 }

@@ -11,6 +11,8 @@ diesel::table! {
         fallback_baseline_minutes -> Nullable<Text>,
         monthly_event_cap -> Nullable<BigInt>,
         created_at -> BigInt,
+        timezone -> Text,
+        digest_recipients -> Text,
     }
 }
 
@@ -243,9 +245,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    digests (org_id, kind, period_start) {
+        org_id -> Text,
+        kind -> Text,
+        period_start -> BigInt,
+        period_end -> BigInt,
+        label -> Text,
+        data -> Text,
+        created_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    digest_emails (org_id, kind, period_start, address) {
+        org_id -> Text,
+        kind -> Text,
+        period_start -> BigInt,
+        address -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
+    digests,
+    digest_emails,
     api_keys,
     agents,
     task_type_overrides,

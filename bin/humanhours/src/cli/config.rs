@@ -296,6 +296,60 @@ pub struct ServeArgs {
         default_value_t = 16
     )]
     pub webhook_endpoint_concurrency: usize,
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Where digest emails go, and the address people reach the server at (digest links).
+#[derive(Debug, Clone, Args)]
+pub struct MailArgs {
+    /// SMTP server for digest emails: `smtp://user:pass@host:587` (STARTTLS), `smtps://…:465`
+    /// (TLS) or `smtp+plain://host:25` (no TLS, a local relay). Unset: no email is sent.
+    #[arg(long, env = "HUMANHOURS_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The sender of digest emails.
+    #[arg(
+        long,
+        env = "HUMANHOURS_MAIL_FROM",
+        default_value = "HumanHours <humanhours@localhost>"
+    )]
+    pub mail_from: String,
+    /// The server's address as people reach it: digests link to its dashboard.
+    #[arg(
+        long,
+        env = "HUMANHOURS_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+}
+
+impl MailArgs {
+    /// The SMTP settings, checked (a wrong URL or sender fails here, before anything starts).
+    pub fn settings(&self) -> anyhow::Result<Option<app::digests::MailSettings>> {
+        let Some(url) = self
+            .smtp_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(None);
+        };
+        let settings = app::digests::MailSettings {
+            smtp_url: url.to_owned(),
+            from: self.mail_from.clone(),
+        };
+        crate::digest::mail::SmtpMailer::new(&settings)?;
+        Ok(Some(settings))
+    }
+
+    /// The public URL, checked.
+    pub fn public_url(&self) -> anyhow::Result<String> {
+        let u = self.public_url.trim().trim_end_matches('/');
+        match url::Url::parse(u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") => Ok(u.to_owned()),
+            _ => bail!("HUMANHOURS_PUBLIC_URL '{u}' must be an http or https URL such as https://roi.example.com"),
+        }
+    }
 }
 
 impl ServeArgs {
@@ -383,8 +437,13 @@ impl ServeArgs {
             jobs: JobsConfig {
                 mode: self.jobs,
                 poll_interval: Duration::from_millis(self.job_poll_ms),
+                digests: app::digests::DigestConfig {
+                    public_url: self.mail.public_url()?,
+                    ..app::digests::DigestConfig::default()
+                },
                 ..JobsConfig::default()
             },
+            mail: self.mail.settings()?,
             key_cache_ttl: Duration::from_secs(self.key_cache_ttl_secs),
             plan_limits: limits,
             prices_refresh: Duration::from_secs(self.prices_refresh_secs.max(1)),
@@ -424,6 +483,9 @@ pub enum Command {
     /// Read-only share links to an org's dashboard overview.
     #[command(subcommand)]
     Share(ShareCommand),
+    /// Weekly digests: preview one, or send one again.
+    #[command(subcommand)]
+    Digest(DigestCommand),
     /// Development tools.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -534,6 +596,42 @@ pub enum OrgCommand {
         /// Events, or `none` to clear.
         #[arg(long)]
         monthly_event_cap: Option<String>,
+        /// IANA time zone of the org's weeks (digests): Europe/Berlin, America/New_York, UTC.
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Digest recipients, comma-separated (at most 10), or `none` to clear.
+        #[arg(long)]
+        digest_to: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Print an org's weekly digest without sending it.
+    Preview {
+        /// Org id or name.
+        #[arg(long)]
+        org: String,
+        /// ISO week, e.g. 2026-W48. Default: the last complete week in the org's zone.
+        #[arg(long)]
+        week: Option<String>,
+        /// text, html or json (the webhook's data).
+        #[arg(long, default_value = "text", value_parser = ["text", "html", "json"])]
+        format: String,
+        #[command(flatten)]
+        mail: MailArgs,
+    },
+    /// Send an org's weekly digest again, on purpose: email to its current recipients and the
+    /// `weekly.digest` webhook. Queued: a running server (with jobs on) sends it.
+    Send {
+        /// Org id or name.
+        #[arg(long)]
+        org: String,
+        /// ISO week, e.g. 2026-W48.
+        #[arg(long)]
+        week: String,
+        #[command(flatten)]
+        mail: MailArgs,
     },
 }
 

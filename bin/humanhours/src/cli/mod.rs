@@ -14,8 +14,8 @@ use store::Store;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::config::{
-    AgentCommand, Cli, Command, DevCommand, FxCommand, KeyCommand, OrgCommand, PricesCommand,
-    ServeArgs, ShareCommand,
+    AgentCommand, Cli, Command, DevCommand, DigestCommand, FxCommand, KeyCommand, OrgCommand,
+    PricesCommand, ServeArgs, ShareCommand,
 };
 use app::background::JobsMode;
 use app::clock;
@@ -206,6 +206,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&db)?;
             share_command(&store, cmd)
         }
+        Command::Digest(cmd) => {
+            let store = Store::open(&db)?;
+            digest_command(&store, cmd)
+        }
         Command::Fx(FxCommand::Import { file }) => {
             let store = Store::open(&db)?;
             let text = std::fs::read_to_string(&file)
@@ -283,6 +287,48 @@ fn share_command(store: &Store, cmd: ShareCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn digest_command(store: &Store, cmd: DigestCommand) -> anyhow::Result<()> {
+    use app::digests::{compose, resend, OrgDigest};
+    use digests::period::{last_complete_week, week_period, IsoWeek};
+    let now = clock::unix_ms(clock::now());
+    match cmd {
+        DigestCommand::Preview {
+            org,
+            week,
+            format,
+            mail,
+        } => {
+            let od = OrgDigest::of(&orgs::org(store, &org)?)?;
+            let week = match week {
+                Some(w) => IsoWeek::parse(&w)?,
+                None => last_complete_week(now, &od.zone)?,
+            };
+            let period = week_period(week, &od.zone)?;
+            let d = compose(store, &od, &period, &mail.public_url()?, now)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&d)?),
+                "html" => println!("{}", crate::digest::html(&d)),
+                _ => print!("{}", crate::digest::text(&d)),
+            }
+        }
+        DigestCommand::Send { org, week, mail } => {
+            let od = OrgDigest::of(&orgs::org(store, &org)?)?;
+            let week = IsoWeek::parse(&week)?;
+            let smtp = mail.settings()?.is_some();
+            let (_, emails) = resend(store, &od, week, &mail.public_url()?, smtp, now)?;
+            if !smtp && !od.recipients.is_empty() {
+                eprintln!("HUMANHOURS_SMTP_URL is not set: no email queued");
+            }
+            eprintln!(
+                "digest {week} of org {} queued: {emails} email(s), and the weekly.digest webhook for subscribed endpoints; a running server with jobs on sends them",
+                od.org.id
+            );
+        }
+    }
+    Ok(())
+}
+
 fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
     match cmd {
         OrgCommand::Create {
@@ -308,10 +354,10 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
             println!("{}", row.id);
         }
         OrgCommand::List => {
-            println!("id\tname\tplan\tcurrency\thourly_rate\tfallback_baseline_minutes\tmonthly_event_cap");
+            println!("id\tname\tplan\tcurrency\thourly_rate\tfallback_baseline_minutes\tmonthly_event_cap\ttimezone\tdigest_to");
             for o in store.list_orgs()? {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     o.id,
                     o.name,
                     o.plan,
@@ -320,7 +366,13 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
                     o.fallback_baseline_minutes.as_deref().unwrap_or("-"),
                     o.monthly_event_cap
                         .map(|c| c.to_string())
-                        .unwrap_or_else(|| "-".into())
+                        .unwrap_or_else(|| "-".into()),
+                    o.timezone,
+                    if o.digest_recipients.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        o.digest_recipients.replace(' ', ",")
+                    }
                 );
             }
         }
@@ -332,8 +384,24 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
             hourly_rate,
             fallback_baseline_minutes,
             monthly_event_cap,
+            timezone,
+            digest_to,
         } => {
             let update = OrgUpdate {
+                timezone: timezone
+                    .as_deref()
+                    .map(digests::period::Zone::parse)
+                    .transpose()?,
+                digest_recipients: digest_to
+                    .as_deref()
+                    .map(|s| {
+                        if s.trim() == "none" {
+                            Ok(digests::Recipients::default())
+                        } else {
+                            digests::Recipients::parse(s)
+                        }
+                    })
+                    .transpose()?,
                 name,
                 plan: p.as_deref().map(plan).transpose()?,
                 currency: c.as_deref().map(currency).transpose()?,
@@ -419,7 +487,12 @@ fn serve_jobs_only(db: &store::DbConfig, config: &ServerConfig) -> anyhow::Resul
             &config.webhooks,
             Default::default(),
         )?;
-        let running = app::background::start_jobs_only(store, &config.jobs, Default::default());
+        let work = app::background::DigestWork {
+            mailer: crate::digest::mail::from_settings(config.mail.as_ref())?,
+            stats: Default::default(),
+        };
+        let running =
+            app::background::start_jobs_only(store, &config.jobs, Default::default(), &work);
         shutdown_signal().await?;
         tracing::info!("stopping: running jobs and webhook attempts get their grace period");
         hooks.stop(std::time::Duration::from_secs(20)).await;

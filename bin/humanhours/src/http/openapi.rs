@@ -82,6 +82,10 @@ pub(crate) fn document() -> Document {
                 "webhooks",
                 "Endpoints that receive signed messages, and their deliveries.",
             ),
+            (
+                "org",
+                "The org's settings: its time zone and digest recipients.",
+            ),
             ("health", "Liveness and readiness (no key)."),
             ("meta", "This document (no key)."),
         ]

@@ -8,7 +8,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::http::api::{agents, health, reports, task_types, track, webhooks};
+use crate::http::api::{agents, health, org, reports, task_types, track, webhooks};
 use crate::http::auth::require_key;
 use crate::http::errors::{ApiError, HttpError};
 use crate::http::openapi;
@@ -84,6 +84,8 @@ api_routes! {
         get "/webhooks/{id}/deliveries" => webhooks::deliveries;
         post "/webhooks/{id}/deliveries/{delivery_id}/redeliver" => webhooks::redeliver;
         post "/webhooks/{id}/recover" => webhooks::recover;
+        get "/org" => org::get;
+        patch "/org" => org::patch;
     }
 }
 

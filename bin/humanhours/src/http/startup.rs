@@ -163,7 +163,13 @@ pub fn start(
     state: web::Data<App>,
     workers: Option<usize>,
 ) -> std::io::Result<(Server, Background)> {
-    let jobs = app::background::start_for_server(state.clone().into_inner());
+    // Only instances that run jobs send email: they say once whether they can.
+    let mailer = match state.config.jobs.mode {
+        app::background::JobsMode::Off => None,
+        _ => crate::digest::mail::from_settings(state.config.mail.as_ref())
+            .map_err(std::io::Error::other)?,
+    };
+    let jobs = app::background::start_for_server(state.clone().into_inner(), mailer);
     let webhooks = match state.config.jobs.mode {
         app::background::JobsMode::Off => None,
         _ => Some(start_webhooks(

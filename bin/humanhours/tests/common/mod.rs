@@ -13,6 +13,7 @@
 )]
 
 pub mod receiver;
+pub mod smtp;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -162,6 +163,15 @@ pub fn test_config() -> ServerConfig {
             .with_per_second(Plan::Pro, big)
             .with_per_second(Plan::Enterprise, big),
         key_cache_ttl: Duration::from_secs(1),
+        // Digests are due every week on the real clock: only the tests about them run the
+        // schedule (or drive `app::digests::tick` on a clock of their own).
+        jobs: app::background::JobsConfig {
+            digests: app::digests::DigestConfig {
+                scheduled: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
         ..ServerConfig::default()
     }
 }

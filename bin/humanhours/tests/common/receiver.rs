@@ -3,13 +3,16 @@
 //! status of its script (then its default status).
 
 #![allow(dead_code, unreachable_pub, reason = "shared by several test binaries")]
-#![expect(clippy::unwrap_used, reason = "test helper")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helper")]
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One request as received.
@@ -176,4 +179,56 @@ async fn serve(mut sock: tokio::net::TcpStream, inner: Arc<Inner>) {
             return;
         }
     }
+}
+
+/// Independent of the crate that signs: HMAC-SHA256 from the RustCrypto crates directly.
+pub fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    m.update(msg);
+    m.finalize().into_bytes().to_vec()
+}
+
+pub fn key_of(secret: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap()
+}
+
+/// Both schemes verify with `secret`; returns how many v1 signatures each header carried.
+pub fn assert_signed(r: &Received, secret: &str) -> (usize, usize) {
+    let key = key_of(secret);
+    let sig = r.header("x-humanhours-signature");
+    let t = sig
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .expect("t=");
+    let mut msg = format!("{t}.").into_bytes();
+    msg.extend_from_slice(&r.body);
+    let want: String = hmac(&key, &msg)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let v1: Vec<&str> = sig
+        .split(',')
+        .filter_map(|p| p.strip_prefix("v1="))
+        .collect();
+    assert!(v1.contains(&want.as_str()), "humanhours signature: {sig}");
+    let now = app::clock::now().unix_timestamp();
+    assert!(
+        (now - t.parse::<i64>().unwrap()).abs() < 60,
+        "t is the attempt's time"
+    );
+
+    let (id, ts) = (r.header("webhook-id"), r.header("webhook-timestamp"));
+    assert_eq!(ts, t);
+    let mut msg = format!("{id}.{ts}.").into_bytes();
+    msg.extend_from_slice(&r.body);
+    let want = base64::engine::general_purpose::STANDARD.encode(hmac(&key, &msg));
+    let sigs: Vec<&str> = r
+        .header("webhook-signature")
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .collect();
+    assert!(sigs.contains(&want.as_str()), "standard signature");
+    (v1.len(), sigs.len())
 }

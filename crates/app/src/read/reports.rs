@@ -8,9 +8,9 @@ use std::sync::Arc;
 use ratelimit::Plan;
 use roi_engine::{aggregate_net, from_fixed_sum, AGENT_COST_DP, HOURS_DP, MONEY_DP};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use store::{Dim, ReportQuery, ReportRow, Sums};
+use store::{Dim, ReportQuery, ReportRow, Store, Sums};
 use utoipa::ToSchema;
 
 use super::buckets::{self, Buckets, Unit};
@@ -107,14 +107,14 @@ struct Grouped {
 
 /// The buckets of `unit` over the part of the range that holds events.
 fn buckets_for(
-    state: &App,
+    store: &Store,
     org: &str,
     unit: Unit,
     scope: &Scope,
     range: &Range,
     field: &str,
 ) -> Result<Option<Buckets>, ApiError> {
-    let Some((first, last)) = state.store.event_span(org)? else {
+    let Some((first, last)) = store.event_span(org)? else {
         return Ok(None);
     };
     let (a, b) = (range.from.max(first), range.to.min(last + 1));
@@ -135,15 +135,15 @@ fn bucket_error(e: buckets::BucketError, field: &str) -> ApiError {
 }
 
 fn run_grouped(
-    state: &App,
+    store: &Store,
     org: &OrgSettings,
     scope: &Scope,
     grouping: Grouping,
     now_ms: i64,
 ) -> Result<Grouped, ApiError> {
-    let range = scope.resolve(now_ms, || Ok(state.store.event_span(&org.id)?))?;
+    let range = scope.resolve(now_ms, || Ok(store.event_span(&org.id)?))?;
     let (buckets, labels) = match grouping.time() {
-        Some(unit) => match buckets_for(state, &org.id, unit, scope, &range, "group_by")? {
+        Some(unit) => match buckets_for(store, &org.id, unit, scope, &range, "group_by")? {
             Some(b) => (Some(b.cuts), b.labels),
             None => (None, Vec::new()),
         },
@@ -154,7 +154,7 @@ fn run_grouped(
     let rows = if empty {
         Vec::new()
     } else {
-        state.store.report(&ReportQuery {
+        store.report(&ReportQuery {
             org_id: org.id.clone(),
             from_ms: range.from,
             to_ms: range.to,
@@ -409,7 +409,7 @@ pub async fn grouped(
     };
     let (org2, scope2) = (org.clone(), scope.clone());
     let rep = super::gate::heavy(state, &org.id, move |st| {
-        run_grouped(st, &org2, &scope2, grouping, now_ms)
+        run_grouped(&st.store, &org2, &scope2, grouping, now_ms)
     })
     .await?;
     let mut rows = rep.rows.clone();
@@ -522,7 +522,7 @@ impl Head {
 }
 
 /// Exact sums over a set of events, as every answer prints them.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SumsOut {
     pub events: i64,
     pub hours_saved: JsonDecimal,
@@ -569,12 +569,12 @@ pub const OUTCOMES: [&str; 3] = ["success", "failure", "needs_review"];
 
 /// Computes the summary of a scope (blocking: call on the blocking pool).
 pub fn summary_data(
-    st: &App,
+    store: &Store,
     org: &OrgSettings,
     scope: &Scope,
     now_ms: i64,
 ) -> Result<Summary, ApiError> {
-    let range = scope.resolve(now_ms, || Ok(st.store.event_span(&org.id)?))?;
+    let range = scope.resolve(now_ms, || Ok(store.event_span(&org.id)?))?;
     let filled = (range.to - range.from) / 86_400_000 <= MAX_FILLED_DAYS;
     let b = if filled {
         if range.from < range.to {
@@ -586,11 +586,11 @@ pub fn summary_data(
             None
         }
     } else {
-        buckets_for(st, &org.id, Unit::Day, scope, &range, "from")?
+        buckets_for(store, &org.id, Unit::Day, scope, &range, "from")?
     };
     let rows = match &b {
         None => Vec::new(),
-        Some(b) => st.store.report(&ReportQuery {
+        Some(b) => store.report(&ReportQuery {
             org_id: org.id.clone(),
             from_ms: range.from,
             to_ms: range.to,
@@ -631,7 +631,7 @@ pub fn summary_data(
 }
 
 /// The sums per outcome; all three are always present.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ByOutcome {
     pub success: SumsOut,
     pub failure: SumsOut,
@@ -672,7 +672,7 @@ pub async fn summary(
     let scope = params::scope(p)?;
     let (org2, scope2) = (org.clone(), scope.clone());
     let s = super::gate::heavy(state, &org.id, move |st| {
-        summary_data(st, &org2, &scope2, now_ms)
+        summary_data(&st.store, &org2, &scope2, now_ms)
     })
     .await?;
     let outcome = |name: &str| {
@@ -708,7 +708,7 @@ pub type GroupSums = (Option<String>, Sums);
 /// One dimension's rows over a scope, sorted as `GET /reports/time-saved?group_by=<dim>`
 /// sorts them (hours saved, largest first), with the range they cover. Blocking.
 pub fn breakdown(
-    st: &App,
+    store: &Store,
     org: &OrgSettings,
     scope: &Scope,
     dim: Dim,
@@ -719,7 +719,7 @@ pub fn breakdown(
         groups: vec![params::Group::Dim(dim)],
         names: vec![name.to_owned()],
     };
-    let rep = run_grouped(st, org, scope, grouping, now_ms)?;
+    let rep = run_grouped(store, org, scope, grouping, now_ms)?;
     let mut rows = rep.rows;
     sort_rows(&mut rows, None, false);
     let rows = rows
@@ -730,7 +730,7 @@ pub fn breakdown(
 }
 
 /// One agent of the leaderboard.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LeaderboardRow {
     /// Equal values share a rank (1, 2, 2, 4).
     pub rank: usize,
@@ -749,26 +749,21 @@ pub struct Leaderboard {
     pub rows: Vec<LeaderboardRow>,
 }
 
-/// `GET /reports/leaderboard`: agents ranked by `metric`. Pro.
-pub async fn leaderboard(
-    state: &Arc<App>,
-    org: &Arc<OrgSettings>,
-    p: &Params,
+/// The agents of a scope ranked by `metric`, the first `top` of them, as
+/// `GET /reports/leaderboard` lists them (blocking; digests call it too).
+pub fn ranked_agents(
+    store: &Store,
+    org: &OrgSettings,
+    scope: &Scope,
+    metric: Metric,
+    top: usize,
     now_ms: i64,
-) -> Result<Leaderboard, ApiError> {
-    require_pro(org, "reports other than usage")?;
-    let scope = params::scope(p)?;
-    let metric = params::metric(p, "metric")?.unwrap_or(Metric::HoursSaved);
-    let top = params::top(p)?.unwrap_or(10);
-    let (org2, scope2) = (org.clone(), scope.clone());
+) -> Result<(Range, Vec<LeaderboardRow>), ApiError> {
     let grouping = Grouping {
         groups: vec![params::Group::Dim(Dim::Agent)],
         names: vec!["agent".into()],
     };
-    let rep = super::gate::heavy(state, &org.id, move |st| {
-        run_grouped(st, &org2, &scope2, grouping, now_ms)
-    })
-    .await?;
+    let rep = run_grouped(store, org, scope, grouping, now_ms)?;
     let mut rows = rep.rows;
     sort_rows(&mut rows, Some(metric), false);
     let mut out = Vec::new();
@@ -786,12 +781,43 @@ pub async fn leaderboard(
             sums: SumsOut::from(&r.sums),
         });
     }
+    Ok((rep.range, out))
+}
+
+/// `GET /reports/leaderboard`: agents ranked by `metric`. Pro.
+pub async fn leaderboard(
+    state: &Arc<App>,
+    org: &Arc<OrgSettings>,
+    p: &Params,
+    now_ms: i64,
+) -> Result<Leaderboard, ApiError> {
+    require_pro(org, "reports other than usage")?;
+    let scope = params::scope(p)?;
+    let metric = params::metric(p, "metric")?.unwrap_or(Metric::HoursSaved);
+    let top = params::top(p)?.unwrap_or(10);
+    let (org2, scope2) = (org.clone(), scope.clone());
+    let (range, rows) = super::gate::heavy(state, &org.id, move |st| {
+        ranked_agents(&st.store, &org2, &scope2, metric, top, now_ms)
+    })
+    .await?;
     Ok(Leaderboard {
-        head: Head::new(&rep.range, &scope, org),
+        head: Head::new(&range, &scope, org),
         metric: metric.as_str(),
         top,
-        rows: out,
+        rows,
     })
+}
+
+/// Events of a range whose model had no price in force (their `unpriced_model` warning), by
+/// model, most events first (blocking). Digests list them so someone adds the prices.
+pub fn unpriced_models(
+    store: &Store,
+    org: &OrgSettings,
+    range: &Range,
+) -> Result<Vec<(String, i64)>, ApiError> {
+    let mut rows = store.unpriced_models(&org.id, range.from, range.to)?;
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(rows)
 }
 
 /// The billing month's counters and the plan's limits, as `GET /reports/usage` prints them.

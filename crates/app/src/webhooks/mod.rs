@@ -261,7 +261,7 @@ fn event_types_field(body: &Map<String, Value>) -> Result<Option<Subscriptions>,
     }
 }
 
-fn reject_unknown(body: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn reject_unknown(body: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
     match body.keys().find(|k| !known.contains(&k.as_str())) {
         Some(k) => Err(ApiError::field(
             k.chars().take(64).collect::<String>(),

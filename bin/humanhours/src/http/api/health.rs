@@ -79,7 +79,15 @@ pub(crate) async fn metrics(state: web::Data<App>) -> HttpResponse {
             None
         }
     };
+    let digest_emails =
+        match app::blocking(&state, move |st| Ok(st.store.pending_digest_emails()?)).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the digest emails for /metrics failed");
+                None
+            }
+        };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state, queue, outbox))
+        .body(state.metrics.render(&state, queue, outbox, digest_emails))
 }

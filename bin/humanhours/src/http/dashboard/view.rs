@@ -133,11 +133,12 @@ impl Overview {
     ) -> Result<Overview, ApiError> {
         let now = clock::now();
         let now_ms = clock::unix_ms(now);
-        let summary = summary_data(st, &org, &scope, now_ms)?;
-        let (_, by_task_type) = breakdown(st, &org, &scope, Dim::TaskType, "task_type", now_ms)?;
+        let summary = summary_data(&st.store, &org, &scope, now_ms)?;
+        let (_, by_task_type) =
+            breakdown(&st.store, &org, &scope, Dim::TaskType, "task_type", now_ms)?;
         let breakdowns = if org.plan.has_pro_features() {
-            let (_, agent) = breakdown(st, &org, &scope, Dim::Agent, "agent", now_ms)?;
-            let (_, model) = breakdown(st, &org, &scope, Dim::Model, "model", now_ms)?;
+            let (_, agent) = breakdown(&st.store, &org, &scope, Dim::Agent, "agent", now_ms)?;
+            let (_, model) = breakdown(&st.store, &org, &scope, Dim::Model, "model", now_ms)?;
             Some(Breakdowns {
                 agent,
                 task_type: by_task_type.clone(),
