@@ -138,6 +138,61 @@ impl Transport for HttpTransport {
     }
 }
 
+/// The feed syncs' HTTP client (`app::feeds::Fetcher`): a GET of an operator-configured URL
+/// (the public price listing, the reference rates), so the environment's proxy settings and up
+/// to 5 redirects apply, unlike webhooks; a time-out for the whole exchange; at most
+/// [`FEED_MAX_BYTES`] of answer; only a 2xx body is used.
+pub struct FeedClient {
+    client: reqwest::Client,
+}
+
+/// The longest feed answer read (OpenRouter's listing is about 1 MB).
+pub const FEED_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+impl FeedClient {
+    pub fn new(timeout: std::time::Duration) -> anyhow::Result<FeedClient> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("humanhours/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(FeedClient { client })
+    }
+}
+
+impl app::feeds::Fetcher for FeedClient {
+    fn get<'a>(&'a self, url: &'a str) -> jobs::BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let mut resp = self
+                .client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(format!("GET {url}: answered {status}"));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| format!("GET {url}: reading the answer: {e}"))?
+            {
+                if body.len() + chunk.len() > FEED_MAX_BYTES {
+                    return Err(format!(
+                        "GET {url}: the answer is over {} MiB",
+                        FEED_MAX_BYTES / 1024 / 1024
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            String::from_utf8(body).map_err(|_| format!("GET {url}: the answer is not UTF-8"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

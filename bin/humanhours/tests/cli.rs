@@ -16,6 +16,9 @@ fn humanhours(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_clear()
+        // Only addresses on this machine: no daily sync of public feeds.
+        .env("HUMANHOURS_PRICES_SYNC_URL", "off")
+        .env("HUMANHOURS_FX_SYNC_URL", "off")
         .env("HUMANHOURS_LOG", "warn")
         .output()
         .unwrap()

@@ -35,6 +35,8 @@ const CLIENTS: usize = 32;
 
 fn start(db_url: &str, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_humanhours"))
+        .env("HUMANHOURS_PRICES_SYNC_URL", "off")
+        .env("HUMANHOURS_FX_SYNC_URL", "off")
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env("HUMANHOURS_DATABASE_URL", db_url)
         .env("HUMANHOURS_PEPPER", PEPPER)

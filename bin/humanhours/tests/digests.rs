@@ -147,7 +147,7 @@ async fn tick(app: &TestApp, now: i64) -> TickReport {
         app.state.clone(),
     );
     tokio::task::spawn_blocking(move || {
-        digests::tick(&store, &cfg, true, &state.metrics.digests, now).unwrap()
+        digests::tick(&store, &cfg, &state.metrics.digests, now).unwrap()
     })
     .await
     .unwrap()
@@ -384,7 +384,7 @@ async fn the_digest_arrives_once_by_email_and_webhook_with_the_apis_figures() {
         let cfg = app.state.config.jobs.digests.clone();
         let at = p.send_at_ms + 60_000;
         tokio::task::spawn_blocking(move || {
-            digests::tick(&store, &cfg, true, &Default::default(), at).unwrap()
+            digests::tick(&store, &cfg, &Default::default(), at).unwrap()
         })
         .await
         .unwrap()
@@ -421,9 +421,7 @@ async fn concurrent_ticks_on_two_instances_claim_each_digest_once() {
     // On PostgreSQL the two stores are two instances sharing the database; on SQLite, two
     // processes' connections to one file.
     let smtp = SmtpServer::start().await;
-    let mut c = config(&smtp);
-    c.mail = None;
-    let app = TestApp::spawn_with(c).await;
+    let app = TestApp::spawn_with(config(&smtp)).await;
     let mut orgs = Vec::new();
     for _ in 0..6 {
         let (org, key) = app.org(Plan::Pro);
@@ -445,7 +443,7 @@ async fn concurrent_ticks_on_two_instances_claim_each_digest_once() {
         let cfg = app.state.config.jobs.digests.clone();
         handles.push(tokio::task::spawn_blocking(move || {
             let store = store::Store::open(&db).unwrap();
-            digests::tick(&store, &cfg, false, &Default::default(), p.send_at_ms + 1).unwrap()
+            digests::tick(&store, &cfg, &Default::default(), p.send_at_ms + 1).unwrap()
         }));
     }
     let mut claimed = Vec::new();
@@ -457,6 +455,120 @@ async fn concurrent_ticks_on_two_instances_claim_each_digest_once() {
         orgs.iter().map(|o| (o.clone(), p.week.label())).collect();
     want.sort();
     assert_eq!(claimed, want, "each org's digest claimed once in all");
+    // And each one's email sent once.
+    assert_eq!(smtp.wait_for(6, 30).await.len(), 6);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.mails().len(), 6);
+}
+
+#[actix_web::test]
+async fn a_week_goes_out_once_even_if_the_org_changes_its_zone() {
+    let smtp = SmtpServer::start().await;
+    let app = TestApp::spawn_with(config(&smtp)).await;
+    let (org, key) = app.org(Plan::Free);
+    let r = call(
+        &app,
+        &key,
+        Method::PATCH,
+        "/api/v1/org",
+        Some(json!({"digest_recipients": ["a@example.com"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let p = test_week(&Zone::utc());
+    assert_eq!(tick(&app, p.send_at_ms).await.claimed.len(), 1);
+    // Now in Tokyo, the same week's 09:00 there is later the same day (UTC's week started
+    // nine hours after Tokyo's): not again.
+    let r = call(
+        &app,
+        &key,
+        Method::PATCH,
+        "/api/v1/org",
+        Some(json!({"timezone": "asia/tokyo"})),
+    )
+    .await;
+    assert_eq!(
+        r.body["timezone"], "Asia/Tokyo",
+        "stored as the database spells it"
+    );
+    let tokyo = week_period(p.week, &Zone::parse("Asia/Tokyo").unwrap()).unwrap();
+    assert_ne!(tokyo.from_ms, p.from_ms);
+    assert_eq!(
+        tick(&app, p.send_at_ms + 3_600_000).await,
+        TickReport::default()
+    );
+    assert_eq!(app.store.list_digests(&org, 10).unwrap().len(), 1);
+    assert_eq!(smtp.wait_for(1, 20).await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smtp.mails().len(), 1);
+}
+
+#[actix_web::test]
+async fn an_email_not_accepted_by_the_last_attempt_is_given_up() {
+    // No job runner here: the test runs the send job itself, as the runner would.
+    let smtp = SmtpServer::start().await;
+    let mut c = config(&smtp);
+    c.jobs.mode = app::background::JobsMode::Off;
+    let app = TestApp::spawn_with(c).await;
+    let (org, key) = app.org(Plan::Free);
+    let r = call(
+        &app,
+        &key,
+        Method::PATCH,
+        "/api/v1/org",
+        Some(json!({"digest_recipients": ["busy@example.com", "ok@example.com"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    smtp.script("busy@example.com", &[451, 451]);
+    let p = test_week(&Zone::utc());
+    tick(&app, p.send_at_ms).await;
+    let mailer: std::sync::Arc<dyn digests::Mailer> = std::sync::Arc::new(
+        humanhours::digest::mail::SmtpMailer::new(app.state.config.mail.as_ref().unwrap()).unwrap(),
+    );
+    let stats = std::sync::Arc::new(digests::DigestStats::default());
+    let job = digests::SendJob {
+        org_id: org.clone(),
+        kind: "weekly".into(),
+        period_start: p.from_ms,
+    };
+    let first = digests::send_emails(
+        app.store.clone(),
+        mailer.clone(),
+        stats.clone(),
+        job.clone(),
+        false,
+    )
+    .await;
+    assert!(
+        first.is_err(),
+        "a pending email fails the job, so it is retried"
+    );
+    let rows = app.store.digest_emails(&org, "weekly", p.from_ms).unwrap();
+    assert_eq!(
+        rows.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
+        ["pending", "sent"]
+    );
+    // The last attempt: still refused for now, so given up; ok@ is not sent to again.
+    digests::send_emails(app.store.clone(), mailer, stats.clone(), job, true)
+        .await
+        .unwrap();
+    let rows = app.store.digest_emails(&org, "weekly", p.from_ms).unwrap();
+    assert_eq!(rows[0].status, "failed");
+    assert_eq!(rows[0].attempts, 2);
+    assert!(rows[0].last_error.as_deref().unwrap().contains("451"));
+    assert_eq!(smtp.attempts("ok@example.com"), 1);
+    assert!(app
+        .store
+        .get_digest(&org, "weekly", p.from_ms)
+        .unwrap()
+        .unwrap()
+        .finished_at
+        .is_some());
+    assert_eq!(
+        stats.emails(),
+        [("sent", 1), ("retry", 1), ("refused", 0), ("failed", 1)]
+    );
 }
 
 #[actix_web::test]
@@ -498,7 +610,10 @@ async fn a_late_start_sends_once_and_not_after_six_days() {
     let too_late = p.send_at_ms + digests_rules::CATCH_UP_MS + 60_000;
     let t = tick(&app, too_late).await;
     assert!(!t.claimed.iter().any(|(o, _)| o == &org2), "{t:?}");
-    assert!(!app.store.digest_exists(&org2, "weekly", p.from_ms).unwrap());
+    assert!(!app
+        .store
+        .digest_exists(&org2, "weekly", &p.week.label())
+        .unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(smtp.mails().len(), 1);
 }
@@ -557,6 +672,8 @@ async fn a_refused_recipient_does_not_hold_the_others_and_a_busy_one_is_retried(
     let smtp = SmtpServer::start().await;
     smtp.script("gone@example.com", &[550]);
     smtp.script("busy@example.com", &[451]);
+    // A refusal that is not about the recipient (here relaying, 554) is tried again too.
+    smtp.script("relay@example.com", &[554]);
     let app = TestApp::spawn_with(config(&smtp)).await;
     let (org, key) = app.org(Plan::Pro);
     let r = call(
@@ -565,7 +682,7 @@ async fn a_refused_recipient_does_not_hold_the_others_and_a_busy_one_is_retried(
         Method::PATCH,
         "/api/v1/org",
         Some(json!({
-            "digest_recipients": ["gone@example.com", "busy@example.com", "ok@example.com"]
+            "digest_recipients": ["gone@example.com", "busy@example.com", "relay@example.com", "ok@example.com"]
         })),
     )
     .await;
@@ -573,19 +690,19 @@ async fn a_refused_recipient_does_not_hold_the_others_and_a_busy_one_is_retried(
     let p = test_week(&Zone::utc());
     tick(&app, p.send_at_ms).await;
     // ok@ at once; busy@ after the runner's backoff (10 s at most for the first retry).
-    let mails = smtp.wait_for(2, 40).await;
+    let mails = smtp.wait_for(3, 40).await;
     let mut to: Vec<String> = mails.iter().map(|m| m.to[0].clone()).collect();
     to.sort();
-    assert_eq!(to, ["busy@example.com", "ok@example.com"]);
+    assert_eq!(
+        to,
+        ["busy@example.com", "ok@example.com", "relay@example.com"]
+    );
     assert_eq!(
         smtp.attempts("gone@example.com"),
         1,
         "a 550 is not tried again"
     );
     assert_eq!(smtp.attempts("busy@example.com"), 2);
-    let emails = app.store.digest_emails(&org, "weekly", p.from_ms).unwrap();
-    let by: std::collections::HashMap<&str, &store::DigestEmailRow> =
-        emails.iter().map(|e| (e.address.as_str(), e)).collect();
     // The job's record of the second try may land a moment after the message.
     for _ in 0..100 {
         let e = app.store.digest_emails(&org, "weekly", p.from_ms).unwrap();
@@ -597,7 +714,6 @@ async fn a_refused_recipient_does_not_hold_the_others_and_a_busy_one_is_retried(
     let emails = app.store.digest_emails(&org, "weekly", p.from_ms).unwrap();
     let by2: std::collections::HashMap<&str, &store::DigestEmailRow> =
         emails.iter().map(|e| (e.address.as_str(), e)).collect();
-    drop(by);
     assert_eq!(by2["gone@example.com"].status, "refused");
     assert!(by2["gone@example.com"]
         .last_error
@@ -607,13 +723,15 @@ async fn a_refused_recipient_does_not_hold_the_others_and_a_busy_one_is_retried(
     assert_eq!(by2["ok@example.com"].status, "sent");
     assert_eq!(by2["busy@example.com"].status, "sent");
     assert_eq!(by2["busy@example.com"].attempts, 2);
+    assert_eq!(by2["relay@example.com"].status, "sent");
+    assert_eq!(by2["relay@example.com"].attempts, 2);
     let metrics = app
         .send(Method::GET, "/metrics", None, &[], None)
         .await
         .text;
     for line in [
-        "humanhours_digest_emails_total{outcome=\"sent\"} 2",
-        "humanhours_digest_emails_total{outcome=\"retry\"} 1",
+        "humanhours_digest_emails_total{outcome=\"sent\"} 3",
+        "humanhours_digest_emails_total{outcome=\"retry\"} 2",
         "humanhours_digest_emails_total{outcome=\"refused\"} 1",
     ] {
         assert!(metrics.contains(line), "{line}");
@@ -643,11 +761,8 @@ async fn the_schedule_as_shipped_sends_last_weeks_digest_once() {
     assert_eq!(mails.len(), 1);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(smtp.mails().len(), 1, "later ticks send nothing more");
-    let due = latest_due(now_ms(), &Zone::utc()).unwrap();
-    assert!(app
-        .store
-        .digest_exists(&org, "weekly", due.from_ms)
-        .unwrap());
+    // One record: last week's (whichever that was when the schedule ran).
+    assert_eq!(app.store.list_digests(&org, 10).unwrap().len(), 1);
 }
 
 #[actix_web::test]
@@ -791,7 +906,10 @@ async fn digest_preview_prints_and_digest_send_sends_again() {
     ]);
     assert!(String::from_utf8_lossy(&html.stdout).starts_with("<!DOCTYPE html>"));
     // Previews send nothing and write nothing.
-    assert!(!app.store.digest_exists(&org, "weekly", p.from_ms).unwrap());
+    assert!(!app
+        .store
+        .digest_exists(&org, "weekly", &p.week.label())
+        .unwrap());
     for bad in [vec!["--week", "2026-W60"], vec!["--week", "last"]] {
         let mut args = vec!["digest", "preview", "--org", org.as_str()];
         args.extend(bad);
@@ -820,4 +938,10 @@ async fn digest_preview_prints_and_digest_send_sends_again() {
     assert_eq!(app.store.list_digests(&org, 10).unwrap().len(), 1);
     let o = app.cli(&["digest", "send", "--org", "no-such-org", "--week", &week]);
     assert!(!o.status.success());
+    // A week not over yet cannot be sent (it would stop its own Monday digest).
+    let this_week = digests_rules::period::IsoWeek::of(Zone::utc().date(now_ms()).unwrap()).label();
+    let o = app.cli(&["digest", "send", "--org", &org, "--week", &this_week]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not over yet"));
+    assert_eq!(app.store.list_digests(&org, 10).unwrap().len(), 1);
 }

@@ -45,6 +45,8 @@ fn free_port() -> u16 {
 async fn start(db_url: &str) -> Instance {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_humanhours"))
+        .env("HUMANHOURS_PRICES_SYNC_URL", "off")
+        .env("HUMANHOURS_FX_SYNC_URL", "off")
         .args([
             "serve",
             "--bind",

@@ -158,6 +158,8 @@ async fn serve_jobs_only_runs_jobs_without_http_and_stops_on_sigterm() {
     let addr = bind.local_addr().unwrap().to_string();
     drop(bind);
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_humanhours"))
+        .env("HUMANHOURS_PRICES_SYNC_URL", "off")
+        .env("HUMANHOURS_FX_SYNC_URL", "off")
         .args([
             "serve",
             "--jobs",

@@ -7,7 +7,8 @@
 //!   `prune-idempotency` (records past their 24 h window), `prune-dashboard-sessions`
 //!   (expired sign-ins) and `prune-webhook-deliveries` (succeeded and skipped deliveries
 //!   after 30 days), every 10 minutes; `digests` (claims the weekly digests that are due,
-//!   every minute) and the `send-digest-emails` jobs it queues (on instances with SMTP set).
+//!   every minute) and the `send-digest-emails` jobs it queues (on instances with SMTP set);
+//!   `sync-prices` and `sync-fx` (the public price listing and reference rates, daily).
 //!
 //! `HUMANHOURS_JOBS` decides: `on` (HTTP, tasks and jobs), `off` (HTTP and its own tasks, no
 //! queued or scheduled jobs: other instances run them), `only` (jobs alone, no HTTP, no
@@ -75,6 +76,8 @@ pub struct JobsConfig {
     pub limiter_prune_every: Duration,
     /// Weekly digests: how often to look for due ones, the catch-up window, the public URL.
     pub digests: crate::digests::DigestConfig,
+    /// The price and FX syncs: their URLs (none: off) and period.
+    pub feeds: crate::feeds::FeedConfig,
 }
 
 impl Default for JobsConfig {
@@ -85,6 +88,7 @@ impl Default for JobsConfig {
             prune_every: Duration::from_secs(600),
             limiter_prune_every: Duration::from_secs(60),
             digests: crate::digests::DigestConfig::default(),
+            feeds: crate::feeds::FeedConfig::default(),
         }
     }
 }
@@ -97,24 +101,27 @@ pub const PRUNE_WEBHOOK_DELIVERIES: &str = "prune-webhook-deliveries";
 /// How long succeeded and skipped webhook deliveries are kept (API.md §9).
 pub const DELIVERY_RETENTION_MS: i64 = 30 * 86_400_000;
 
-/// What the digest jobs need besides the store: the SMTP client (none: no email is sent, and
-/// this instance does not take send jobs) and the counters for `/metrics`.
+/// What the jobs need besides the store, from the binary: the SMTP client of digests (none:
+/// no email is sent, and this instance does not take send jobs), the HTTP client of the feed
+/// syncs (none: no sync runs here), and the digest counters for `/metrics`.
 #[derive(Clone, Default)]
-pub struct DigestWork {
+pub struct JobDeps {
     pub mailer: Option<Arc<dyn crate::digests::Mailer>>,
+    pub fetcher: Option<Arc<dyn crate::feeds::Fetcher>>,
     pub stats: Arc<crate::digests::DigestStats>,
 }
 
-impl std::fmt::Debug for DigestWork {
+impl std::fmt::Debug for JobDeps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DigestWork")
+        f.debug_struct("JobDeps")
             .field("mailer", &self.mailer.is_some())
+            .field("fetcher", &self.fetcher.is_some())
             .finish()
     }
 }
 
 /// The cluster-wide jobs and their schedules: what any instance that runs jobs can run.
-pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig, digest: &DigestWork) -> Registry {
+pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig, deps: &JobDeps) -> Registry {
     let mut registry = Registry::new();
     let st = store.clone();
     registry
@@ -168,21 +175,49 @@ pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig, digest: &DigestWork
             }),
         )
         .schedule(PRUNE_WEBHOOK_DELIVERIES, config.prune_every);
-    digest_jobs(&mut registry, store, config, digest);
+    digest_jobs(&mut registry, store, config, deps);
+    feed_jobs(&mut registry, store, config, deps);
     registry
 }
 
+/// A daily sync job per feed with a URL, where the binary gave an HTTP client. A failed run
+/// is retried with the runner's backoff (10 s doubling to 1 h), up to 8 attempts; the next
+/// day's slot tries again in any case.
+fn feed_jobs(registry: &mut Registry, store: &Arc<Store>, config: &JobsConfig, deps: &JobDeps) {
+    use crate::feeds::{self, Feed};
+    let Some(fetcher) = &deps.fetcher else {
+        return;
+    };
+    let f = &config.feeds;
+    for (feed, url) in [(Feed::Prices, &f.prices_url), (Feed::Fx, &f.fx_url)] {
+        let Some(url) = url.clone() else {
+            continue;
+        };
+        let (st, fetcher) = (store.clone(), fetcher.clone());
+        registry
+            .job(feed.job(), 8, move |_run: jobs::JobRun| {
+                let (st, fetcher, url) = (st.clone(), fetcher.clone(), url.clone());
+                async move {
+                    feeds::run(&st, fetcher.as_ref(), feed, &url)
+                        .await
+                        .map(|_| ())
+                        .map_err(JobError::retry)
+                }
+            })
+            .schedule(feed.job(), f.every);
+    }
+}
+
 /// The digest schedule, and the send job where SMTP is set.
-fn digest_jobs(registry: &mut Registry, store: &Arc<Store>, config: &JobsConfig, w: &DigestWork) {
+fn digest_jobs(registry: &mut Registry, store: &Arc<Store>, config: &JobsConfig, w: &JobDeps) {
     use crate::digests::{self, SendJob};
     let (st, cfg, stats) = (store.clone(), config.digests.clone(), w.stats.clone());
-    let mail = w.mailer.is_some();
     registry.job(
         digests::TICK_JOB,
         3,
         blocking(move |_| {
             let now = clock::unix_ms(clock::now());
-            digests::tick(&st, &cfg, mail, &stats, now)
+            digests::tick(&st, &cfg, &stats, now)
                 .map(|_| ())
                 .map_err(|e| JobError::retry(format!("{e:#}")))
         }),
@@ -197,7 +232,8 @@ fn digest_jobs(registry: &mut Registry, store: &Arc<Store>, config: &JobsConfig,
             async move {
                 let job: SendJob =
                     serde_json::from_str(&run.payload).map_err(JobError::permanent)?;
-                digests::send_emails(st, mailer, stats, job).await
+                let last = run.attempt >= run.max_attempts;
+                digests::send_emails(st, mailer, stats, job, last).await
             }
         });
     }
@@ -239,16 +275,13 @@ fn runner(store: Arc<Store>, registry: Registry, config: &JobsConfig, stats: Arc
 
 /// Starts the background work of an instance that serves HTTP (`on` or `off`), on the
 /// current tokio runtime.
-pub fn start_for_server(
-    state: Arc<App>,
-    mailer: Option<Arc<dyn crate::digests::Mailer>>,
-) -> Running {
+pub fn start_for_server(state: Arc<App>, deps: JobDeps) -> Running {
     let config = &state.config.jobs;
-    let work = DigestWork {
-        mailer,
+    let deps = JobDeps {
         stats: state.metrics.digests.clone(),
+        ..deps
     };
-    let mut registry = cluster_jobs(&state.store, config, &work);
+    let mut registry = cluster_jobs(&state.store, config, &deps);
     instance_tasks(&mut registry, &state);
     runner(
         state.store.clone(),
@@ -264,8 +297,8 @@ pub fn start_jobs_only(
     store: Arc<Store>,
     config: &JobsConfig,
     stats: Arc<Stats>,
-    digest: &DigestWork,
+    deps: &JobDeps,
 ) -> Running {
-    let registry = cluster_jobs(&store, config, digest);
+    let registry = cluster_jobs(&store, config, deps);
     runner(store, registry, config, stats).start()
 }

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod context;
 pub mod digests;
 pub mod error;
+pub mod feeds;
 pub mod keys;
 pub mod metrics;
 pub mod orgs;

@@ -97,14 +97,15 @@ impl Metrics {
         self.events_stored.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// `queue`, `outbox` and `digest_emails` (pending) are database reads, left out when they
-    /// failed.
+    /// `queue`, `outbox`, `digest_emails` (pending) and `feeds` are database reads, left out
+    /// when they failed.
     pub fn render(
         &self,
         state: &App,
         queue: Option<store::JobCounts>,
         outbox: Option<(store::OutboxCounts, i64)>,
         digest_emails: Option<i64>,
+        feeds: Option<Vec<store::FeedSyncRow>>,
     ) -> String {
         let mut out = String::new();
         let map = self
@@ -277,6 +278,43 @@ impl Metrics {
                 "Digest emails not yet accepted by the SMTP server (every instance's).",
                 n,
             );
+        }
+        if let Some(feeds) = feeds {
+            let ms = |t: i64| format!("{}.{:03}", t / 1000, t % 1000);
+            let _ = writeln!(out, "# HELP humanhours_feed_last_success_timestamp_seconds When the feed's sync last succeeded (absent: never).");
+            let _ = writeln!(
+                out,
+                "# TYPE humanhours_feed_last_success_timestamp_seconds gauge"
+            );
+            for f in &feeds {
+                if let Some(t) = f.last_success_at {
+                    let _ = writeln!(
+                        out,
+                        "humanhours_feed_last_success_timestamp_seconds{{feed=\"{}\"}} {}",
+                        f.feed,
+                        ms(t)
+                    );
+                }
+            }
+            let _ = writeln!(out, "# HELP humanhours_feed_rows_added_total Price or FX rows the feed's syncs added, in all.");
+            let _ = writeln!(out, "# TYPE humanhours_feed_rows_added_total counter");
+            for f in &feeds {
+                let _ = writeln!(
+                    out,
+                    "humanhours_feed_rows_added_total{{feed=\"{}\"}} {}",
+                    f.feed, f.rows_added
+                );
+            }
+            let _ = writeln!(out, "# HELP humanhours_feed_failing Whether the feed's last sync failed (1) or not (0); the prices in force stay meanwhile.");
+            let _ = writeln!(out, "# TYPE humanhours_feed_failing gauge");
+            for f in &feeds {
+                let _ = writeln!(
+                    out,
+                    "humanhours_feed_failing{{feed=\"{}\"}} {}",
+                    f.feed,
+                    u8::from(f.failing_since.is_some())
+                );
+            }
         }
         let _ = writeln!(
             out,

@@ -15,6 +15,7 @@ mod fx;
 mod key;
 mod openrouter;
 mod prices;
+mod sync;
 mod table;
 mod task_types;
 mod text;
@@ -25,6 +26,10 @@ pub use key::{Category, KeyError, TaskTypeKey, MAX_KEY_LEN};
 pub use openrouter::{parse_openrouter_models, OpenRouterImport, SkipReason, SkippedModel};
 pub use prices::{
     parse_price_csv, resolve_price, PriceBook, PriceError, PriceOrigin, PriceRow, ResolvedPrice,
+};
+pub use sync::{
+    parse_ecb_daily, plan_fx_sync, plan_price_sync, usd_rates, EcbRates, FeedError, FxChange,
+    FxSync, PriceChange, PriceSync, SyncRefused, FX_DP,
 };
 pub use table::CsvError;
 pub use task_types::{

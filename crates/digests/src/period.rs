@@ -62,10 +62,9 @@ impl Zone {
             return Err(PeriodError::Zone(name.chars().take(80).collect()));
         }
         let tz = TimeZone::get(name).map_err(|_| PeriodError::Zone(name.to_owned()))?;
-        Ok(Zone {
-            tz,
-            name: name.to_owned(),
-        })
+        // The database's own spelling (the lookup ignores case: `europe/berlin`).
+        let name = tz.iana_name().unwrap_or(name).to_owned();
+        Ok(Zone { tz, name })
     }
 
     pub fn name(&self) -> &str {
@@ -86,7 +85,7 @@ impl Zone {
     }
 
     /// The local date of an instant.
-    fn date(&self, ms: i64) -> Result<Date, PeriodError> {
+    pub fn date(&self, ms: i64) -> Result<Date, PeriodError> {
         let ts = Timestamp::from_millisecond(ms).map_err(cal)?;
         Ok(self.tz.to_datetime(ts).date())
     }
@@ -272,6 +271,10 @@ mod tests {
             "Asia/Kathmandu"
         );
         assert!(Zone::parse("UTC").is_ok());
+        assert_eq!(
+            Zone::parse("europe/berlin").unwrap().name(),
+            "Europe/Berlin"
+        );
         for bad in [
             "",
             "Mars/Olympus",

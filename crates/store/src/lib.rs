@@ -21,7 +21,8 @@ pub use repo::digests::DigestWrites;
 /// Digest email statuses as stored.
 pub mod email_status {
     pub use crate::repo::digests::{
-        EMAIL_PENDING as PENDING, EMAIL_REFUSED as REFUSED, EMAIL_SENT as SENT,
+        EMAIL_FAILED as FAILED, EMAIL_PENDING as PENDING, EMAIL_REFUSED as REFUSED,
+        EMAIL_SENT as SENT,
     };
 }
 pub use repo::jobs::{JobCounts, JobRetry, DEAD_RUN_AT};

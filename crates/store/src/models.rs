@@ -342,3 +342,18 @@ pub struct DigestEmailRow {
     pub last_error: Option<String>,
     pub updated_at: i64,
 }
+
+/// How a feed's sync fares (`feed_sync`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = feed_sync, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct FeedSyncRow {
+    /// `prices` or `fx`.
+    pub feed: String,
+    pub last_success_at: Option<i64>,
+    pub last_failure_at: Option<i64>,
+    /// The first failure of the current streak; `None` after a success.
+    pub failing_since: Option<i64>,
+    pub last_error: Option<String>,
+    /// Rows added by every successful run, in all.
+    pub rows_added: i64,
+}

@@ -271,9 +271,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    feed_sync (feed) {
+        feed -> Text,
+        last_success_at -> Nullable<BigInt>,
+        last_failure_at -> Nullable<BigInt>,
+        failing_since -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        rows_added -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
+    feed_sync,
     digests,
     digest_emails,
     api_keys,

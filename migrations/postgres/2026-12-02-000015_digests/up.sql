@@ -22,10 +22,12 @@ CREATE TABLE digests (
     finished_at BIGINT,
     PRIMARY KEY (org_id, kind, period_start)
 );
+-- A week goes out once even if the org changed its zone since (another period_start).
+CREATE UNIQUE INDEX digests_week ON digests(org_id, kind, label);
 
--- One row per recipient of a digest: pending until the SMTP server accepts it (sent) or
--- refuses it for good (refused, with the server's answer); attempts and last_error say how
--- a pending one has fared.
+-- One row per recipient of a digest: pending until the SMTP server accepts it (sent), refuses
+-- the recipient for good (refused, with the server's answer), or the send job's last attempt
+-- passes without acceptance (failed); attempts and last_error say how it fared.
 CREATE TABLE digest_emails (
     org_id TEXT NOT NULL,
     kind TEXT NOT NULL,

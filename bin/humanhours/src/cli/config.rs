@@ -298,6 +298,41 @@ pub struct ServeArgs {
     pub webhook_endpoint_concurrency: usize,
     #[command(flatten)]
     pub mail: MailArgs,
+    #[command(flatten)]
+    pub feeds: FeedArgs,
+}
+
+/// Where the daily price and FX syncs fetch from.
+#[derive(Debug, Clone, Args)]
+pub struct FeedArgs {
+    /// The models listing the daily price sync reads (OpenRouter's format), or `off`.
+    #[arg(long, env = "HUMANHOURS_PRICES_SYNC_URL", default_value = app::feeds::DEFAULT_PRICES_URL)]
+    pub prices_sync_url: String,
+    /// The daily reference-rate feed the FX sync reads (the ECB's daily XML), or `off`.
+    #[arg(long, env = "HUMANHOURS_FX_SYNC_URL", default_value = app::feeds::DEFAULT_FX_URL)]
+    pub fx_sync_url: String,
+}
+
+/// A feed URL: `off` (or empty) turns its sync off; otherwise an http(s) URL.
+pub fn feed_url(value: &str, name: &str) -> anyhow::Result<Option<String>> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match url::Url::parse(v) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(v.to_owned())),
+        _ => bail!("{name} '{v}' must be an http or https URL, or off"),
+    }
+}
+
+impl FeedArgs {
+    pub fn config(&self) -> anyhow::Result<app::feeds::FeedConfig> {
+        Ok(app::feeds::FeedConfig {
+            prices_url: feed_url(&self.prices_sync_url, "HUMANHOURS_PRICES_SYNC_URL")?,
+            fx_url: feed_url(&self.fx_sync_url, "HUMANHOURS_FX_SYNC_URL")?,
+            ..app::feeds::FeedConfig::default()
+        })
+    }
 }
 
 /// Where digest emails go, and the address people reach the server at (digest links).
@@ -441,6 +476,7 @@ impl ServeArgs {
                     public_url: self.mail.public_url()?,
                     ..app::digests::DigestConfig::default()
                 },
+                feeds: self.feeds.config()?,
                 ..JobsConfig::default()
             },
             mail: self.mail.settings()?,
@@ -687,6 +723,13 @@ pub enum PricesCommand {
         #[arg(long)]
         effective_from: Option<String>,
     },
+    /// Run the daily price sync once now: fetch the listing, add today's rows for changed and
+    /// new models, print what changed.
+    Sync {
+        /// The listing to read (default: HUMANHOURS_PRICES_SYNC_URL, OpenRouter's public one).
+        #[arg(long, env = "HUMANHOURS_PRICES_SYNC_URL", default_value = app::feeds::DEFAULT_PRICES_URL)]
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -695,6 +738,13 @@ pub enum FxCommand {
     Import {
         /// The CSV file (`usd_to`: units of the currency for one US dollar).
         file: PathBuf,
+    },
+    /// Run the daily FX sync once now: fetch the reference rates, add today's rows for changed
+    /// rates, print what changed.
+    Sync {
+        /// The feed to read (default: HUMANHOURS_FX_SYNC_URL, the ECB's daily XML).
+        #[arg(long, env = "HUMANHOURS_FX_SYNC_URL", default_value = app::feeds::DEFAULT_FX_URL)]
+        url: String,
     },
 }
 

@@ -210,6 +210,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&db)?;
             digest_command(&store, cmd)
         }
+        Command::Prices(PricesCommand::Sync { url }) => {
+            let store = Arc::new(Store::open(&db)?);
+            feed_sync(
+                &store,
+                app::feeds::Feed::Prices,
+                &url,
+                "HUMANHOURS_PRICES_SYNC_URL",
+            )
+        }
+        Command::Fx(FxCommand::Sync { url }) => {
+            let store = Arc::new(Store::open(&db)?);
+            feed_sync(&store, app::feeds::Feed::Fx, &url, "HUMANHOURS_FX_SYNC_URL")
+        }
         Command::Fx(FxCommand::Import { file }) => {
             let store = Store::open(&db)?;
             let text = std::fs::read_to_string(&file)
@@ -287,6 +300,41 @@ fn share_command(store: &Store, cmd: ShareCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `prices sync` / `fx sync`: one run now, with what changed on stdout.
+fn feed_sync(
+    store: &Arc<Store>,
+    feed: app::feeds::Feed,
+    url: &str,
+    setting: &str,
+) -> anyhow::Result<()> {
+    let Some(url) = crate::cli::config::feed_url(url, setting)? else {
+        bail!("{setting} is off: give --url to sync from a listing anyway");
+    };
+    let client = crate::outbound::FeedClient::new(app::feeds::FeedConfig::default().timeout)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcome = rt
+        .block_on(app::feeds::run(store, &client, feed, &url))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} sync from {url} failed, nothing changed: {e}",
+                feed.as_str()
+            )
+        })?;
+    for line in &outcome.changes {
+        println!("{line}");
+    }
+    eprintln!(
+        "{}: {} row(s) added effective {}, {} unchanged; running servers use them within HUMANHOURS_PRICES_REFRESH_SECS",
+        feed.as_str(),
+        outcome.added,
+        outcome.day,
+        outcome.unchanged
+    );
+    Ok(())
+}
+
 fn digest_command(store: &Store, cmd: DigestCommand) -> anyhow::Result<()> {
     use app::digests::{compose, resend, OrgDigest};
     use digests::period::{last_complete_week, week_period, IsoWeek};
@@ -315,13 +363,9 @@ fn digest_command(store: &Store, cmd: DigestCommand) -> anyhow::Result<()> {
         DigestCommand::Send { org, week, mail } => {
             let od = OrgDigest::of(&orgs::org(store, &org)?)?;
             let week = IsoWeek::parse(&week)?;
-            let smtp = mail.settings()?.is_some();
-            let (_, emails) = resend(store, &od, week, &mail.public_url()?, smtp, now)?;
-            if !smtp && !od.recipients.is_empty() {
-                eprintln!("HUMANHOURS_SMTP_URL is not set: no email queued");
-            }
+            let (_, emails) = resend(store, &od, week, &mail.public_url()?, now)?;
             eprintln!(
-                "digest {week} of org {} queued: {emails} email(s), and the weekly.digest webhook for subscribed endpoints; a running server with jobs on sends them",
+                "digest {week} of org {} queued: {emails} email(s) (sent by a running server with jobs on and HUMANHOURS_SMTP_URL set), and the weekly.digest webhook for subscribed endpoints",
                 od.org.id
             );
         }
@@ -487,8 +531,11 @@ fn serve_jobs_only(db: &store::DbConfig, config: &ServerConfig) -> anyhow::Resul
             &config.webhooks,
             Default::default(),
         )?;
-        let work = app::background::DigestWork {
+        let work = app::background::JobDeps {
             mailer: crate::digest::mail::from_settings(config.mail.as_ref())?,
+            fetcher: Some(std::sync::Arc::new(crate::outbound::FeedClient::new(
+                config.jobs.feeds.timeout,
+            )?)),
             stats: Default::default(),
         };
         let running =

@@ -31,11 +31,21 @@ impl std::fmt::Debug for SmtpMailer {
     }
 }
 
+/// A percent-encoded URL part (`p%40ss` → `p@ss`; a `+` stays a `+`).
 fn decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Whether an SMTP error is the recipient's own refusal, for good: 550 (no such mailbox, or
+/// not allowed), 551 (not local), 553 (mailbox name not allowed). Any other refusal (the
+/// login, 530/535; the sender or relaying, 554; a full server, 552) and every failure to
+/// connect or to talk TLS is worth another attempt: fixing the settings or waiting makes it
+/// succeed, and the recipient is not to blame.
+fn recipient_refused(e: &lettre::transport::smtp::Error) -> bool {
+    let code = e.status().map(|c| c.to_string());
+    e.is_permanent() && matches!(code.as_deref(), Some("550" | "551" | "553"))
 }
 
 impl SmtpMailer {
@@ -134,10 +144,48 @@ impl Mailer for SmtpMailer {
             let message = self.message(to, digest)?;
             match self.transport.send(message).await {
                 Ok(_) => Ok(()),
-                // A 5xx answer (an unknown mailbox, a refused sender) will be the same next time.
-                Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
+                Err(e) if recipient_refused(&e) => Err(MailError::Permanent(e.to_string())),
                 Err(e) => Err(MailError::Transient(e.to_string())),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_and_password_are_percent_decoded_and_plus_is_kept() {
+        assert_eq!(decode("p%40ss+w%26rd"), "p@ss+w&rd");
+        assert_eq!(decode("plain"), "plain");
+    }
+
+    #[test]
+    fn urls_are_checked_at_start() {
+        let s = |u: &str| MailSettings {
+            smtp_url: u.into(),
+            from: "HumanHours <digest@example.com>".into(),
+        };
+        for ok in [
+            "smtp://user:p%40ss@mail.example.com:587",
+            "smtps://mail.example.com",
+            "smtp+plain://127.0.0.1:2525",
+        ] {
+            assert!(SmtpMailer::new(&s(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://mail.example.com",
+            "smtp://",
+            "mail.example.com:25",
+            "",
+        ] {
+            assert!(SmtpMailer::new(&s(bad)).is_err(), "{bad}");
+        }
+        let wrong_from = MailSettings {
+            from: "not an address".into(),
+            ..s("smtp+plain://127.0.0.1:25")
+        };
+        assert!(SmtpMailer::new(&wrong_from).is_err());
     }
 }

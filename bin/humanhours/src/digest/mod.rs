@@ -15,21 +15,12 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::http::dashboard::format::{count, money, number};
 
-/// `23 Nov – 29 Nov 2026`: the local dates the period covers (its end is exclusive).
+/// `2026-11-23 to 2026-11-29 (week 2026-W48, Europe/Berlin)`: the local days the week covers.
 fn dates(d: &Digest) -> String {
-    let from = &d.period.from;
-    let to = &d.period.to;
     format!(
-        "{} to {} ({}, {})",
-        short(from),
-        short(to),
-        d.period.label,
-        d.period.tz
+        "{} to {} (week {}, {})",
+        d.period.first_day, d.period.last_day, d.period.label, d.period.tz
     )
-}
-
-fn short(rfc3339: &str) -> String {
-    rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
 }
 
 fn signed(v: JsonDecimal, f: impl Fn(JsonDecimal) -> String) -> String {

@@ -169,7 +169,16 @@ pub fn start(
         _ => crate::digest::mail::from_settings(state.config.mail.as_ref())
             .map_err(std::io::Error::other)?,
     };
-    let jobs = app::background::start_for_server(state.clone().into_inner(), mailer);
+    let fetcher: Option<Arc<dyn app::feeds::Fetcher>> = Some(Arc::new(
+        crate::outbound::FeedClient::new(state.config.jobs.feeds.timeout)
+            .map_err(std::io::Error::other)?,
+    ));
+    let deps = app::background::JobDeps {
+        mailer,
+        fetcher,
+        ..Default::default()
+    };
+    let jobs = app::background::start_for_server(state.clone().into_inner(), deps);
     let webhooks = match state.config.jobs.mode {
         app::background::JobsMode::Off => None,
         _ => Some(start_webhooks(

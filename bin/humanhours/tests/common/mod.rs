@@ -170,6 +170,12 @@ pub fn test_config() -> ServerConfig {
                 scheduled: false,
                 ..Default::default()
             },
+            // Only addresses on this machine are contacted: the syncs' tests give their own.
+            feeds: app::feeds::FeedConfig {
+                prices_url: None,
+                fx_url: None,
+                ..Default::default()
+            },
             ..Default::default()
         },
         ..ServerConfig::default()

@@ -48,13 +48,18 @@ pub struct Digest {
     pub dashboard_url: String,
 }
 
-/// A period: `2026-W48`, `[from, to)` as RFC 3339 UTC, and the zone it was cut in.
+/// A period: `2026-W48`, `[from, to)` as RFC 3339 UTC, the zone it was cut in, and its first
+/// and last local days there.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DigestPeriod {
     pub label: String,
     pub from: String,
     pub to: String,
     pub tz: String,
+    /// The Monday, local (`2026-11-23`).
+    pub first_day: String,
+    /// The Sunday, local (`2026-11-29`).
+    pub last_day: String,
 }
 
 /// A period's totals, as `GET /summary` prints them.
@@ -114,13 +119,21 @@ fn scope(period_from: i64, period_to: i64, od: &OrgDigest) -> Scope {
     }
 }
 
-fn period_out(p: &WeekPeriod, od: &OrgDigest) -> DigestPeriod {
-    DigestPeriod {
+fn period_out(p: &WeekPeriod, od: &OrgDigest) -> Result<DigestPeriod, ApiError> {
+    let day = |ms: i64| {
+        od.zone
+            .date(ms)
+            .map(|d| d.to_string())
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))
+    };
+    Ok(DigestPeriod {
         label: p.week.label(),
         from: clock::format_ms(clock::from_unix_ms(p.from_ms)),
         to: clock::format_ms(clock::from_unix_ms(p.to_ms)),
         tz: od.zone.name().to_owned(),
-    }
+        first_day: day(p.from_ms)?,
+        last_day: day(p.to_ms - 1)?,
+    })
 }
 
 fn totals(
@@ -195,8 +208,8 @@ pub fn compose(
         org_id: od.org.id.clone(),
         org_name: od.org.name.clone(),
         currency: od.org.currency.as_str().to_owned(),
-        period: period_out(period, od),
-        previous_period: period_out(&previous_period, od),
+        period: period_out(period, od)?,
+        previous_period: period_out(&previous_period, od)?,
         totals: this,
         previous: before,
         change,

@@ -38,7 +38,8 @@ use crate::clock;
 pub const TICK_JOB: &str = "digests";
 /// The job that sends a digest's pending emails.
 pub const SEND_JOB: &str = "send-digest-emails";
-/// Attempts of a send job: with the runner's backoff (10 s doubling to 1 h) about 15 hours.
+/// Attempts of a send job: with the runner's backoff (10 s doubling to 1 h, equal jitter) the
+/// last comes 9 to 11.5 hours after the first.
 pub const SEND_ATTEMPTS: i64 = 20;
 
 /// Settings of the digests.
@@ -79,7 +80,9 @@ pub enum MailError {
     /// Worth another attempt later: no connection, a time-out, a 4xx answer.
     #[error("{0}")]
     Transient(String),
-    /// Refused for good (a 5xx answer such as an unknown mailbox): not attempted again.
+    /// The recipient was refused for good (550, 551 or 553: no such mailbox, not allowed):
+    /// not attempted again. A refusal that is not about the recipient (the login, the
+    /// sender) is `Transient`: fixing the settings makes the retry succeed.
     #[error("{0}")]
     Permanent(String),
 }
@@ -96,6 +99,7 @@ pub struct DigestStats {
     sent: AtomicU64,
     retried: AtomicU64,
     refused: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl DigestStats {
@@ -105,12 +109,13 @@ impl DigestStats {
     }
 
     /// (outcome, count) of email attempts: `sent`, `retry` (not accepted, due again),
-    /// `refused` (refused for good).
-    pub fn emails(&self) -> [(&'static str, u64); 3] {
+    /// `refused` (refused for good), `failed` (not accepted by the send job's last attempt).
+    pub fn emails(&self) -> [(&'static str, u64); 4] {
         [
             ("sent", self.sent.load(Ordering::Relaxed)),
             ("retry", self.retried.load(Ordering::Relaxed)),
             ("refused", self.refused.load(Ordering::Relaxed)),
+            ("failed", self.failed.load(Ordering::Relaxed)),
         ]
     }
 }
@@ -144,11 +149,12 @@ pub struct TickReport {
 }
 
 /// Looks for due weekly digests at `now_ms` and claims each one not claimed yet (blocking).
-/// `mail`: whether emails can be sent (SMTP set); without, no email rows are written.
+/// The recipients' email rows and the send job are written whether or not this instance has
+/// SMTP: instances with SMTP take send jobs, so the instance that wins the schedule's slot does
+/// not decide whether emails go out.
 pub fn tick(
     store: &Store,
     config: &DigestConfig,
-    mail: bool,
     stats: &DigestStats,
     now_ms: i64,
 ) -> anyhow::Result<TickReport> {
@@ -156,7 +162,7 @@ pub fn tick(
     for row in store.list_orgs()? {
         // One org's failure (an unreadable setting, a database error) is logged and leaves
         // the others alone; the next tick tries it again.
-        match tick_org(store, config, mail, &row, now_ms) {
+        match tick_org(store, config, &row, now_ms) {
             Ok(Some(week)) => {
                 stats.claimed.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(org = %row.id, %week, "digest claimed");
@@ -173,7 +179,6 @@ pub fn tick(
 fn tick_org(
     store: &Store,
     config: &DigestConfig,
-    mail: bool,
     row: &store::OrgRow,
     now_ms: i64,
 ) -> anyhow::Result<Option<String>> {
@@ -183,13 +188,13 @@ fn tick_org(
     }
     let period = latest_due(now_ms, &od.zone)?;
     if period.due(now_ms, config.catch_up_ms) != Due::Now
-        || store.digest_exists(&od.org.id, Kind::Weekly.as_str(), period.from_ms)?
+        || store.digest_exists(&od.org.id, Kind::Weekly.as_str(), &period.week.label())?
     {
         return Ok(None);
     }
     let digest = compose(store, &od, &period, &config.public_url, now_ms)
         .map_err(|e| anyhow::anyhow!("composing the digest: {e}"))?;
-    let claimed = claim(store, &od, &period, &digest, mail, now_ms)?;
+    let claimed = claim(store, &od, &period, &digest, now_ms)?;
     Ok(claimed.then(|| period.week.label()))
 }
 
@@ -222,7 +227,6 @@ fn rows(
     od: &OrgDigest,
     period: &WeekPeriod,
     digest: &Digest,
-    mail: bool,
     now_ms: i64,
 ) -> anyhow::Result<(DigestRow, Vec<DigestEmailRow>, Option<NewJob>)> {
     let kind = Kind::Weekly.as_str();
@@ -236,8 +240,9 @@ fn rows(
         created_at: now_ms,
         finished_at: None,
     };
-    let addresses: &[String] = if mail { od.recipients.as_slice() } else { &[] };
-    let emails: Vec<DigestEmailRow> = addresses
+    let emails: Vec<DigestEmailRow> = od
+        .recipients
+        .as_slice()
         .iter()
         .map(|a| DigestEmailRow {
             org_id: od.org.id.clone(),
@@ -313,10 +318,9 @@ pub fn claim(
     od: &OrgDigest,
     period: &WeekPeriod,
     digest: &Digest,
-    mail: bool,
     now_ms: i64,
 ) -> anyhow::Result<bool> {
-    let (record, emails, job) = rows(od, period, digest, mail, now_ms)?;
+    let (record, emails, job) = rows(od, period, digest, now_ms)?;
     let data = serde_json::to_value(digest)?;
     let writes = DigestWrites {
         emails: &emails,
@@ -334,13 +338,20 @@ pub fn resend(
     od: &OrgDigest,
     week: IsoWeek,
     public_url: &str,
-    mail: bool,
     now_ms: i64,
 ) -> anyhow::Result<(Digest, usize)> {
     let period = week_period(week, &od.zone)?;
+    // A week not over yet would be sent with part of its figures, and its record would stop
+    // the Monday digest.
+    if period.to_ms > now_ms {
+        anyhow::bail!(
+            "week {week} is not over yet in {}: its digest goes out on the Monday after",
+            od.zone.name()
+        );
+    }
     let digest = compose(store, od, &period, public_url, now_ms)
         .map_err(|e| anyhow::anyhow!("composing the digest: {e}"))?;
-    let (record, emails, job) = rows(od, &period, &digest, mail, now_ms)?;
+    let (record, emails, job) = rows(od, &period, &digest, now_ms)?;
     // A job id of its own: the first send's job may still be kept (dead) under the usual id,
     // and an enqueue with a kept id writes nothing.
     let job = job.map(|j| NewJob {
@@ -359,13 +370,20 @@ pub fn resend(
     Ok((digest, emails.len()))
 }
 
+/// Longest one recipient's send may take (the runner's job time-out is 120 s): past it the
+/// email stays pending and is tried again.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// Sends the pending emails of one digest (the send job). Each recipient's result is recorded
-/// as it comes; the job fails (and is retried) while any email is still pending.
+/// as soon as it is known, so a recipient the server accepted is never sent to again by a
+/// retry; the job fails (and is retried with backoff) while any email is still pending. On
+/// the job's `last` attempt, emails still not accepted are marked `failed`.
 pub async fn send_emails(
     store: Arc<Store>,
     mailer: Arc<dyn Mailer>,
     stats: Arc<DigestStats>,
     job: SendJob,
+    last: bool,
 ) -> Result<(), JobError> {
     let (s, j) = (store.clone(), job.clone());
     let (record, emails) = tokio::task::spawn_blocking(move || {
@@ -385,52 +403,76 @@ pub async fn send_emails(
         .into_iter()
         .filter(|e| e.status == store::email_status::PENDING)
         .collect();
-    let results = futures_util::future::join_all(
-        pending
-            .iter()
-            .map(|e| async { (e.address.clone(), mailer.send(&e.address, &digest).await) }),
-    )
-    .await;
+    let label = record.label.as_str();
+    let one = |address: String| {
+        let (store, mailer, stats, job, digest) = (
+            store.clone(),
+            mailer.clone(),
+            stats.clone(),
+            job.clone(),
+            &digest,
+        );
+        async move {
+            let result =
+                match tokio::time::timeout(SEND_TIMEOUT, mailer.send(&address, digest)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(MailError::Transient(format!(
+                        "no answer within {} s",
+                        SEND_TIMEOUT.as_secs()
+                    ))),
+                };
+            let (status, error, left) = match result {
+                Ok(()) => {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                    (store::email_status::SENT, None, None)
+                }
+                Err(MailError::Permanent(e)) => {
+                    stats.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(org = %job.org_id, week = label, error = %e, "a digest recipient was refused for good");
+                    (store::email_status::REFUSED, Some(e), None)
+                }
+                Err(MailError::Transient(e)) if last => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(org = %job.org_id, week = label, error = %e, "a digest email was not accepted by its last attempt; it is given up");
+                    (store::email_status::FAILED, Some(e), None)
+                }
+                Err(MailError::Transient(e)) => {
+                    stats.retried.fetch_add(1, Ordering::Relaxed);
+                    (store::email_status::PENDING, Some(e.clone()), Some(e))
+                }
+            };
+            let stored = error.as_deref().map(cut);
+            let j = job.clone();
+            tokio::task::spawn_blocking(move || {
+                store.record_digest_email(
+                    &j.org_id,
+                    &j.kind,
+                    j.period_start,
+                    &address,
+                    status,
+                    stored.as_deref(),
+                    clock::unix_ms(clock::now()),
+                )
+            })
+            .await
+            .map_err(JobError::retry)?
+            .map_err(JobError::retry)?;
+            Ok::<_, JobError>(left)
+        }
+    };
+    let results = futures_util::future::join_all(pending.into_iter().map(|e| one(e.address))).await;
     let mut left = 0;
-    let mut last = String::new();
-    for (address, result) in results {
-        let (status, error) = match &result {
-            Ok(()) => {
-                stats.sent.fetch_add(1, Ordering::Relaxed);
-                (store::email_status::SENT, None)
-            }
-            Err(MailError::Permanent(e)) => {
-                stats.refused.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(org = %job.org_id, week = %record.label, error = %e, "a digest recipient was refused for good");
-                (store::email_status::REFUSED, Some(e.clone()))
-            }
-            Err(MailError::Transient(e)) => {
-                stats.retried.fetch_add(1, Ordering::Relaxed);
-                left += 1;
-                last = e.clone();
-                (store::email_status::PENDING, Some(e.clone()))
-            }
-        };
-        let (s, j, error) = (store.clone(), job.clone(), error.map(|e| cut(&e)));
-        tokio::task::spawn_blocking(move || {
-            s.record_digest_email(
-                &j.org_id,
-                &j.kind,
-                j.period_start,
-                &address,
-                status,
-                error.as_deref(),
-                clock::unix_ms(clock::now()),
-            )
-        })
-        .await
-        .map_err(JobError::retry)?
-        .map_err(JobError::retry)?;
+    let mut last_error = String::new();
+    for r in results {
+        if let Some(e) = r? {
+            left += 1;
+            last_error = e;
+        }
     }
     if left > 0 {
-        tracing::warn!(org = %job.org_id, week = %record.label, pending = left, error = %last, "digest emails not accepted yet; retrying with backoff");
+        tracing::warn!(org = %job.org_id, week = label, pending = left, error = %last_error, "digest emails not accepted yet; retrying with backoff");
         return Err(JobError::retry(format!(
-            "{left} digest email(s) not accepted yet: {last}"
+            "{left} digest email(s) not accepted yet: {last_error}"
         )));
     }
     Ok(())

@@ -20,6 +20,8 @@ use crate::{Store, StoreError};
 pub const EMAIL_PENDING: &str = "pending";
 pub const EMAIL_SENT: &str = "sent";
 pub const EMAIL_REFUSED: &str = "refused";
+/// Not accepted by the send job's last attempt.
+pub const EMAIL_FAILED: &str = "failed";
 
 /// What a claim or a re-send writes besides the record.
 pub struct DigestWrites<'a, F> {
@@ -33,10 +35,13 @@ pub struct DigestWrites<'a, F> {
 }
 
 impl Store {
-    /// Whether the digest of this org, kind and period exists.
-    pub fn digest_exists(&self, org: &str, kind: &str, start: i64) -> Result<bool, StoreError> {
+    /// Whether the digest of this org, kind and period (`2026-W48`) exists, in whatever zone
+    /// it was cut.
+    pub fn digest_exists(&self, org: &str, kind: &str, label: &str) -> Result<bool, StoreError> {
         with_conn!(self, |c| Ok(dg::table
-            .find((org, kind, start))
+            .filter(dg::org_id.eq(org))
+            .filter(dg::kind.eq(kind))
+            .filter(dg::label.eq(label))
             .select(dg::period_start)
             .first::<i64>(c)
             .optional()?
@@ -55,10 +60,11 @@ impl Store {
         F: Fn(&EndpointRow) -> Option<DeliveryRow>,
     {
         let claimed = with_tx!(self, |c| {
+            // Unique twice: on the period's start and on its label (a week whose org changed
+            // zone meanwhile has another start, and must not go out again).
             let n = diesel::insert_into(dg::table)
                 .values(row)
-                .on_conflict((dg::org_id, dg::kind, dg::period_start))
-                .do_nothing()
+                .on_conflict_do_nothing()
                 .execute(c)?;
             if n == 0 {
                 return Ok::<_, StoreError>(false);

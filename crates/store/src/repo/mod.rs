@@ -3,6 +3,7 @@
 mod bulk;
 pub(crate) mod dashboard;
 pub(crate) mod digests;
+pub(crate) mod feeds;
 pub(crate) mod fold;
 pub(crate) mod jobs;
 mod pg_stmt;

@@ -87,7 +87,18 @@ pub(crate) async fn metrics(state: web::Data<App>) -> HttpResponse {
                 None
             }
         };
+    let feeds = match app::blocking(&state, move |st| Ok(st.store.feed_states()?)).await {
+        Ok(rows) => Some(rows),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the feed syncs for /metrics failed");
+            None
+        }
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state, queue, outbox, digest_emails))
+        .body(
+            state
+                .metrics
+                .render(&state, queue, outbox, digest_emails, feeds),
+        )
 }
