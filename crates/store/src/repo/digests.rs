@@ -195,6 +195,12 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         with_tx!(self, |c| {
+            // The digest's row first, as a lock: two recipients' results recorded at once on
+            // PostgreSQL would each count the other as still pending, and neither would finish
+            // the digest. (SQLite runs write transactions one at a time.)
+            diesel::update(dg::table.find((org, kind, start)))
+                .set(dg::finished_at.eq(dg::finished_at))
+                .execute(c)?;
             diesel::update(
                 de::table
                     .find((org, kind, start, address))
