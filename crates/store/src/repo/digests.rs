@@ -10,8 +10,10 @@
 
 use diesel::prelude::*;
 
-use super::jobs::JobConn as _;
-use super::webhooks::OutboxConn as _;
+use diesel::result::QueryResult;
+
+use super::jobs::JobConn;
+use super::webhooks::OutboxConn;
 use crate::models::{DeliveryRow, DigestEmailRow, DigestRow, EndpointRow, NewJob};
 use crate::schema::{digest_emails as de, digests as dg};
 use crate::{Store, StoreError};
@@ -32,6 +34,23 @@ pub struct DigestWrites<'a, F> {
     /// The delivery for an endpoint of the org, or `None` when it gets none (not
     /// subscribed to the kind's type, or the plan has no webhooks).
     pub delivery: F,
+}
+
+/// The send job and the webhook deliveries of a digest, on the transaction's connection.
+fn queue_sends<C, F>(c: &mut C, org: &str, w: &DigestWrites<'_, F>) -> QueryResult<()>
+where
+    C: JobConn + OutboxConn,
+    F: Fn(&EndpointRow) -> Option<DeliveryRow>,
+{
+    if let Some(job) = w.job {
+        c.enqueue_job(job)?;
+    }
+    let deliveries: Vec<DeliveryRow> = c
+        .endpoints_of(&[org])?
+        .iter()
+        .filter_map(&w.delivery)
+        .collect();
+    c.insert_deliveries(&deliveries)
 }
 
 impl Store {
@@ -70,15 +89,7 @@ impl Store {
                 return Ok::<_, StoreError>(false);
             }
             diesel::insert_into(de::table).values(w.emails).execute(c)?;
-            if let Some(job) = w.job {
-                c.enqueue_job(job)?;
-            }
-            let deliveries: Vec<DeliveryRow> = c
-                .endpoints_of(&[row.org_id.as_str()])?
-                .iter()
-                .filter_map(&w.delivery)
-                .collect();
-            c.insert_deliveries(&deliveries)?;
+            queue_sends(c, &row.org_id, &w)?;
             Ok(true)
         })?;
         if claimed {
@@ -122,15 +133,7 @@ impl Store {
                     ))
                     .execute(c)?;
             }
-            if let Some(job) = w.job {
-                c.enqueue_job(job)?;
-            }
-            let deliveries: Vec<DeliveryRow> = c
-                .endpoints_of(&[row.org_id.as_str()])?
-                .iter()
-                .filter_map(&w.delivery)
-                .collect();
-            c.insert_deliveries(&deliveries)?;
+            queue_sends(c, &row.org_id, &w)?;
             Ok::<_, StoreError>(())
         })?;
         self.outbox_written();

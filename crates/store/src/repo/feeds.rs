@@ -9,6 +9,29 @@ use crate::models::{FeedSyncRow, FxDbRow, PriceDbRow};
 use crate::schema::{feed_sync as fs, fx_rates, prices};
 use crate::{Store, StoreError};
 
+/// Makes the feed's row when missing, and reads when its current failure streak began (a
+/// macro: the body is compiled for each backend's connection inside `with_tx!`).
+macro_rules! failing_since {
+    ($c:expr, $feed:expr) => {{
+        diesel::insert_into(fs::table)
+            .values(FeedSyncRow {
+                feed: $feed.to_owned(),
+                last_success_at: None,
+                last_failure_at: None,
+                failing_since: None,
+                last_error: None,
+                rows_added: 0,
+            })
+            .on_conflict(fs::feed)
+            .do_nothing()
+            .execute($c)?;
+        fs::table
+            .find($feed)
+            .select(fs::failing_since)
+            .first::<Option<i64>>($c)?
+    }};
+}
+
 impl Store {
     /// Adds price rows that do not exist yet (same org, model and date: kept as stored); how
     /// many were added.
@@ -41,27 +64,10 @@ impl Store {
         })
     }
 
-    fn feed_row(c_feed: &str) -> FeedSyncRow {
-        FeedSyncRow {
-            feed: c_feed.to_owned(),
-            last_success_at: None,
-            last_failure_at: None,
-            failing_since: None,
-            last_error: None,
-            rows_added: 0,
-        }
-    }
-
     /// Records a successful sync; true when it ends a failure streak.
     pub fn feed_succeeded(&self, feed: &str, now: i64, added: i64) -> Result<bool, StoreError> {
         with_tx!(self, |c| {
-            diesel::insert_into(fs::table)
-                .values(Self::feed_row(feed))
-                .on_conflict(fs::feed)
-                .do_nothing()
-                .execute(c)?;
-            let was_failing: Option<i64> =
-                fs::table.find(feed).select(fs::failing_since).first(c)?;
+            let was_failing = failing_since!(c, feed);
             diesel::update(fs::table.find(feed))
                 .set((
                     fs::last_success_at.eq(Some(now)),
@@ -76,13 +82,7 @@ impl Store {
     /// Records a failed sync; true when it starts a failure streak (the one to log).
     pub fn feed_failed(&self, feed: &str, now: i64, error: &str) -> Result<bool, StoreError> {
         with_tx!(self, |c| {
-            diesel::insert_into(fs::table)
-                .values(Self::feed_row(feed))
-                .on_conflict(fs::feed)
-                .do_nothing()
-                .execute(c)?;
-            let was_failing: Option<i64> =
-                fs::table.find(feed).select(fs::failing_since).first(c)?;
+            let was_failing = failing_since!(c, feed);
             diesel::update(fs::table.find(feed))
                 .set((
                     fs::last_failure_at.eq(Some(now)),
