@@ -299,6 +299,37 @@ async fn bad_and_revoked_keys_cannot_sign_in() {
 }
 
 #[actix_web::test]
+async fn a_track_only_key_signs_in_to_nothing() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org(Plan::Pro);
+    let (track_only, _) = app::orgs::new_key(
+        &app.store,
+        &app.hasher,
+        &org,
+        app::keys::KeyMode::Live,
+        ratelimit::Scopes::parse("track").unwrap(),
+        "agent",
+        app::clock::now(),
+    )
+    .unwrap();
+    let r = post_sign_in(&app, &track_only, &[]).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("lacks the read scope"), "{}", r.text);
+    assert!(r.set_cookie("hh_session").is_none());
+    let (read_only, _) = app::orgs::new_key(
+        &app.store,
+        &app.hasher,
+        &org,
+        app::keys::KeyMode::Live,
+        ratelimit::Scopes::parse("read").unwrap(),
+        "viewer",
+        app::clock::now(),
+    )
+    .unwrap();
+    sign_in(&app, &read_only).await;
+}
+
+#[actix_web::test]
 async fn revoking_the_key_ends_the_sessions_it_opened() {
     let app = TestApp::spawn().await;
     let (_, key) = app.org(Plan::Pro);

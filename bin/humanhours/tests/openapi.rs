@@ -128,7 +128,8 @@ async fn the_document_lists_exactly_the_mounted_routes() {
                 r.status != 404
                     || r.text.contains("no task type")
                     || r.text.contains("custom")
-                    || r.text.contains("no such webhook endpoint"),
+                    || r.text.contains("no such webhook endpoint")
+                    || r.text.contains("no live key of this org"),
                 "{method} {prefix}{concrete} is not mounted: {}",
                 r.text
             );
@@ -152,7 +153,8 @@ async fn every_error_code_is_in_the_document_with_the_envelope() {
     // anyone remembering to.
     let codes: BTreeSet<&str> = ErrorKind::all().map(|k| k.status_and_code().1).collect();
     assert_eq!(listed, codes);
-    // Every code of the contract (API.md §2), and the three the server adds for HTTP itself
+    // Every code of the contract (API.md §2, and §13's insufficient_scope), and the three the
+    // server adds for HTTP itself
     // (the 408 of a slow body is API.md §14's).
     let contract = [
         "missing_authorization",
@@ -164,6 +166,7 @@ async fn every_error_code_is_in_the_document_with_the_envelope() {
         "idempotency_key_reused",
         "idempotency_key_in_use",
         "feature_locked",
+        "insufficient_scope",
         "not_found",
         "payload_too_large",
         "rate_limited",
@@ -211,6 +214,21 @@ async fn every_error_code_is_in_the_document_with_the_envelope() {
                 );
             }
             assert_eq!(op["security"].is_array(), keyed, "{method} {path}");
+            if keyed {
+                // The scope the route needs is the security requirement's role.
+                let sub = path.strip_prefix("/api/v1").unwrap();
+                let want = humanhours::http::routes::API_ROUTE_SCOPES
+                    .iter()
+                    .find(|(m, p, _)| m == method && *p == sub)
+                    .map(|(_, _, s)| *s)
+                    .unwrap();
+                assert_eq!(
+                    op["security"][0]["bearer"],
+                    serde_json::json!([want]),
+                    "{method} {path}"
+                );
+                assert!(responses.contains_key("403"), "{method} {path}");
+            }
         }
     }
     let track = &doc["paths"]["/api/v1/track"]["post"]["responses"];

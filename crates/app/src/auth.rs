@@ -102,6 +102,8 @@ impl TryFrom<&store::OrgRow> for OrgSettings {
 pub struct Caller {
     pub key_prefix: String,
     pub org: Arc<OrgSettings>,
+    /// What the key may do (API.md §13).
+    pub scopes: ratelimit::Scopes,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +135,9 @@ pub struct KeyCache {
     address_failures: FailureLimiter<IpAddr>,
     /// The origin of the failure limiters' time.
     origin: Instant,
+    /// When each key prefix was last used on this instance (Unix ms), written to the store
+    /// by a periodic task, never per request.
+    used: Mutex<HashMap<String, i64>>,
 }
 
 impl KeyCache {
@@ -150,7 +155,34 @@ impl KeyCache {
             prefix_failures: FailureLimiter::new(PREFIX_FAILURES, FAILURE_CAPACITY),
             address_failures: FailureLimiter::new(ADDRESS_FAILURES, FAILURE_CAPACITY),
             origin: clock::instant(),
+            used: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that a request used the key with this prefix.
+    fn mark_used(&self, prefix: &str) {
+        let now = clock::unix_ms(clock::now());
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        match used.get_mut(prefix) {
+            Some(t) => *t = now,
+            None => {
+                used.insert(prefix.to_owned(), now);
+            }
+        }
+    }
+
+    /// The keys used since the last call, with when (for the periodic write).
+    pub fn take_used(&self) -> Vec<(String, i64)> {
+        std::mem::take(&mut *self.used.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .collect()
+    }
+
+    /// Forgets the verified entries of a key prefix (it was revoked here: this instance
+    /// refuses it at once; the others within their TTL).
+    pub fn evict_prefix(&self, prefix: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (v, _)| !matches!(v, Verdict::Valid(c) if c.key_prefix == prefix));
     }
 
     /// argon2 verifications run so far.
@@ -259,7 +291,10 @@ pub async fn authenticate(
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let cache = &state.key_cache;
     let cached = |v: Verdict| match v {
-        Verdict::Valid(ctx) => Ok(ctx),
+        Verdict::Valid(ctx) => {
+            cache.mark_used(&ctx.key_prefix);
+            Ok(ctx)
+        }
         Verdict::Revoked => Err(ApiError::KeyRevoked),
     };
     if let Some(v) = cache.get(&digest, clock::instant()) {
@@ -334,9 +369,12 @@ async fn verify(
         return Ok(Verdict::Revoked);
     }
     let org = OrgSettings::try_from(&org).map_err(ApiError::Internal)?;
+    let scopes = ratelimit::Scopes::parse(&key.scopes)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("key {prefix}: stored scopes: {e}")))?;
     Ok(Verdict::Valid(Arc::new(Caller {
         key_prefix: prefix,
         org: Arc::new(org),
+        scopes,
     })))
 }
 

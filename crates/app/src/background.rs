@@ -245,6 +245,12 @@ fn instance_tasks(registry: &mut Registry, state: &Arc<App>) {
     registry.every_blocking("reload-prices", state.config.prices_refresh, move || {
         st.pricing.refresh(&st.store).map_err(|e| format!("{e:#}"))
     });
+    // When keys were last used, written once a minute per instance, never per request.
+    let st = state.clone();
+    registry.every_blocking("record-key-use", Duration::from_secs(60), move || {
+        let used = st.key_cache.take_used();
+        st.store.touch_keys(&used).map_err(|e| format!("{e:#}"))
+    });
     let st = state.clone();
     registry.every_blocking(
         "prune-rate-limiter",

@@ -46,6 +46,9 @@ pub enum ApiError {
     IdempotencyKeyInUse,
     #[error("feature locked: {feature}")]
     FeatureLocked { feature: &'static str },
+    /// The key lacks the scope the route needs (API.md §13).
+    #[error("insufficient scope: {scope}")]
+    InsufficientScope { scope: &'static str },
     #[error("{message}")]
     NotFound { message: String },
     #[error("method not allowed")]
@@ -202,6 +205,10 @@ impl ApiError {
                 format!("{feature} needs the pro or enterprise plan"),
                 Some("ask the operator to change the org's plan"),
             ),
+            ApiError::InsufficientScope { scope } => (
+                format!("this API key lacks the '{scope}' scope this route needs"),
+                Some("use a key with that scope, or create one with 'humanhours key create --scopes'"),
+            ),
             ApiError::NotFound { message } => (message.clone(), None),
             ApiError::MethodNotAllowed { allow } => (
                 format!("this route answers {} only", allow.join(", ")),
@@ -312,6 +319,7 @@ impl ErrorKind {
             ErrorKind::IdempotencyKeyReused => (422, "idempotency_key_reused"),
             ErrorKind::IdempotencyKeyInUse => (409, "idempotency_key_in_use"),
             ErrorKind::FeatureLocked => (403, "feature_locked"),
+            ErrorKind::InsufficientScope => (403, "insufficient_scope"),
             ErrorKind::NotFound => (404, "not_found"),
             ErrorKind::MethodNotAllowed => (405, "method_not_allowed"),
             ErrorKind::PayloadTooLarge => (413, "payload_too_large"),
@@ -362,6 +370,7 @@ mod tests {
             ApiError::Overloaded,
             ApiError::internal(anyhow::anyhow!("x")),
             ApiError::QuotaExceeded { cap: 1 },
+            ApiError::InsufficientScope { scope: "read" },
         ];
         let all: Vec<ErrorKind> = ErrorKind::all().collect();
         for e in &samples {
@@ -372,12 +381,16 @@ mod tests {
         assert_eq!(distinct.len(), all.len());
         assert_eq!(
             all.len(),
-            22,
+            23,
             "a variant was added: check its code and status"
         );
         assert_eq!(
             ErrorKind::Validation.status_and_code(),
             (422, "validation_error")
+        );
+        assert_eq!(
+            ErrorKind::InsufficientScope.status_and_code(),
+            (403, "insufficient_scope")
         );
     }
 }

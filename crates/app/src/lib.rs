@@ -20,6 +20,7 @@ pub mod context;
 pub mod digests;
 pub mod error;
 pub mod feeds;
+pub mod key_admin;
 pub mod keys;
 pub mod metrics;
 pub mod orgs;

@@ -129,7 +129,7 @@ pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Res
     org(store, &current.id)
 }
 
-/// Creates a key for an org; returns the raw key (shown once, never stored).
+/// Creates a key with every scope for an org; returns the raw key (shown once, never stored).
 pub fn create_key(
     store: &Store,
     hasher: &KeyHasher,
@@ -138,16 +138,57 @@ pub fn create_key(
     now: OffsetDateTime,
 ) -> anyhow::Result<String> {
     let org = org(store, org_id)?;
+    Ok(new_key(
+        store,
+        hasher,
+        &org.id,
+        mode,
+        ratelimit::Scopes::ALL,
+        "",
+        now,
+    )?
+    .0)
+}
+
+/// Longest key name.
+pub const MAX_KEY_NAME: usize = 100;
+
+/// Checks a key's name: at most 100 characters, no control characters.
+pub fn check_key_name(name: &str) -> Result<(), String> {
+    if name.chars().count() > MAX_KEY_NAME || name.chars().any(char::is_control) {
+        return Err(format!(
+            "a key name is at most {MAX_KEY_NAME} characters without control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a key of `org_id` (which must exist) with these scopes and name; returns the raw
+/// key (shown once, never stored) and its row.
+pub fn new_key(
+    store: &Store,
+    hasher: &KeyHasher,
+    org_id: &str,
+    mode: KeyMode,
+    scopes: ratelimit::Scopes,
+    name: &str,
+    now: OffsetDateTime,
+) -> anyhow::Result<(String, ApiKeyRow)> {
+    check_key_name(name).map_err(|e| anyhow::anyhow!(e))?;
     let (key, prefix) = generate_key(mode);
-    store.insert_key(&ApiKeyRow {
+    let row = ApiKeyRow {
         prefix,
-        org_id: org.id,
+        org_id: org_id.to_owned(),
         mode: mode.as_str().to_owned(),
         secret_hash: hasher.hash(&key)?,
         created_at: clock::unix_ms(now),
         revoked_at: None,
-    })?;
-    Ok(key)
+        scopes: scopes.to_string(),
+        name: name.to_owned(),
+        last_used_at: None,
+    };
+    store.insert_key(&row)?;
+    Ok((key, row))
 }
 
 /// On an empty database: creates the org `default` (enterprise) and one key, returned once.

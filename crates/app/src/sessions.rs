@@ -29,6 +29,11 @@ pub async fn start(
     client: Option<std::net::IpAddr>,
 ) -> Result<Started, ApiError> {
     let caller = verify_key_fresh(state, api_key, client).await?;
+    // The dashboard shows the org's figures: a key without `read` (an agent's `track` key)
+    // signs in to nothing.
+    if !caller.scopes.allows(ratelimit::Scope::Read) {
+        return Err(ApiError::InsufficientScope { scope: "read" });
+    }
     let now = clock::now();
     let ttl = state.config.session_ttl;
     let token = new_token();

@@ -1,6 +1,6 @@
 //! Plans and their limits (API.md §3): the per-key per-second rate limit, the `RateLimit` /
 //! `RateLimit-Policy` header values, the monthly event quota decision, and the limits on failed
-//! key checks (§14).
+//! key checks (§14), and key scopes (§13).
 //!
 //! This crate owns the rules only. It does no I/O: no database, network, file system,
 //! environment, and no clock of its own. The rate limiter is generic over governor's
@@ -12,9 +12,11 @@ mod failures;
 mod limiter;
 mod plan;
 mod quota;
+mod scope;
 
 pub use failures::{FailureLimiter, FailureLimits};
 pub use governor;
 pub use limiter::{policy_header, KeyedLimiter, RateDecision, POLICY_NAME};
 pub use plan::{Plan, PlanError, PlanLimits};
 pub use quota::{hard_cap, monthly_quota, QuotaDecision};
+pub use scope::{Scope, ScopeError, Scopes};

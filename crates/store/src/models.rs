@@ -47,6 +47,12 @@ pub struct ApiKeyRow {
     pub secret_hash: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// Space-separated scope names (`track read admin`).
+    pub scopes: String,
+    /// What the key is for, as its maker named it.
+    pub name: String,
+    /// When a request last used it (written at most once a minute per instance).
+    pub last_used_at: Option<i64>,
 }
 
 /// An agent of an org, created on first use.

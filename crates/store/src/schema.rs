@@ -24,6 +24,9 @@ diesel::table! {
         secret_hash -> Text,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        scopes -> Text,
+        name -> Text,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 

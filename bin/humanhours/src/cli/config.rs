@@ -681,6 +681,13 @@ pub enum KeyCommand {
         /// A test key (`hh_test_…`).
         #[arg(long)]
         test: bool,
+        /// What the key may do: any of track, read, admin, comma-separated (default: all
+        /// three). Give an agent a `track`-only key.
+        #[arg(long, default_value = "track,read,admin")]
+        scopes: String,
+        /// What the key is for (shown in `key list` and `GET /api/v1/keys`).
+        #[arg(long, default_value = "")]
+        name: String,
     },
     /// List an org's keys (prefixes only).
     List {

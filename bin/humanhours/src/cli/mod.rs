@@ -101,24 +101,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(cmd) => {
             let store = Store::open(&db)?;
             match cmd {
-                KeyCommand::Create { org, test } => {
+                KeyCommand::Create {
+                    org,
+                    test,
+                    scopes,
+                    name,
+                } => {
                     let hasher = KeyHasher::new(cli.db.pepper()?);
                     let mode = if test { KeyMode::Test } else { KeyMode::Live };
-                    let key = orgs::create_key(&store, &hasher, &org, mode, clock::now())?;
+                    let scopes = ratelimit::Scopes::parse(&scopes)?;
+                    let org = orgs::org(&store, &org)?;
+                    let (key, _) =
+                        orgs::new_key(&store, &hasher, &org.id, mode, scopes, &name, clock::now())?;
                     println!("{key}");
                 }
                 KeyCommand::List { org } => {
                     let org = orgs::org(&store, &org)?;
-                    println!("prefix\tmode\tcreated_at\trevoked_at");
+                    let at = |t: Option<i64>| {
+                        t.map(|t| clock::format_ms(clock::from_unix_ms(t)))
+                            .unwrap_or_else(|| "-".into())
+                    };
+                    println!("prefix\tmode\tscopes\tname\tcreated_at\tlast_used_at\trevoked_at");
                     for k in store.list_keys(&org.id)? {
                         println!(
-                            "{}\t{}\t{}\t{}",
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                             k.prefix,
                             k.mode,
-                            clock::format_ms(clock::from_unix_ms(k.created_at)),
-                            k.revoked_at
-                                .map(|t| clock::format_ms(clock::from_unix_ms(t)))
-                                .unwrap_or_else(|| "-".into())
+                            k.scopes.replace(' ', ","),
+                            if k.name.is_empty() { "-" } else { &k.name },
+                            at(Some(k.created_at)),
+                            at(k.last_used_at),
+                            at(k.revoked_at)
                         );
                     }
                 }

@@ -2,7 +2,8 @@
 //! [`app::auth::authenticate`], then the per-key rate limit. Every answer of these routes,
 //! errors included, carries the `RateLimit-Policy` and `RateLimit` headers once the key is
 //! known. The verified [`Caller`] is left in the request's extensions for the
-//! [`crate::http::extract::Auth`] extractor.
+//! [`crate::http::extract::Auth`] extractor. Each route then checks the scope it needs
+//! ([`scope`], named beside the route in `routes.rs`).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -76,4 +77,57 @@ pub(crate) async fn require_key(
     let mut resp = next.call(req).await?;
     set_rate_headers(resp.headers_mut(), &decision);
     Ok(resp.map_into_left_body())
+}
+
+/// Refuses a caller whose key lacks `needed` (403 `insufficient_scope`), before the handler
+/// reads anything of the request.
+async fn require_scope(
+    needed: ratelimit::Scope,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let allowed = req
+        .extensions()
+        .get::<std::sync::Arc<app::auth::Caller>>()
+        .map(|c| c.scopes.allows(needed));
+    let e = match allowed {
+        Some(true) => return Ok(next.call(req).await?.map_into_left_body()),
+        Some(false) => ApiError::InsufficientScope {
+            scope: needed.as_str(),
+        },
+        None => ApiError::internal(anyhow::anyhow!("a keyed route ran without its caller")),
+    };
+    Ok(req.into_response(error_response(&e)).map_into_right_body())
+}
+
+/// The per-route scope checks: `api_routes!` wraps each keyed route in the one named beside it.
+pub(crate) mod scope {
+    use actix_web::body::{EitherBody, MessageBody};
+    use actix_web::dev::{ServiceRequest, ServiceResponse};
+    use actix_web::middleware::Next;
+    use ratelimit::Scope;
+
+    /// Track, batch, validate.
+    pub(crate) async fn track(
+        req: ServiceRequest,
+        next: Next<impl MessageBody + 'static>,
+    ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+        super::require_scope(Scope::Track, req, next).await
+    }
+
+    /// Summary, reports, agent and task-type lists, the org's settings.
+    pub(crate) async fn read(
+        req: ServiceRequest,
+        next: Next<impl MessageBody + 'static>,
+    ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+        super::require_scope(Scope::Read, req, next).await
+    }
+
+    /// Writes to agents and task types, webhooks, keys, the org's settings.
+    pub(crate) async fn admin(
+        req: ServiceRequest,
+        next: Next<impl MessageBody + 'static>,
+    ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+        super::require_scope(Scope::Admin, req, next).await
+    }
 }

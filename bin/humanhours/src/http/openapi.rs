@@ -86,6 +86,7 @@ pub(crate) fn document() -> Document {
                 "org",
                 "The org's settings: its time zone and digest recipients.",
             ),
+            ("keys", "The org's API keys and their scopes."),
             ("health", "Liveness and readiness (no key)."),
             ("meta", "This document (no key)."),
         ]
@@ -118,15 +119,20 @@ pub(crate) fn document() -> Document {
     for (path, item) in doc.paths.paths.iter_mut() {
         let keyed = path.starts_with(&format!("{api_prefix}/"))
             && path != &format!("{api_prefix}/openapi.json");
-        for (method, op) in [
-            (HttpMethod::Get, &mut item.get),
-            (HttpMethod::Post, &mut item.post),
-            (HttpMethod::Put, &mut item.put),
-            (HttpMethod::Delete, &mut item.delete),
-            (HttpMethod::Patch, &mut item.patch),
+        let sub = path.strip_prefix(api_prefix).unwrap_or(path).to_owned();
+        for (method, name, op) in [
+            (HttpMethod::Get, "get", &mut item.get),
+            (HttpMethod::Post, "post", &mut item.post),
+            (HttpMethod::Put, "put", &mut item.put),
+            (HttpMethod::Delete, "delete", &mut item.delete),
+            (HttpMethod::Patch, "patch", &mut item.patch),
         ] {
             if let Some(op) = op.as_mut() {
-                complete(op, &method, keyed);
+                let scope = crate::http::routes::API_ROUTE_SCOPES
+                    .iter()
+                    .find(|(m, p, _)| *m == name && *p == sub)
+                    .map(|(_, _, s)| *s);
+                complete(op, &method, keyed, scope);
             }
         }
     }
@@ -134,11 +140,21 @@ pub(crate) fn document() -> Document {
 }
 
 /// Adds the shared answers and headers to one operation.
-fn complete(op: &mut Operation, method: &HttpMethod, keyed: bool) {
+fn complete(op: &mut Operation, method: &HttpMethod, keyed: bool, scope: Option<&str>) {
     let mut statuses: Vec<u16> = vec![500];
     if keyed {
-        op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-        statuses.extend([401, 429, 503]);
+        // The key's scope the route needs, as the requirement's role (OpenAPI 3.1 allows
+        // role names for any scheme), and said in the description.
+        let roles: Vec<String> = scope.map(|s| vec![s.to_owned()]).unwrap_or_default();
+        op.security = Some(vec![SecurityRequirement::new(BEARER, roles)]);
+        if let Some(s) = scope {
+            let note = format!("Needs a key with the `{s}` scope.");
+            op.description = Some(match op.description.take() {
+                Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+                _ => note,
+            });
+        }
+        statuses.extend([401, 403, 429, 503]);
     }
     if matches!(
         method,
@@ -236,7 +252,7 @@ fn codes_for(status: u16) -> Vec<&'static str> {
 fn default_description(status: u16) -> String {
     let what = match status {
         401 => "No key, or a malformed, unknown or revoked key.",
-        403 => "The org's plan lacks the feature.",
+        403 => "The key lacks the route's scope (`insufficient_scope`), or the org's plan the feature (`feature_locked`).",
         404 => "No such resource.",
         409 => "The first request with this Idempotency-Key has not finished.",
         408 => "The body did not arrive whole within the deadline (10 s by default); the connection is closed.",

@@ -8,7 +8,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::http::api::{agents, health, org, reports, task_types, track, webhooks};
+use crate::http::api::{agents, health, keys, org, reports, task_types, track, webhooks};
 use crate::http::auth::require_key;
 use crate::http::errors::{ApiError, HttpError};
 use crate::http::openapi;
@@ -21,13 +21,17 @@ pub const PREFIXES: [&str; 2] = ["/api/v1", "/v1"];
 macro_rules! api_routes {
     (
         public { $($pmethod:ident $ppath:literal => $($phandler:ident)::+;)* }
-        keyed { $($method:ident $path:literal => $($handler:ident)::+;)* }
+        keyed { $($method:ident $path:literal => $($handler:ident)::+ [$scope:ident];)* }
     ) => {
         /// Routes served without a key: (method, full path).
         pub const PUBLIC_ROUTES: &[(&str, &str)] = &[$((stringify!($pmethod), $ppath)),*];
 
         /// Routes that need a key: (method, path under each of [`PREFIXES`]).
         pub const API_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// The scope each keyed route needs (API.md §13): (method, path, scope).
+        pub const API_ROUTE_SCOPES: &[(&str, &str, &str)] =
+            &[$((stringify!($method), $path, stringify!($scope))),*];
 
         fn mount_public(cfg: &mut web::ServiceConfig) {
             $(cfg.route($ppath, web::$pmethod().to($($phandler)::+));)*
@@ -37,7 +41,12 @@ macro_rules! api_routes {
             cfg.service(
                 web::scope(prefix)
                     .wrap(from_fn(require_key))
-                    $(.route($path, web::$method().to($($handler)::+)))*
+                    $(.route(
+                        $path,
+                        web::$method()
+                            .to($($handler)::+)
+                            .wrap(from_fn(crate::http::auth::scope::$scope)),
+                    ))*
                     .default_service(web::to(not_found)),
             );
         }
@@ -58,34 +67,37 @@ api_routes! {
         get "/api/v1/openapi.json" => openapi::serve;
     }
     keyed {
-        post "/track" => track::track;
-        post "/track/batch" => track::track_batch;
-        post "/track/validate" => track::validate;
-        get "/summary" => reports::summary;
-        get "/reports/time-saved" => reports::time_saved;
-        get "/reports/cost-saved" => reports::cost_saved;
-        get "/reports/leaderboard" => reports::leaderboard;
-        get "/reports/export" => reports::export;
-        get "/reports/usage" => reports::usage;
-        get "/agents" => agents::list;
-        put "/agents/{agent_id}" => agents::set_rate;
-        get "/task-types" => task_types::list;
-        post "/task-types" => task_types::create;
-        delete "/task-types/{key}" => task_types::archive;
-        post "/task-types/{key}/override" => task_types::set_override;
-        delete "/task-types/{key}/override" => task_types::delete_override;
-        post "/webhooks" => webhooks::create;
-        get "/webhooks" => webhooks::list;
-        get "/webhooks/{id}" => webhooks::get;
-        patch "/webhooks/{id}" => webhooks::update;
-        delete "/webhooks/{id}" => webhooks::delete;
-        post "/webhooks/{id}/rotate-secret" => webhooks::rotate_secret;
-        post "/webhooks/{id}/test" => webhooks::test;
-        get "/webhooks/{id}/deliveries" => webhooks::deliveries;
-        post "/webhooks/{id}/deliveries/{delivery_id}/redeliver" => webhooks::redeliver;
-        post "/webhooks/{id}/recover" => webhooks::recover;
-        get "/org" => org::get;
-        patch "/org" => org::patch;
+        post "/track" => track::track [track];
+        post "/track/batch" => track::track_batch [track];
+        post "/track/validate" => track::validate [track];
+        get "/summary" => reports::summary [read];
+        get "/reports/time-saved" => reports::time_saved [read];
+        get "/reports/cost-saved" => reports::cost_saved [read];
+        get "/reports/leaderboard" => reports::leaderboard [read];
+        get "/reports/export" => reports::export [read];
+        get "/reports/usage" => reports::usage [read];
+        get "/agents" => agents::list [read];
+        put "/agents/{agent_id}" => agents::set_rate [admin];
+        get "/task-types" => task_types::list [read];
+        post "/task-types" => task_types::create [admin];
+        delete "/task-types/{key}" => task_types::archive [admin];
+        post "/task-types/{key}/override" => task_types::set_override [admin];
+        delete "/task-types/{key}/override" => task_types::delete_override [admin];
+        post "/webhooks" => webhooks::create [admin];
+        get "/webhooks" => webhooks::list [admin];
+        get "/webhooks/{id}" => webhooks::get [admin];
+        patch "/webhooks/{id}" => webhooks::update [admin];
+        delete "/webhooks/{id}" => webhooks::delete [admin];
+        post "/webhooks/{id}/rotate-secret" => webhooks::rotate_secret [admin];
+        post "/webhooks/{id}/test" => webhooks::test [admin];
+        get "/webhooks/{id}/deliveries" => webhooks::deliveries [admin];
+        post "/webhooks/{id}/deliveries/{delivery_id}/redeliver" => webhooks::redeliver [admin];
+        post "/webhooks/{id}/recover" => webhooks::recover [admin];
+        get "/org" => org::get [read];
+        patch "/org" => org::patch [admin];
+        post "/keys" => keys::create [admin];
+        get "/keys" => keys::list [admin];
+        delete "/keys/{prefix}" => keys::revoke [admin];
     }
 }
 

@@ -97,6 +97,48 @@ impl Store {
             .optional()?))
     }
 
+    /// Records when keys were last used: (prefix, Unix ms), each moved only forward, in one
+    /// transaction.
+    pub fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StoreError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        with_tx!(self, |c| {
+            for (prefix, at) in used {
+                diesel::update(
+                    api_keys::table.filter(api_keys::prefix.eq(prefix)).filter(
+                        api_keys::last_used_at
+                            .is_null()
+                            .or(api_keys::last_used_at.lt(*at)),
+                    ),
+                )
+                .set(api_keys::last_used_at.eq(Some(*at)))
+                .execute(c)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// Revokes an org's key; false when the org has no such live key.
+    pub fn revoke_org_key(
+        &self,
+        org_id: &str,
+        prefix: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        with_conn!(self, |c| {
+            let n = diesel::update(
+                api_keys::table
+                    .filter(api_keys::prefix.eq(prefix))
+                    .filter(api_keys::org_id.eq(org_id))
+                    .filter(api_keys::revoked_at.is_null()),
+            )
+            .set(api_keys::revoked_at.eq(Some(now_ms)))
+            .execute(c)?;
+            Ok(n == 1)
+        })
+    }
+
     /// Marks a key revoked; false when there is no such key or it was revoked already.
     pub fn revoke_key(&self, prefix: &str, now_ms: i64) -> Result<bool, StoreError> {
         with_conn!(self, |c| {

@@ -3,6 +3,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod health;
+pub(crate) mod keys;
 pub(crate) mod org;
 pub(crate) mod reports;
 pub(crate) mod task_types;

@@ -211,6 +211,12 @@ async fn sign_in(state: web::Data<App>, req: HttpRequest, body: SmallBody) -> Ht
                 "That API key was revoked. Sign in with a current key of your organisation.",
             )
         }
+        Err(ApiError::InsufficientScope { .. }) => {
+            return retry(
+                StatusCode::FORBIDDEN,
+                "That API key cannot read the organisation's figures (it lacks the read scope, like an agent's track-only key). Sign in with a key that has it.",
+            )
+        }
         Err(ApiError::InvalidApiKey | ApiError::MissingAuthorization) => {
             return retry(
                 StatusCode::UNAUTHORIZED,
