@@ -225,6 +225,31 @@ async fn keys_are_created_listed_and_revoked_with_an_admin_key() {
         assert_eq!(r.field(), field, "{body}");
     }
     assert_eq!(app.store.list_keys(&org).unwrap().len(), 2);
+
+    // Creating keys is bounded per org and hour (each is an argon2 hash): 20, revoked ones
+    // included, then 429 with Retry-After.
+    // Two so far (the org's first key and the agent's).
+    for i in 2..20 {
+        let r = call(
+            &app,
+            &admin,
+            Method::POST,
+            "/api/v1/keys",
+            Some(json!({"scopes": ["read"]})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "key {i}: {}", r.text);
+    }
+    let r = call(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/keys",
+        Some(json!({"scopes": ["read"]})),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"), "{}", r.text);
+    assert!(r.header("retry-after").unwrap().parse::<u32>().unwrap() > 3000);
 }
 
 #[actix_web::test]

@@ -21,6 +21,11 @@ use crate::state::App;
 /// create and a row to keep).
 pub const MAX_LIVE_KEYS: usize = 100;
 
+/// Keys one org may create per hour over HTTP, revoked ones included: each is an argon2 hash
+/// (tens of milliseconds of a core), so revoking and creating in a loop must not let one org
+/// take the instance's CPU from the others (API.md §14).
+pub const MAX_CREATED_PER_HOUR: usize = 20;
+
 /// A key as listed: never its secret or hash.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct KeyInfo {
@@ -106,12 +111,22 @@ pub async fn create(
     };
     let org_id = org.id.clone();
     let (key, row) = crate::blocking(state, move |st| {
-        let live = st
-            .store
-            .list_keys(&org_id)?
+        let rows = st.store.list_keys(&org_id)?;
+        let hour_ago = clock::unix_ms(clock::now()) - 3_600_000;
+        let mut recent: Vec<i64> = rows
             .iter()
-            .filter(|k| k.revoked_at.is_none())
-            .count();
+            .map(|k| k.created_at)
+            .filter(|t| *t > hour_ago)
+            .collect();
+        if recent.len() >= MAX_CREATED_PER_HOUR {
+            recent.sort_unstable();
+            let frees_at = recent[recent.len() - MAX_CREATED_PER_HOUR] + 3_600_000;
+            let secs = (frees_at - clock::unix_ms(clock::now())) / 1000 + 1;
+            return Err(ApiError::RateLimited {
+                retry_after: u32::try_from(secs.max(1)).unwrap_or(3600),
+            });
+        }
+        let live = rows.iter().filter(|k| k.revoked_at.is_none()).count();
         if live >= MAX_LIVE_KEYS {
             return Err(ApiError::Validation {
                 message: format!("the org has {MAX_LIVE_KEYS} live keys, the most it may"),
