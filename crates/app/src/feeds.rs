@@ -20,6 +20,7 @@ use store::{FxDbRow, PriceDbRow, Store};
 use time::{Date, OffsetDateTime};
 
 use crate::clock;
+use crate::orgs::date_text;
 use crate::pricing::PricingData;
 
 /// OpenRouter's public models listing.
@@ -89,10 +90,6 @@ pub struct SyncOutcome {
     pub unchanged: usize,
     /// One line per change, for people (`openai/gpt-4o: 2.5/10 → 2/8 USD per 1M tokens`).
     pub changes: Vec<String>,
-}
-
-fn date_text(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 async fn blocking<T: Send + 'static>(

@@ -235,7 +235,8 @@ pub struct ImportReport {
     pub skipped: Vec<String>,
 }
 
-fn date_text(d: Date) -> String {
+/// `YYYY-MM-DD`, as price and FX rows store their dates.
+pub(crate) fn date_text(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
