@@ -68,9 +68,11 @@ check-pure:
     fi
     exit $status
 
-# The real Python SDK that tests/sdk.rs drives (installed from PyPI when missing).
+# The real Python SDK that tests/sdk.rs drives, and the official MCP client (`mcp` 2.x, with
+# httpx2) that tests/mcp.rs drives (installed from PyPI when missing).
 sdk:
     @python3 -c 'import humanhours' 2>/dev/null || python3 -m pip install --quiet 'humanhours==0.0.1'
+    @python3 -c 'import mcp.client.streamable_http, httpx2; from mcp import Client' 2>/dev/null || python3 -m pip install --quiet 'mcp>=2,<3' httpx2
 
 # Debian's Chromium and chromedriver, which the browser test drives (installed with apt-get
 # when missing and apt-get is usable; otherwise the test says what to install).
@@ -79,7 +81,7 @@ browser:
     @[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "just browser: install chromium and chromium-driver for the browser test" >&2
 
 # Benchmarks (release build; several minutes; prints figures and ratios).
-bench: bench-ingest bench-read bench-hostile bench-webhooks
+bench: bench-ingest bench-read bench-hostile bench-webhooks bench-mcp
 
 # Ingest: /track req/s, p50/p99, RSS and CPU per request on SQLite and PostgreSQL, against the
 # no-op ceiling; batch events/s on one core and on two; for SQLite the writer alone, without HTTP.
@@ -98,6 +100,11 @@ bench-hostile:
 [doc("Webhooks: /track with endpoints vs none, deliveries/s, commit-to-delivery latency.")]
 bench-webhooks:
     bench/webhooks.sh
+
+# MCP (bench/mcp.sh): the get_summary tool over /mcp, calls per second as a ratio of
+# GET /api/v1/summary on the same data, with p50/p99 and any refused answers counted.
+bench-mcp:
+    bench/mcp.sh
 
 # Where /track spends its time: perf samples of the release server under load, by thread and by
 # part of the writer's transaction.

@@ -153,9 +153,9 @@ async fn every_error_code_is_in_the_document_with_the_envelope() {
     // anyone remembering to.
     let codes: BTreeSet<&str> = ErrorKind::all().map(|k| k.status_and_code().1).collect();
     assert_eq!(listed, codes);
-    // Every code of the contract (API.md §2, and §13's insufficient_scope), and the three the
-    // server adds for HTTP itself
-    // (the 408 of a slow body is API.md §14's).
+    // Every code of the contract (API.md §2, and §13's insufficient_scope), the three the
+    // server adds for HTTP itself (the 408 of a slow body is API.md §14's), and the three of
+    // `/mcp`'s HTTP edge (API.md §11: Origin and Host, Accept, the transport's refusals).
     let contract = [
         "missing_authorization",
         "invalid_api_key",
@@ -176,6 +176,9 @@ async fn every_error_code_is_in_the_document_with_the_envelope() {
         "unsupported_media_type",
         "method_not_allowed",
         "request_timeout",
+        "origin_not_allowed",
+        "not_acceptable",
+        "mcp_protocol_error",
     ];
     assert_eq!(listed, contract.into_iter().collect::<BTreeSet<_>>());
     assert_eq!(

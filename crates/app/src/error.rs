@@ -51,6 +51,16 @@ pub enum ApiError {
     InsufficientScope { scope: &'static str },
     #[error("{message}")]
     NotFound { message: String },
+    /// `/mcp` (API.md §11): an `Origin` that is not the public URL's or a listed one, or a
+    /// `Host` that is neither the public URL's host nor loopback (DNS rebinding).
+    #[error("{header} not allowed")]
+    OriginNotAllowed { header: &'static str, value: String },
+    /// `/mcp`: the `Accept` header lacks a media type the protocol answers in.
+    #[error("not acceptable")]
+    NotAcceptable { need: &'static str },
+    /// `/mcp`: a request the MCP transport refused before any tool ran (its message kept).
+    #[error("{message}")]
+    McpProtocol { message: String },
     #[error("method not allowed")]
     MethodNotAllowed { allow: Vec<String> },
     #[error("payload too large")]
@@ -210,6 +220,18 @@ impl ApiError {
                 Some("use a key with that scope, or create one with 'humanhours key create --scopes'"),
             ),
             ApiError::NotFound { message } => (message.clone(), None),
+            ApiError::OriginNotAllowed { header, value } => (
+                format!("{header} '{value}' is not allowed on /mcp"),
+                Some(match *header {
+                    "Host" => "call the server at the host of HUMANHOURS_PUBLIC_URL or on loopback; set HUMANHOURS_PUBLIC_URL to the address clients use",
+                    _ => "send no Origin, or the origin of HUMANHOURS_PUBLIC_URL, or one listed in HUMANHOURS_MCP_ALLOWED_ORIGINS",
+                }),
+            ),
+            ApiError::NotAcceptable { need } => (
+                format!("the Accept header must list {need}"),
+                Some("MCP clients send 'Accept: application/json, text/event-stream'"),
+            ),
+            ApiError::McpProtocol { message } => (message.clone(), None),
             ApiError::MethodNotAllowed { allow } => (
                 format!("this route answers {} only", allow.join(", ")),
                 Some("the Allow header lists the methods of this route"),
@@ -280,6 +302,8 @@ impl ApiError {
         let field = match self {
             ApiError::Validation { field, .. } => field.clone(),
             ApiError::RepeatedAuthorization => Some("Authorization".to_owned()),
+            ApiError::OriginNotAllowed { header, .. } => Some((*header).to_owned()),
+            ApiError::NotAcceptable { .. } => Some("Accept".to_owned()),
             _ => None,
         };
         ErrorBody {
@@ -321,6 +345,9 @@ impl ErrorKind {
             ErrorKind::FeatureLocked => (403, "feature_locked"),
             ErrorKind::InsufficientScope => (403, "insufficient_scope"),
             ErrorKind::NotFound => (404, "not_found"),
+            ErrorKind::OriginNotAllowed => (403, "origin_not_allowed"),
+            ErrorKind::NotAcceptable => (406, "not_acceptable"),
+            ErrorKind::McpProtocol => (400, "mcp_protocol_error"),
             ErrorKind::MethodNotAllowed => (405, "method_not_allowed"),
             ErrorKind::PayloadTooLarge => (413, "payload_too_large"),
             ErrorKind::BodyTimeout => (408, "request_timeout"),
@@ -381,7 +408,7 @@ mod tests {
         assert_eq!(distinct.len(), all.len());
         assert_eq!(
             all.len(),
-            23,
+            26,
             "a variant was added: check its code and status"
         );
         assert_eq!(

@@ -43,6 +43,12 @@ pub struct ServerConfig {
     pub webhooks: crate::webhooks::WebhookConfig,
     /// SMTP for digest emails; `None`: no email is sent.
     pub mail: Option<crate::digests::MailSettings>,
+    /// The server's address as people reach it (`HUMANHOURS_PUBLIC_URL`): `/mcp` accepts its
+    /// host and origin (API.md §11).
+    pub public_url: String,
+    /// Further browser origins `/mcp` accepts (`HUMANHOURS_MCP_ALLOWED_ORIGINS`), e.g.
+    /// `https://app.example.com`.
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +66,8 @@ impl Default for ServerConfig {
             org_read_concurrency: crate::read::gate::default_concurrency(),
             webhooks: crate::webhooks::WebhookConfig::default(),
             mail: None,
+            public_url: "http://127.0.0.1:8080".into(),
+            mcp_allowed_origins: Vec::new(),
         }
     }
 }

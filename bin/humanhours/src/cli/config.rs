@@ -296,6 +296,10 @@ pub struct ServeArgs {
         default_value_t = 16
     )]
     pub webhook_endpoint_concurrency: usize,
+    /// Browser origins besides the public URL's that may call `/mcp` (comma list, e.g.
+    /// `https://app.example.com`). Requests without an `Origin` (assistants, curl) always may.
+    #[arg(long, env = "HUMANHOURS_MCP_ALLOWED_ORIGINS", default_value = "")]
+    pub mcp_allowed_origins: String,
     #[command(flatten)]
     pub mail: MailArgs,
     #[command(flatten)]
@@ -480,6 +484,8 @@ impl ServeArgs {
                 ..JobsConfig::default()
             },
             mail: self.mail.settings()?,
+            public_url: self.mail.public_url()?,
+            mcp_allowed_origins: crate::http::mcp::parse_origins(&self.mcp_allowed_origins)?,
             key_cache_ttl: Duration::from_secs(self.key_cache_ttl_secs),
             plan_limits: limits,
             prices_refresh: Duration::from_secs(self.prices_refresh_secs.max(1)),

@@ -1,8 +1,8 @@
 //! The HTTP face of [`app::ApiError`] (whose module holds the error policy): the status, the
-//! `Retry-After` and `Allow` headers and the JSON envelope. Handlers return [`HttpError`],
+//! `Retry-After`, `Allow` and `WWW-Authenticate` headers and the JSON envelope. Handlers return [`HttpError`],
 //! which every `ApiError` (and so every store error) converts into with `?`.
 
-use actix_web::http::header::{HeaderValue, ALLOW, RETRY_AFTER};
+use actix_web::http::header::{HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -45,9 +45,17 @@ pub fn error_response(e: &ApiError) -> HttpResponse {
 }
 
 /// The status and headers of an error's answer, whatever its body (JSON here, HTML in the
-/// dashboard): `Retry-After`, `Allow`, and a closed connection after a body that timed out.
+/// dashboard): `Retry-After`, `Allow`, `WWW-Authenticate` on every 401 (RFC 6750; MCP clients
+/// read it, API.md §11), and a closed connection after a body that timed out.
 pub fn error_head(e: &ApiError) -> actix_web::HttpResponseBuilder {
-    let mut resp = HttpResponse::build(status_of(e));
+    let status = status_of(e);
+    let mut resp = HttpResponse::build(status);
+    if status == StatusCode::UNAUTHORIZED {
+        resp.insert_header((
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"humanhours\""),
+        ));
+    }
     if let Some(secs) = e.retry_after() {
         resp.insert_header((RETRY_AFTER, HeaderValue::from(secs)));
     }

@@ -110,6 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for prefix in PREFIXES {
         mount_keyed(cfg, prefix);
     }
+    crate::http::mcp::configure(cfg);
     crate::http::dashboard::configure(cfg);
     cfg.default_service(web::to(not_found));
 }

@@ -188,9 +188,14 @@ pub fn start(
         )?),
     };
     let jobs = Background { jobs, webhooks };
+    // Built once, outside the per-worker closure: every worker answers MCP with one service.
+    let mcp = web::Data::new(
+        crate::http::mcp::Mcp::new(state.clone().into_inner()).map_err(std::io::Error::other)?,
+    );
     let mut server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
+            .app_data(mcp.clone())
             .wrap(from_fn(access_log))
             .configure(crate::http::routes::configure)
     })

@@ -39,6 +39,29 @@ impl Params {
         Ok(Params(map))
     }
 
+    /// The arguments of an MCP tool call (API.md §11) as the same parameters: a string as it
+    /// is, a number or boolean as its JSON text, `null` as absent; anything else is a 422 on
+    /// that name. The rules after this are the query string's.
+    pub fn from_json(args: &serde_json::Map<String, serde_json::Value>) -> Result<Self, ApiError> {
+        use serde_json::Value;
+        let mut map = HashMap::new();
+        for (k, v) in args {
+            let text =
+                match v {
+                    Value::Null => continue,
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Array(_) | Value::Object(_) => return Err(ApiError::field(
+                        k.clone(),
+                        "must be a string or a number, as in the query string of the REST route",
+                    )),
+                };
+            map.insert(k.clone(), text);
+        }
+        Ok(Params(map))
+    }
+
     /// The names given.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
