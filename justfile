@@ -81,7 +81,7 @@ browser:
     @[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "just browser: install chromium and chromium-driver for the browser test" >&2
 
 # Benchmarks (release build; several minutes; prints figures and ratios).
-bench: bench-ingest bench-read bench-hostile bench-webhooks bench-mcp
+bench: bench-ingest bench-read bench-hostile bench-webhooks bench-mcp bench-retention
 
 # Ingest: /track req/s, p50/p99, RSS and CPU per request on SQLite and PostgreSQL, against the
 # no-op ceiling; batch events/s on one core and on two; for SQLite the writer alone, without HTTP.
@@ -105,6 +105,12 @@ bench-webhooks:
 # GET /api/v1/summary on the same data, with p50/p99 and any refused answers counted.
 bench-mcp:
     bench/mcp.sh
+
+# Retention (bench/retention.sh): /track p99 while the sweep deletes a million expired events,
+# as a ratio of p99 without it, and the sweep's events deleted per second.
+[doc("Retention: /track p99 during the sweep of 1M expired events vs without; events deleted/s.")]
+bench-retention:
+    bench/retention.sh
 
 # Where /track spends its time: perf samples of the release server under load, by thread and by
 # part of the writer's transaction.

@@ -69,6 +69,8 @@ pub struct OrgSettings {
     pub hourly_rate: HourlyRate,
     pub fallback_baseline: Option<BaselineMinutes>,
     pub monthly_event_cap: Option<u64>,
+    /// Days events are kept; `None`: the plan's (`retention::days`).
+    pub retention_days: Option<u32>,
 }
 
 impl TryFrom<&store::OrgRow> for OrgSettings {
@@ -93,6 +95,11 @@ impl TryFrom<&store::OrgRow> for OrgSettings {
                 .map(u64::try_from)
                 .transpose()
                 .map_err(|_| bad("monthly_event_cap"))?,
+            retention_days: row
+                .retention_days
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| bad("retention_days"))?,
         })
     }
 }

@@ -6,7 +6,8 @@
 //! - cluster-wide scheduled jobs, run once per slot by one of the instances that run jobs:
 //!   `prune-idempotency` (records past their 24 h window), `prune-dashboard-sessions`
 //!   (expired sign-ins) and `prune-webhook-deliveries` (succeeded and skipped deliveries
-//!   after 30 days), every 10 minutes; `digests` (claims the weekly digests that are due,
+//!   after 30 days) and `sweep-retention` (events past their org's retention, in chunks),
+//!   every 10 minutes; `digests` (claims the weekly digests that are due,
 //!   every minute) and the `send-digest-emails` jobs it queues (on instances with SMTP set);
 //!   `sync-prices` and `sync-fx` (the public price listing and reference rates, daily).
 //!
@@ -74,6 +75,8 @@ pub struct JobsConfig {
     pub prune_every: Duration,
     /// Period of the rate limiter's pruning.
     pub limiter_prune_every: Duration,
+    /// Period of the retention sweep.
+    pub sweep_every: Duration,
     /// Weekly digests: how often to look for due ones, the catch-up window, the public URL.
     pub digests: crate::digests::DigestConfig,
     /// The price and FX syncs: their URLs (none: off) and period.
@@ -87,6 +90,7 @@ impl Default for JobsConfig {
             poll_interval: Duration::from_secs(1),
             prune_every: Duration::from_secs(600),
             limiter_prune_every: Duration::from_secs(60),
+            sweep_every: Duration::from_secs(600),
             digests: crate::digests::DigestConfig::default(),
             feeds: crate::feeds::FeedConfig::default(),
         }
@@ -97,6 +101,7 @@ impl Default for JobsConfig {
 pub const PRUNE_IDEMPOTENCY: &str = "prune-idempotency";
 pub const PRUNE_SESSIONS: &str = "prune-dashboard-sessions";
 pub const PRUNE_WEBHOOK_DELIVERIES: &str = "prune-webhook-deliveries";
+pub const SWEEP_RETENTION: &str = "sweep-retention";
 
 /// How long succeeded and skipped webhook deliveries are kept (API.md §9).
 pub const DELIVERY_RETENTION_MS: i64 = 30 * 86_400_000;
@@ -175,6 +180,47 @@ pub fn cluster_jobs(store: &Arc<Store>, config: &JobsConfig, deps: &JobDeps) -> 
             }),
         )
         .schedule(PRUNE_WEBHOOK_DELIVERIES, config.prune_every);
+    let (st, limits) = (
+        store.clone(),
+        crate::retention::Limits::scheduled(config.sweep_every),
+    );
+    // One sweep at a time on this instance too (a slot's job never meets the previous one's,
+    // which stops at half the period; this holds it should a chunk stall).
+    let sweeping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    registry
+        .job(
+            SWEEP_RETENTION,
+            3,
+            blocking(move |_| {
+                use std::sync::atomic::{AtomicBool, Ordering};
+                /// Lets the next sweep run when this one ends, even by a panic.
+                struct Running<'a>(&'a AtomicBool);
+                impl Drop for Running<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(false, Ordering::Release);
+                    }
+                }
+                if sweeping.swap(true, Ordering::AcqRel) {
+                    tracing::debug!("retention: the previous sweep is still running");
+                    return Ok(());
+                }
+                let _running = Running(&sweeping);
+                let started = clock::instant();
+                let swept =
+                    crate::retention::sweep(&st, clock::now(), &limits).map_err(JobError::retry)?;
+                if swept.events > 0 {
+                    tracing::info!(
+                        events = swept.events,
+                        orgs = swept.orgs,
+                        more = swept.more,
+                        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        "retention: expired events deleted"
+                    );
+                }
+                Ok(())
+            }),
+        )
+        .schedule(SWEEP_RETENTION, config.sweep_every);
     digest_jobs(&mut registry, store, config, deps);
     feed_jobs(&mut registry, store, config, deps);
     registry

@@ -66,9 +66,21 @@ pub fn create_org(store: &Store, new: &NewOrg, now: OffsetDateTime) -> anyhow::R
         created_at: clock::unix_ms(now),
         timezone: "UTC".to_owned(),
         digest_recipients: String::new(),
+        retention_days: None,
     };
     store.create_org(&row)?;
     Ok(row)
+}
+
+/// A retention in days as stored, if it is one an org may set.
+fn retention_to_i32(days: u32) -> anyhow::Result<i32> {
+    if !(1..=crate::retention::MAX_DAYS).contains(&days) {
+        bail!(
+            "retention must be 1 to {} days, got {days}",
+            crate::retention::MAX_DAYS
+        );
+    }
+    Ok(i32::try_from(days)?)
 }
 
 /// Finds an org by id or name, or says clearly that there is none.
@@ -91,6 +103,8 @@ pub struct OrgUpdate {
     pub timezone: Option<Zone>,
     /// Digest recipients (an empty list: none).
     pub digest_recipients: Option<Recipients>,
+    /// Days events are kept (1 to 3,650); `Some(None)`: the plan's.
+    pub retention_days: Option<Option<u32>>,
 }
 
 /// Applies a change to an org.
@@ -113,6 +127,10 @@ pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Res
             .transpose()?,
         timezone: u.timezone.as_ref().map(|z| z.name().to_owned()),
         digest_recipients: u.digest_recipients.as_ref().map(Recipients::stored),
+        retention_days: u
+            .retention_days
+            .map(|d| d.map(retention_to_i32).transpose())
+            .transpose()?,
     };
     if changes.name.is_none()
         && changes.plan.is_none()
@@ -122,6 +140,7 @@ pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Res
         && changes.monthly_event_cap.is_none()
         && changes.timezone.is_none()
         && changes.digest_recipients.is_none()
+        && changes.retention_days.is_none()
     {
         bail!("nothing to change: give at least one option");
     }

@@ -33,6 +33,8 @@ pub struct OrgSettingsOut {
     pub timezone: String,
     /// Who gets the weekly digest by email (at most 10).
     pub digest_recipients: Vec<String>,
+    /// Days events are kept (the org's own, or its plan's: free 30, pro 365, enterprise 730).
+    pub retention_days: u32,
     #[schema(format = DateTime)]
     pub created_at: String,
 }
@@ -64,6 +66,9 @@ fn out(row: &store::OrgRow) -> Result<OrgSettingsOut, ApiError> {
             .map(str::to_owned)
             .collect(),
         created_at: clock::format_ms(clock::from_unix_ms(row.created_at)),
+        retention_days: crate::retention::days(
+            &crate::auth::OrgSettings::try_from(row).map_err(ApiError::internal)?,
+        ),
     })
 }
 

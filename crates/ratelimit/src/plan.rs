@@ -79,6 +79,16 @@ impl Plan {
             Self::Enterprise => None,
         }
     }
+
+    /// Days an event (with its audit sample and idempotency record) is kept unless the org
+    /// sets its own retention: free 30, pro 365, enterprise 730.
+    pub const fn default_retention_days(self) -> u32 {
+        match self {
+            Self::Free => 30,
+            Self::Pro => 365,
+            Self::Enterprise => 730,
+        }
+    }
 }
 
 impl FromStr for Plan {
@@ -142,13 +152,13 @@ mod tests {
 
     #[test]
     fn plan_table() {
-        // (name, plan, pro features, per second, included)
+        // (name, plan, pro features, per second, included, retention days)
         let cases = [
-            ("free", Plan::Free, false, 60, Some(500)),
-            ("pro", Plan::Pro, true, 200, Some(10_000)),
-            ("enterprise", Plan::Enterprise, true, 1000, None),
+            ("free", Plan::Free, false, 60, Some(500), 30),
+            ("pro", Plan::Pro, true, 200, Some(10_000), 365),
+            ("enterprise", Plan::Enterprise, true, 1000, None, 730),
         ];
-        for (name, plan, pro, rate, included) in cases {
+        for (name, plan, pro, rate, included, retention) in cases {
             assert_eq!(Plan::parse(name), Ok(plan));
             assert_eq!(name.parse::<Plan>(), Ok(plan));
             assert_eq!(plan.as_str(), name);
@@ -157,6 +167,7 @@ mod tests {
             assert_eq!(plan.default_per_second().get(), rate);
             assert_eq!(PlanLimits::default().per_second(plan).get(), rate);
             assert_eq!(plan.included_events(), included);
+            assert_eq!(plan.default_retention_days(), retention);
         }
         assert_eq!(Plan::ALL.map(Plan::as_str), ["free", "pro", "enterprise"]);
     }

@@ -307,6 +307,14 @@ impl Store {
                     .context("switching SQLite to WAL mode")?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map_err(|e| anyhow::anyhow!("running SQLite migrations: {e}"))?;
+                // The watermark is never above the highest rowid while a server runs (fold.rs);
+                // a `VACUUM` after a clean stop (everything folded) may renumber the events'
+                // rowids down, and then the watermark comes down with them.
+                conn.batch_execute(
+                    "UPDATE rollup_state SET folded_through = \
+                     MIN(folded_through, COALESCE((SELECT MAX(rowid) FROM events), 0)) WHERE id = 1",
+                )
+                .context("checking the rollup watermark")?;
                 // Events committed but not yet folded when the last process stopped (a crash
                 // loses the writer's in-memory sums, never the events).
                 let folded = conn

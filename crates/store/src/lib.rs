@@ -18,6 +18,7 @@ mod writer;
 pub use db::{init_tls, Backend, DbConfig, SqliteSync, Store, StoreError};
 pub use models::*;
 pub use repo::digests::DigestWrites;
+pub use repo::event_pages::EventFilter;
 /// Digest email statuses as stored.
 pub mod email_status {
     pub use crate::repo::digests::{

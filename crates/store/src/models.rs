@@ -21,6 +21,8 @@ pub struct OrgRow {
     pub timezone: String,
     /// Digest recipients, space-separated; empty: none.
     pub digest_recipients: String,
+    /// Days events are kept; `None`: the plan's.
+    pub retention_days: Option<i32>,
 }
 
 /// A change to an org: `None` leaves a field as it is; `Some(None)` clears a nullable one.
@@ -35,6 +37,7 @@ pub struct OrgChanges {
     pub monthly_event_cap: Option<Option<i64>>,
     pub timezone: Option<String>,
     pub digest_recipients: Option<String>,
+    pub retention_days: Option<Option<i32>>,
 }
 
 /// An API key: its public prefix and a slow salted hash of the whole key; never the key.

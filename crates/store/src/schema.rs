@@ -1,5 +1,5 @@
 //! The one portable schema for both backends (migrations/sqlite and migrations/postgres create
-//! the same tables). Only types both backends share: Text and BigInt.
+//! the same tables). Only types both backends share: Text, BigInt and Integer.
 
 diesel::table! {
     orgs (id) {
@@ -13,6 +13,7 @@ diesel::table! {
         created_at -> BigInt,
         timezone -> Text,
         digest_recipients -> Text,
+        retention_days -> Nullable<Integer>,
     }
 }
 

@@ -274,6 +274,9 @@ pub struct ServeArgs {
     /// Longest wait, in milliseconds, between two looks at the job queue (10–60000).
     #[arg(long, env = "HUMANHOURS_JOB_POLL_MS", default_value_t = 1000)]
     pub job_poll_ms: u64,
+    /// Seconds between two retention sweeps across the instances that run jobs (5–86400).
+    #[arg(long, env = "HUMANHOURS_RETENTION_SWEEP_SECS", default_value_t = 600)]
+    pub retention_sweep_secs: u64,
     /// Networks webhook deliveries may reach although they are loopback, private or
     /// link-local (CIDR list, e.g. `10.0.0.0/8,127.0.0.1/32`): your own receivers' networks.
     /// Unset: only public addresses.
@@ -425,6 +428,9 @@ impl ServeArgs {
         if !(10..=60_000).contains(&self.job_poll_ms) {
             bail!("HUMANHOURS_JOB_POLL_MS must be from 10 to 60000");
         }
+        if !(5..=86_400).contains(&self.retention_sweep_secs) {
+            bail!("HUMANHOURS_RETENTION_SWEEP_SECS must be from 5 to 86400");
+        }
         let client_ip_header = match self.client_ip_header.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(h) => Some(
@@ -476,6 +482,7 @@ impl ServeArgs {
             jobs: JobsConfig {
                 mode: self.jobs,
                 poll_interval: Duration::from_millis(self.job_poll_ms),
+                sweep_every: Duration::from_secs(self.retention_sweep_secs),
                 digests: app::digests::DigestConfig {
                     public_url: self.mail.public_url()?,
                     ..app::digests::DigestConfig::default()
@@ -528,9 +535,28 @@ pub enum Command {
     /// Weekly digests: preview one, or send one again.
     #[command(subcommand)]
     Digest(DigestCommand),
+    /// Retention: delete events past their org's retention now (servers do it every 10
+    /// minutes).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Development tools.
     #[command(subcommand)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete every org's events past its retention (with their audit samples), in chunks;
+    /// rollups are kept. Prints how many went.
+    Sweep {
+        /// At most this many chunks of 1,000 events (the scheduled sweep does 1,000).
+        #[arg(long, default_value_t = 1_000_000)]
+        max_chunks: u32,
+        /// Milliseconds between two chunks. On SQLite a running server's writer is another
+        /// process here, which SQLite's lock does not queue fairly: leave it room.
+        #[arg(long, default_value_t = 200)]
+        pause_ms: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -644,6 +670,27 @@ pub enum OrgCommand {
         /// Digest recipients, comma-separated (at most 10), or `none` to clear.
         #[arg(long)]
         digest_to: Option<String>,
+        /// Days events are kept (1 to 3650), or `none` for the plan's (free 30, pro 365,
+        /// enterprise 730). Older events are deleted by the background sweep.
+        #[arg(long)]
+        retention_days: Option<String>,
+    },
+    /// Write everything held about an org as JSON lines (settings, agents, task types,
+    /// overrides, keys without hashes, webhooks without secrets, digests, every kept event).
+    Export {
+        /// Org id or name.
+        org: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Delete an org and every row of it, at once. Irreversible: export it first.
+    Delete {
+        /// Org id or name.
+        org: String,
+        /// The org's name again, to confirm.
+        #[arg(long)]
+        confirm: String,
     },
 }
 

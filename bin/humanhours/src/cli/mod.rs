@@ -15,7 +15,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::config::{
     AgentCommand, Cli, Command, DevCommand, DigestCommand, FxCommand, KeyCommand, OrgCommand,
-    PricesCommand, ServeArgs, ShareCommand,
+    PricesCommand, RetentionCommand, ServeArgs, ShareCommand,
 };
 use app::background::JobsMode;
 use app::clock;
@@ -232,6 +232,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "HUMANHOURS_PRICES_SYNC_URL",
             )
         }
+        Command::Retention(RetentionCommand::Sweep {
+            max_chunks,
+            pause_ms,
+        }) => {
+            let store = Arc::new(Store::open(&db)?);
+            let started = clock::instant();
+            let swept = app::retention::sweep(
+                &store,
+                clock::now(),
+                &app::retention::Limits {
+                    max_chunks,
+                    max_time: std::time::Duration::MAX,
+                    pause: std::time::Duration::from_millis(pause_ms),
+                },
+            )?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "swept {} events of {} orgs in {secs:.1} s ({:.0} events/s){}",
+                swept.events,
+                swept.orgs,
+                swept.events as f64 / secs.max(0.001),
+                if swept.more { "; more left" } else { "" }
+            );
+            Ok(())
+        }
         Command::Fx(FxCommand::Sync { url }) => {
             let store = Arc::new(Store::open(&db)?);
             feed_sync(&store, app::feeds::Feed::Fx, &url, "HUMANHOURS_FX_SYNC_URL")
@@ -388,6 +413,53 @@ fn digest_command(store: &Store, cmd: DigestCommand) -> anyhow::Result<()> {
 
 fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
     match cmd {
+        OrgCommand::Export { org, output } => {
+            let row = orgs::org(store, &org)?;
+            let written = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    app::export::export(
+                        store,
+                        &row.id,
+                        clock::now(),
+                        &mut std::io::BufWriter::new(file),
+                    )?
+                }
+                None => app::export::export(
+                    store,
+                    &row.id,
+                    clock::now(),
+                    &mut std::io::BufWriter::new(std::io::stdout().lock()),
+                )?,
+            };
+            eprintln!(
+                "org {}: {} lines written, {} of them events",
+                row.id, written.lines, written.events
+            );
+        }
+        OrgCommand::Delete { org, confirm } => {
+            let row = orgs::org(store, &org)?;
+            if confirm != row.name {
+                anyhow::bail!(
+                    "--confirm must be the org's name, '{}'; nothing was deleted",
+                    row.name
+                );
+            }
+            let deleted = store.delete_org(&row.id)?;
+            let total: usize = deleted.iter().map(|(_, n)| n).sum();
+            eprintln!(
+                "org {} ({}) deleted: {total} rows ({}); its keys stop working on running servers within their key cache TTL",
+                row.id,
+                row.name,
+                deleted
+                    .iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(t, n)| format!("{t} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         OrgCommand::Create {
             name,
             plan: p,
@@ -411,10 +483,13 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
             println!("{}", row.id);
         }
         OrgCommand::List => {
-            println!("id\tname\tplan\tcurrency\thourly_rate\tfallback_baseline_minutes\tmonthly_event_cap\ttimezone\tdigest_to");
+            println!("id\tname\tplan\tcurrency\thourly_rate\tfallback_baseline_minutes\tmonthly_event_cap\ttimezone\tdigest_to\tretention_days");
             for o in store.list_orgs()? {
+                let retention = app::auth::OrgSettings::try_from(&o)
+                    .map(|s| app::retention::days(&s).to_string())
+                    .unwrap_or_else(|_| "?".into());
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     o.id,
                     o.name,
                     o.plan,
@@ -429,7 +504,8 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
                         "-".to_owned()
                     } else {
                         o.digest_recipients.replace(' ', ",")
-                    }
+                    },
+                    retention
                 );
             }
         }
@@ -443,6 +519,7 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
             monthly_event_cap,
             timezone,
             digest_to,
+            retention_days,
         } => {
             let update = OrgUpdate {
                 timezone: timezone
@@ -477,8 +554,27 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
                         })
                     })
                     .transpose()?,
+                retention_days: retention_days
+                    .as_deref()
+                    .map(|s| {
+                        clearable(s, |s| {
+                            s.parse::<u32>().with_context(|| {
+                                format!("retention '{s}' must be a whole number of days")
+                            })
+                        })
+                    })
+                    .transpose()?,
             };
             let row = orgs::update_org(store, &org, &update)?;
+            // A plan change can change the retention too (free keeps 30 days): say so.
+            if update.retention_days.is_some() || update.plan.is_some() {
+                let settings = app::auth::OrgSettings::try_from(&row)?;
+                eprintln!(
+                    "retention of org {} is {} days; the background sweep deletes older events within minutes",
+                    row.id,
+                    app::retention::days(&settings)
+                );
+            }
             eprintln!(
                 "org {} updated; running servers use the change within their key cache TTL",
                 row.id

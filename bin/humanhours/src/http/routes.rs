@@ -8,7 +8,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::http::api::{agents, health, keys, org, reports, task_types, track, webhooks};
+use crate::http::api::{agents, events, health, keys, org, reports, task_types, track, webhooks};
 use crate::http::auth::require_key;
 use crate::http::errors::{ApiError, HttpError};
 use crate::http::openapi;
@@ -76,6 +76,7 @@ api_routes! {
         get "/reports/leaderboard" => reports::leaderboard [read];
         get "/reports/export" => reports::export [read];
         get "/reports/usage" => reports::usage [read];
+        get "/events" => events::list [read];
         get "/agents" => agents::list [read];
         put "/agents/{agent_id}" => agents::set_rate [admin];
         get "/task-types" => task_types::list [read];

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod buckets;
+pub mod events;
 pub mod gate;
 pub mod params;
 pub mod reports;

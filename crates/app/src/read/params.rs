@@ -169,7 +169,8 @@ pub struct Range {
     pub to: i64,
 }
 
-fn rfc3339(p: &Params, name: &str) -> Result<Option<i64>, ApiError> {
+/// An RFC 3339 parameter as Unix ms.
+pub(crate) fn rfc3339(p: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     p.get(name)
         .map(|s| {
             OffsetDateTime::parse(s, &Rfc3339)
@@ -226,21 +227,8 @@ pub fn scope(p: &Params) -> Result<Scope, ApiError> {
             name.to_owned(),
         ),
     };
-    // No stored agent id or task type holds a control character (both are refused on the way
-    // in), and PostgreSQL cannot even be asked about a NUL: such a filter is a 422.
-    let filter = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
-        match p.get(name) {
-            Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
-                Err(ApiError::field(
-                    name,
-                    format!("must be 1 to {max} characters without control characters"),
-                ))
-            }
-            v => Ok(v.map(str::to_owned)),
-        }
-    };
-    let agent_id = filter("agent_id", catalogue::AGENT_ID_MAX_CHARS)?;
-    let task_type = filter("task_type", 64)?;
+    let agent_id = text_filter(p, "agent_id", catalogue::AGENT_ID_MAX_CHARS)?;
+    let task_type = text_filter(p, "task_type", 64)?;
     Ok(Scope {
         range,
         tz,
@@ -250,9 +238,25 @@ pub fn scope(p: &Params) -> Result<Scope, ApiError> {
     })
 }
 
+/// A filter on a stored text (`agent_id`, `task_type`). No stored one holds a control
+/// character (both are refused on the way in), and PostgreSQL cannot even be asked about a
+/// NUL: such a filter is a 422.
+pub(crate) fn text_filter(p: &Params, name: &str, max: usize) -> Result<Option<String>, ApiError> {
+    match p.get(name) {
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(ApiError::field(
+                name,
+                format!("must be 1 to {max} characters without control characters"),
+            ))
+        }
+        v => Ok(v.map(str::to_owned)),
+    }
+}
+
 impl Scope {
     /// The range in Unix ms. Presets end now (the current millisecond included); `ytd` starts at
-    /// January 1st, 00:00 in `tz`; `all` runs from the org's first event to its last (or now).
+    /// January 1st, 00:00 in `tz`; `all` runs from the org's first event (or the first hour
+    /// the rollups hold, when retention deleted older events) to its last (or now).
     pub fn resolve(
         &self,
         now_ms: i64,

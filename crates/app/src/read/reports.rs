@@ -889,6 +889,16 @@ pub struct UsageReport {
     /// Free: its cap; enterprise: `null`.
     pub events_included: Option<u64>,
     pub overage_events: i64,
+    /// What the overage events cost by the public tiers (API.md §12), in EUR whatever the
+    /// org's currency, exact to the tenth of a cent (a tier's price is half a cent): €0.005
+    /// an event for the first 50,000 over, €0.004 for the next 200,000, €0.003 for the next
+    /// 750,000. `null` for plans without overage (free, enterprise).
+    pub overage_charge: Option<JsonDecimal>,
+    /// `EUR`; `null` with `overage_charge`.
+    pub overage_charge_currency: Option<&'static str>,
+    /// Overage events past the last tier (a million over): priced by agreement, not in
+    /// `overage_charge`. `null` with it.
+    pub overage_events_by_agreement: Option<i64>,
     /// Where events are refused; `null`: never.
     pub event_cap: Option<u64>,
     pub rate_limit_per_second: u32,
@@ -902,6 +912,10 @@ pub async fn usage(
 ) -> Result<UsageReport, ApiError> {
     let org2 = org.clone();
     let u = crate::blocking(state, move |st| usage_data(st, &org2, now)).await?;
+    // Overage is counted only where the plan includes an amount and accepts more.
+    let charge = (u.plan.has_pro_features() && u.events_included.is_some())
+        .then(|| ratelimit::overage_charge(u64::try_from(u.overage_events).unwrap_or(0)));
+    let mills = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(UsageReport {
         plan: u.plan.as_str(),
         currency: org.currency.as_str().to_owned(),
@@ -911,6 +925,9 @@ pub async fn usage(
         events_this_month: u.events_this_month,
         events_included: u.events_included,
         overage_events: u.overage_events,
+        overage_charge: charge.map(|c| JsonDecimal(Decimal::new(mills(c.mills), 3))),
+        overage_charge_currency: charge.map(|_| ratelimit::OVERAGE_CURRENCY),
+        overage_events_by_agreement: charge.map(|c| mills(c.by_agreement)),
         event_cap: u.event_cap,
         rate_limit_per_second: u.rate_limit_per_second,
     })

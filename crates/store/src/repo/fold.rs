@@ -7,8 +7,10 @@
 //! milliseconds.
 //!
 //! The invariant that keeps every report exact: `rollup_hourly` holds exactly the events whose
-//! rowid is at most `rollup_state.folded_through` (the watermark). Events are never deleted, so
-//! a new event's rowid is always above it. Reports read the rollups and add the events past the
+//! rowid is at most `rollup_state.folded_through` (the watermark). A new event's rowid
+//! (MAX(rowid) + 1) is always above it: the retention sweep never deletes the row with the
+//! highest rowid, erasing an org lowers the watermark with MAX(rowid), and opening the database
+//! does the same (a `VACUUM` may renumber rows; see `Store::open`). Reports read the rollups and add the events past the
 //! watermark (a rowid range scan) in one read transaction, so whatever is not folded yet is
 //! counted once, from the events. A crash loses only the writer's in-memory sums; the events
 //! are committed, and [`Store::open`] folds them from the events table.

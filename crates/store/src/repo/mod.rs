@@ -3,9 +3,11 @@
 mod bulk;
 pub(crate) mod dashboard;
 pub(crate) mod digests;
+pub(crate) mod event_pages;
 pub(crate) mod feeds;
 pub(crate) mod fold;
 pub(crate) mod jobs;
+pub(crate) mod lifecycle;
 mod pg_stmt;
 pub(crate) mod reports;
 pub(crate) mod rollup;

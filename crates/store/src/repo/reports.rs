@@ -603,9 +603,28 @@ impl Store {
         Ok(acc.rows())
     }
 
-    /// The first and last `occurred_at` of an org's events, if it has any.
+    /// The first and last `occurred_at` of an org's events, if it has any. Events past
+    /// retention are deleted but their rollups kept, so the span starts at the first hour the
+    /// rollups hold when that is earlier (every event is in the `outcome` dimension).
     pub fn event_span(&self, org_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
         with_conn!(self, |c| {
+            let rolled: Option<(i64, i64)> = {
+                let mut by = |asc: bool| {
+                    let q = rollup_hourly::table
+                        .filter(rollup_hourly::org_id.eq(org_id))
+                        .filter(rollup_hourly::dim.eq("outcome"))
+                        .select(rollup_hourly::hour);
+                    if asc {
+                        q.order(rollup_hourly::hour.asc()).first::<i64>(c)
+                    } else {
+                        q.order(rollup_hourly::hour.desc()).first::<i64>(c)
+                    }
+                    .optional()
+                };
+                let first = by(true)?;
+                let last = by(false)?;
+                first.zip(last)
+            };
             let first: Option<i64> = events::table
                 .filter(events::org_id.eq(org_id))
                 .select(events::occurred_at)
@@ -618,7 +637,14 @@ impl Store {
                 .order(events::occurred_at.desc())
                 .first(c)
                 .optional()?;
-            Ok(first.zip(last))
+            Ok(match (first.zip(last), rolled) {
+                // The rollups' first hour only when it is before the first event's hour, so the
+                // span does not change when a fold catches up with the newest events.
+                (Some((f, l)), Some((rf, _))) if rf < hour_of(f) => Some((rf, l)),
+                (Some(span), Some(_)) => Some(span),
+                (Some(span), None) => Some(span),
+                (None, rolled) => rolled,
+            })
         })
     }
 }

@@ -2,6 +2,7 @@
 //! the `app` use case of the same name; and the unkeyed health and metrics routes.
 
 pub(crate) mod agents;
+pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod org;
