@@ -549,7 +549,7 @@ pub enum RetentionCommand {
     /// Delete every org's events past its retention (with their audit samples), in chunks;
     /// rollups are kept. Prints how many went.
     Sweep {
-        /// At most this many chunks of 1,000 events (the scheduled sweep does 1,000).
+        /// At most this many chunks of 500 events (the scheduled sweep does 2,000).
         #[arg(long, default_value_t = 1_000_000)]
         max_chunks: u32,
         /// Milliseconds between two chunks. On SQLite a running server's writer is another
