@@ -34,22 +34,7 @@ fn config(mode: JobsMode, prune_every: Duration) -> ServerConfig {
 
 /// Makes every idempotency record of the database older than the replay window.
 fn age_idempotency_records(db_url: &str) {
-    use diesel::connection::SimpleConnection as _;
-    use diesel::Connection as _;
-    let sql = "UPDATE idempotency_keys SET created_at = 0";
-    if db_url.starts_with("postgres") {
-        store::init_tls();
-        diesel::PgConnection::establish(db_url)
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap();
-    } else {
-        let path = db_url.strip_prefix("sqlite://").unwrap();
-        diesel::SqliteConnection::establish(path)
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap();
-    }
+    common::sql(db_url, "UPDATE idempotency_keys SET created_at = 0");
 }
 
 /// An org with a tracked event under Idempotency-Key `k1`, its record aged past the window,

@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 
 use app::clock;
-use common::{seed_body, TestApp};
+use common::{seed_body, sql, TestApp};
 use ratelimit::Plan;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -22,25 +22,6 @@ async fn get(app: &TestApp, key: &str, path: &str) -> common::Reply {
 
 fn at(ms: i64) -> String {
     clock::format_ms(clock::from_unix_ms(ms))
-}
-
-/// Runs SQL on the test's database, as an operator would.
-fn sql(db_url: &str, sql: &str) {
-    use diesel::connection::SimpleConnection as _;
-    use diesel::Connection as _;
-    if db_url.starts_with("postgres") {
-        store::init_tls();
-        diesel::PgConnection::establish(db_url)
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap();
-    } else {
-        let path = db_url.strip_prefix("sqlite://").unwrap();
-        diesel::SqliteConnection::establish(path)
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap();
-    }
 }
 
 /// Rows of `table` whose `column` is `value`.

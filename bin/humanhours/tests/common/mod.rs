@@ -316,6 +316,26 @@ impl TestApp {
     }
 }
 
+/// Runs SQL on a test's database directly, as an operator would (or to age rows past a
+/// window the test cannot wait out).
+pub fn sql(db_url: &str, sql: &str) {
+    use diesel::connection::SimpleConnection as _;
+    use diesel::Connection as _;
+    if db_url.starts_with("postgres") {
+        store::init_tls();
+        diesel::PgConnection::establish(db_url)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap();
+    } else {
+        let path = db_url.strip_prefix("sqlite://").unwrap();
+        diesel::SqliteConnection::establish(path)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap();
+    }
+}
+
 /// The seed request of the docs.
 pub fn seed_body() -> Value {
     serde_json::json!({

@@ -54,15 +54,7 @@ struct Request {
 }
 
 fn parse(p: &Params, org: &OrgSettings, now_ms: i64) -> Result<Request, ApiError> {
-    if let Some(k) = p.names().find(|k| !PARAMS.contains(k)) {
-        return Err(ApiError::field(
-            k.chars().take(64).collect::<String>(),
-            format!(
-                "is not a parameter here; the parameters are {}",
-                PARAMS.join(", ")
-            ),
-        ));
-    }
+    params::only(p, &PARAMS)?;
     let outcome = match p.get("outcome") {
         None => None,
         Some(o @ ("success" | "failure" | "needs_review")) => Some(o.to_owned()),
@@ -79,18 +71,7 @@ fn parse(p: &Params, org: &OrgSettings, now_ms: i64) -> Result<Request, ApiError
         Some("false") => Some(false),
         Some(_) => return Err(ApiError::field("has_audit_sample", "must be true or false")),
     };
-    let limit = match p.get("limit") {
-        None => PAGE_DEFAULT,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => {
-                return Err(ApiError::field(
-                    "limit",
-                    format!("must be a whole number from 1 to {PAGE_MAX}"),
-                ))
-            }
-        },
-    };
+    let limit = params::page_limit(p, PAGE_DEFAULT, PAGE_MAX)?;
     let cursor = p.get("cursor").map(decode_cursor).transpose()?;
     // Never past retention, whatever `from` says.
     let kept_from = crate::retention::cutoff_ms(org, now_ms);

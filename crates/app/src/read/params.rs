@@ -238,6 +238,35 @@ pub fn scope(p: &Params) -> Result<Scope, ApiError> {
     })
 }
 
+/// Refuses a parameter not in `known` (a 422 naming it), for the routes whose parameters are
+/// a closed list.
+pub(crate) fn only(p: &Params, known: &[&str]) -> Result<(), ApiError> {
+    match p.names().find(|k| !known.contains(k)) {
+        Some(k) => Err(ApiError::field(
+            k.chars().take(64).collect::<String>(),
+            format!(
+                "is not a parameter here; the parameters are {}",
+                known.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A page size: `limit`, 1 to `max`, or `default` when absent.
+pub(crate) fn page_limit(p: &Params, default: i64, max: i64) -> Result<i64, ApiError> {
+    match p.get("limit") {
+        None => Ok(default),
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::field(
+                "limit",
+                format!("must be a whole number from 1 to {max}"),
+            )),
+        },
+    }
+}
+
 /// A filter on a stored text (`agent_id`, `task_type`). No stored one holds a control
 /// character (both are refused on the way in), and PostgreSQL cannot even be asked about a
 /// NUL: such a filter is a 422.

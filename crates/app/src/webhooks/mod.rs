@@ -497,15 +497,7 @@ pub async fn deliveries(
     query: &crate::read::params::Params,
 ) -> Result<Deliveries, ApiError> {
     require_pro(org, FEATURE)?;
-    if let Some(k) = query
-        .names()
-        .find(|k| !["status", "cursor", "limit"].contains(k))
-    {
-        return Err(ApiError::field(
-            k.chars().take(64).collect::<String>(),
-            "is not a parameter here; the parameters are status, cursor, limit",
-        ));
-    }
+    crate::read::params::only(query, &["status", "cursor", "limit"])?;
     let status = match query.get("status") {
         None => None,
         Some(s @ ("pending" | "succeeded" | "failed" | "skipped")) => Some(s.to_owned()),
@@ -516,18 +508,7 @@ pub async fn deliveries(
             ))
         }
     };
-    let limit = match query.get("limit") {
-        None => PAGE_DEFAULT,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => n,
-            _ => {
-                return Err(ApiError::field(
-                    "limit",
-                    format!("must be a whole number from 1 to {PAGE_MAX}"),
-                ))
-            }
-        },
-    };
+    let limit = crate::read::params::page_limit(query, PAGE_DEFAULT, PAGE_MAX)?;
     let cursor = match query.get("cursor") {
         None => None,
         Some(c) if c.starts_with("whdel_") && c.len() == 32 => Some(c.to_owned()),
