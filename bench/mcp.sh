@@ -8,40 +8,14 @@
 # counted and printed.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release/humanhours"
 secs=${BENCH_SECONDS:-10}
 runs=${BENCH_RUNS:-3}
 events=${BENCH_EVENTS:-5000}
-pepper="bench-pepper-0123456789abcdef"
+. "$(dirname "$0")/lib.sh"
 
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk); }
-[ "$(nproc)" -ge 2 ] || { echo "bench: needs 2 cores" >&2; exit 1; }
-cargo build --release -q -p humanhours --bins --manifest-path "$root/Cargo.toml"
-
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-db="sqlite://$work/mcp.db"
-hh() { HUMANHOURS_DATABASE_URL=$db HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error "$bin" "$@"; }
-hh migrate 2>/dev/null
-: > "$work/keys"
-for i in 1 2 3 4 5 6 7 8; do
-    hh org create --name "bench-$i" --plan enterprise --currency USD > /dev/null
-    for _ in $(seq 1 16); do hh key create --org "bench-$i" >> "$work/keys"; done
-done
-
-HUMANHOURS_DATABASE_URL=$db HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=warn HUMANHOURS_WORKERS=1 \
-    HUMANHOURS_PRICES_SYNC_URL=off HUMANHOURS_FX_SYNC_URL=off \
-    taskset -c 0 "$bin" serve --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+bench_db mcp
+bench_orgs bench
+bench_serve HUMANHOURS_PRICES_SYNC_URL=off HUMANHOURS_FX_SYNC_URL=off
 
 # Seed: BENCH_EVENTS events per org over the last 30 days, in batches of 1,000.
 python3 - "$work/keys" "$port" "$events" <<'PY'

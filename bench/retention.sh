@@ -13,41 +13,15 @@
 # counted). Medians of the rounds' p99.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release/humanhours"
 secs=${BENCH_SECONDS:-2}
 events=${BENCH_EVENTS:-1500000}
-pepper="bench-pepper-0123456789abcdef"
+. "$(dirname "$0")/lib.sh"
 
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk); }
-[ "$(nproc)" -ge 2 ] || { echo "bench: needs 2 cores" >&2; exit 1; }
-cargo build --release -q -p humanhours --bins --manifest-path "$root/Cargo.toml"
-
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-db="sqlite://$work/retention.db"
-hh() { HUMANHOURS_DATABASE_URL=$db HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=error "$bin" "$@"; }
-hh migrate 2>/dev/null
-: > "$work/keys"
-for i in 1 2 3 4 5 6 7 8; do
-    hh org create --name "load-$i" --plan enterprise --currency USD > /dev/null
-    for _ in $(seq 1 16); do hh key create --org "load-$i" >> "$work/keys"; done
-done
+bench_db retention
+bench_orgs load
 hh org create --name old --plan pro --currency USD > /dev/null
 hh dev seed --org old --events "$events" --days 90 2>&1 | tail -1
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-HUMANHOURS_DATABASE_URL=$db HUMANHOURS_PEPPER=$pepper HUMANHOURS_LOG=warn,app::retention=info,app::background=info \
-    HUMANHOURS_WORKERS=1 HUMANHOURS_RETENTION_SWEEP_SECS=120 \
-    taskset -c 0 "$bin" serve --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+bench_serve HUMANHOURS_LOG=warn,app::retention=info,app::background=info HUMANHOURS_RETENTION_SWEEP_SECS=120
 
 to_ms() {
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'

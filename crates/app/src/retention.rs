@@ -14,9 +14,7 @@ use store::Store;
 
 use crate::auth::OrgSettings;
 use crate::clock;
-
-/// One day in ms.
-pub const DAY_MS: i64 = 86_400_000;
+use crate::read::params::DAY_MS;
 
 /// The longest retention an org may set: ten years.
 pub const MAX_DAYS: u32 = 3_650;

@@ -13,7 +13,8 @@ use super::buckets::Unit;
 use crate::clock;
 use crate::error::ApiError;
 
-const DAY_MS: i64 = 86_400_000;
+/// Milliseconds in a day.
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// The query string as name → value.
 #[derive(Debug, Default)]

@@ -34,5 +34,5 @@ pub(crate) async fn list(
     let page = events::list(&app.into_inner(), &caller.org, &p, now).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/json"))
-        .body(page.body))
+        .body(page))
 }
