@@ -100,6 +100,7 @@ fn write(org: &str, n: usize, start: OffsetDateTime) -> TrackWrite {
             plan: Plan::Enterprise,
             cap_override: None,
             month: clock::month(now),
+            pool: None,
         },
         now,
         id_seed: n as u128,

@@ -126,7 +126,7 @@ fn a_bad_log_filter_is_refused_by_name_and_help_says_what_the_program_is() {
     let out = humanhours(dir.path(), &["org", "create", "--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
-        help.contains("[possible values: free, pro, enterprise]"),
+        help.contains("[possible values: free, pro, agency, enterprise]"),
         "{help}"
     );
     assert!(files(dir.path()).is_empty());

@@ -856,7 +856,7 @@ async fn org_settings_check_their_input_and_leave_nothing_half_written() {
     let list = String::from_utf8_lossy(&app.cli(&["org", "list"]).stdout).into_owned();
     let line = list.lines().find(|l| l.starts_with(&org)).unwrap();
     assert!(
-        line.ends_with("\tEurope/Berlin\ta@example.com,b@example.com\t30"),
+        line.ends_with("\tEurope/Berlin\ta@example.com,b@example.com\t30\t-"),
         "{line}"
     );
     let ok = app.cli(&["org", "set", &org, "--digest-to", "none"]);

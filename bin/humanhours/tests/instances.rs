@@ -179,6 +179,56 @@ async fn the_free_quota_holds_across_two_instances() {
     not(test_backend = "postgres"),
     ignore = "PostgreSQL only: runs in the PostgreSQL pass (HUMANHOURS_TEST_BACKEND=postgres)"
 )]
+async fn an_agency_pool_counts_exactly_across_two_instances() {
+    // An anchor and two workspaces, 40 events short of the pool; 300 events from the three
+    // orgs' keys through both instances at once: each counted once, overage exactly past it.
+    let (_db, store, anchor, anchor_key, instances) = two_instances(Plan::Agency).await;
+    let hasher = KeyHasher::new(PEPPER.as_bytes().to_vec());
+    let mut keys = vec![anchor_key];
+    let mut tree = vec![anchor.clone()];
+    for i in 0..2 {
+        let new = NewOrg {
+            parent: Some(anchor.clone()),
+            ..NewOrg::named(&format!("client-{i}"), Plan::Agency)
+        };
+        let org = orgs::create_org(&store, &new, clock::now()).unwrap();
+        keys.push(orgs::create_key(&store, &hasher, &org.id, KeyMode::Live, clock::now()).unwrap());
+        tree.push(org.id);
+    }
+    let month = clock::month(clock::now());
+    common::sql(
+        _db.url(),
+        &format!(
+            "INSERT INTO pool_usage (anchor_id, month, events, overage_events) \
+             VALUES ('{anchor}', '{month}', 24960, 0)"
+        ),
+    );
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let (client, key) = (client.clone(), keys[i % 3].clone());
+        let base = instances[(i / 3) % 2].base.clone();
+        tasks.push(tokio::spawn(async move {
+            post(&client, &base, &key, &format!("p-{i}")).await
+        }));
+    }
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    let pool = store.pool_usage(&anchor, &month).unwrap();
+    assert_eq!((pool.events, pool.overage_events), (25_260, 260));
+    for org in &tree {
+        assert_eq!(store.count_events(org).unwrap(), 100);
+        assert_eq!(store.usage(org, &month).unwrap().events, 100);
+    }
+}
+
+#[actix_web::test]
+#[cfg_attr(
+    not(test_backend = "postgres"),
+    ignore = "PostgreSQL only: runs in the PostgreSQL pass (HUMANHOURS_TEST_BACKEND=postgres)"
+)]
 async fn a_key_revoked_through_one_instance_database_is_refused_by_both() {
     let (_db, store, _org, key, instances) = two_instances(Plan::Enterprise).await;
     let client = reqwest::Client::new();

@@ -71,6 +71,16 @@ pub struct OrgSettings {
     pub monthly_event_cap: Option<u64>,
     /// Days events are kept; `None`: the plan's (`retention::days`).
     pub retention_days: Option<u32>,
+    /// The anchor org of an agency workspace; `None` for every other org.
+    pub parent: Option<String>,
+}
+
+impl OrgSettings {
+    /// The anchor whose pool the org's events count against: its own id for an agency anchor,
+    /// its parent's for a workspace, `None` off the agency plan.
+    pub fn pool(&self) -> Option<&str> {
+        (self.plan == Plan::Agency).then(|| self.parent.as_deref().unwrap_or(&self.id))
+    }
 }
 
 impl TryFrom<&store::OrgRow> for OrgSettings {
@@ -100,6 +110,7 @@ impl TryFrom<&store::OrgRow> for OrgSettings {
                 .map(u32::try_from)
                 .transpose()
                 .map_err(|_| bad("retention_days"))?,
+            parent: row.parent_id.clone(),
         })
     }
 }
@@ -383,6 +394,46 @@ async fn verify(
         org: Arc::new(org),
         scopes,
     })))
+}
+
+/// The caller as it reads one of its org's agency workspaces (`?workspace=`, API.md §12):
+/// the same key, prefix and scopes, with the workspace's settings as its org. Only an anchor's
+/// own workspaces are found; any other id (an unknown org, a sibling, the anchor as seen from
+/// a workspace, another tenant's org) is the same 404, so the answer tells nothing about orgs
+/// the caller may not read. Its own id is itself. Costs one primary-key read.
+pub async fn as_workspace(
+    state: &Arc<App>,
+    caller: &Arc<Caller>,
+    workspace: &str,
+) -> Result<Arc<Caller>, ApiError> {
+    if workspace == caller.org.id {
+        return Ok(caller.clone());
+    }
+    let not_found = || ApiError::NotFound {
+        message: format!(
+            "no workspace {:?} under this org: an agency anchor's key may read its own \
+             workspaces (see GET /api/v1/org)",
+            workspace.chars().take(64).collect::<String>()
+        ),
+    };
+    // Only an anchor has workspaces; an id that is not an org id's shape is not looked up.
+    let plausible = workspace.len() <= 64
+        && workspace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if caller.org.plan != Plan::Agency || caller.org.parent.is_some() || !plausible {
+        return Err(not_found());
+    }
+    let (anchor, id) = (caller.org.id.clone(), workspace.to_owned());
+    let row = crate::blocking(state, move |st| Ok(st.store.workspace_of(&anchor, &id)?))
+        .await?
+        .ok_or_else(not_found)?;
+    let org = OrgSettings::try_from(&row).map_err(ApiError::Internal)?;
+    Ok(Arc::new(Caller {
+        key_prefix: caller.key_prefix.clone(),
+        org: Arc::new(org),
+        scopes: caller.scopes,
+    }))
 }
 
 /// Verifies a key against the database now, past the cache: for the dashboard's sign-in, which

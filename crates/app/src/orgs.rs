@@ -22,7 +22,12 @@ pub struct NewOrg {
     pub hourly_rate: HourlyRate,
     pub fallback_baseline_minutes: Option<BaselineMinutes>,
     pub monthly_event_cap: Option<u64>,
+    /// The anchor (id or name) when the org is an agency workspace (API.md §12).
+    pub parent: Option<String>,
 }
+
+/// Workspaces an agency anchor may have.
+pub const MAX_WORKSPACES: i64 = 4;
 
 impl NewOrg {
     /// An org with the contract's defaults: EUR, 45 per hour, no fallback, no cap.
@@ -34,9 +39,14 @@ impl NewOrg {
             hourly_rate: HourlyRate::DEFAULT,
             fallback_baseline_minutes: None,
             monthly_event_cap: None,
+            parent: None,
         }
     }
 }
+
+/// Why an agency org takes no monthly cap: the tree shares one pool, counted on the anchor.
+const AGENCY_NO_CAP: &str = "an agency org takes no monthly event cap: its tree shares one pool \
+     of 25,000 events a month, and events past it are counted as the anchor's overage";
 
 fn check_name(name: &str) -> anyhow::Result<()> {
     if name.trim().is_empty() || name.chars().count() > 200 {
@@ -55,6 +65,21 @@ pub fn create_org(store: &Store, new: &NewOrg, now: OffsetDateTime) -> anyhow::R
     if store.find_org(&new.name)?.is_some() {
         bail!("an org named '{}' exists already", new.name);
     }
+    let parent = match &new.parent {
+        None => None,
+        Some(anchor) => {
+            if new.plan != Plan::Agency {
+                bail!(
+                    "a workspace (--parent) is on its anchor's plan, agency, not {}",
+                    new.plan
+                );
+            }
+            Some(org(store, anchor)?.id)
+        }
+    };
+    if new.plan == Plan::Agency && new.monthly_event_cap.is_some() {
+        bail!(AGENCY_NO_CAP);
+    }
     let row = OrgRow {
         id: format!("org_{}", clock::ulid(now)),
         name: new.name.clone(),
@@ -67,8 +92,12 @@ pub fn create_org(store: &Store, new: &NewOrg, now: OffsetDateTime) -> anyhow::R
         timezone: "UTC".to_owned(),
         digest_recipients: String::new(),
         retention_days: None,
+        parent_id: parent,
     };
-    store.create_org(&row)?;
+    match row.parent_id {
+        Some(_) => store.create_workspace(&row, Plan::Agency.as_str(), MAX_WORKSPACES)?,
+        None => store.create_org(&row)?,
+    }
     Ok(row)
 }
 
@@ -144,6 +173,7 @@ pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Res
     {
         bail!("nothing to change: give at least one option");
     }
+    check_tree_rules(store, &current, u)?;
     store.update_org(&current.id, &changes)?;
     org(store, &current.id)
 }
@@ -415,4 +445,54 @@ pub fn revoke_share(
         bail!("share link {} was revoked already", link.id);
     }
     Ok(link)
+}
+
+/// The agency rules a change must keep (API.md §12): a workspace is on its anchor's plan, an
+/// anchor keeps the plan while it has workspaces, and an agency org takes no cap.
+fn check_tree_rules(store: &Store, current: &OrgRow, u: &OrgUpdate) -> anyhow::Result<()> {
+    let plan_now = Plan::parse(&current.plan)?;
+    let plan_after = u.plan.unwrap_or(plan_now);
+    if plan_after != plan_now {
+        if current.parent_id.is_some() {
+            bail!(
+                "{} is a workspace: it stays on its anchor's plan, agency",
+                current.name
+            );
+        }
+        let children = store.workspaces(&current.id)?.len();
+        if children > 0 {
+            bail!(
+                "{} is an agency anchor with {children} workspace(s): delete them before changing its plan",
+                current.name
+            );
+        }
+    }
+    let cap_after = match u.monthly_event_cap {
+        Some(cap) => cap,
+        None => current.monthly_event_cap.map(|c| c.max(0).unsigned_abs()),
+    };
+    if plan_after == Plan::Agency && cap_after.is_some() {
+        bail!("{AGENCY_NO_CAP} (clear it with --monthly-event-cap none)");
+    }
+    Ok(())
+}
+
+/// Orgs in the order `org list` shows a tree: each top-level org (oldest first), then its
+/// workspaces (oldest first) right below it. A workspace whose anchor is missing (it cannot
+/// be: the foreign key) would come last rather than be dropped.
+pub fn tree_order(rows: Vec<OrgRow>) -> Vec<OrgRow> {
+    let (tops, mut children): (Vec<OrgRow>, Vec<OrgRow>) =
+        rows.into_iter().partition(|o| o.parent_id.is_none());
+    let mut out = Vec::with_capacity(tops.len() + children.len());
+    for top in tops {
+        let id = top.id.clone();
+        out.push(top);
+        let (mine, rest): (Vec<OrgRow>, Vec<OrgRow>) = children
+            .into_iter()
+            .partition(|c| c.parent_id.as_deref() == Some(id.as_str()));
+        out.extend(mine);
+        children = rest;
+    }
+    out.extend(children);
+    out
 }

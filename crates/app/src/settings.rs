@@ -22,7 +22,7 @@ use crate::wire::JsonDecimal;
 pub struct OrgSettingsOut {
     pub id: String,
     pub name: String,
-    /// `free`, `pro` or `enterprise`.
+    /// `free`, `pro`, `agency` or `enterprise`.
     pub plan: String,
     pub currency: String,
     pub hourly_rate: JsonDecimal,
@@ -33,10 +33,23 @@ pub struct OrgSettingsOut {
     pub timezone: String,
     /// Who gets the weekly digest by email (at most 10).
     pub digest_recipients: Vec<String>,
-    /// Days events are kept (the org's own, or its plan's: free 30, pro 365, enterprise 730).
+    /// Days events are kept (the org's own, or its plan's: free 30, pro and agency 365,
+    /// enterprise 730).
     pub retention_days: u32,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// An agency workspace's anchor org; `null` otherwise.
+    pub parent_id: Option<String>,
+    /// An agency anchor's workspaces, oldest first (its keys read each with
+    /// `?workspace=<id>` on the read routes); empty otherwise.
+    pub workspaces: Vec<WorkspaceOut>,
+}
+
+/// One workspace of an agency anchor.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkspaceOut {
+    pub id: String,
+    pub name: String,
 }
 
 fn decimal(text: &str) -> Result<JsonDecimal, ApiError> {
@@ -45,7 +58,7 @@ fn decimal(text: &str) -> Result<JsonDecimal, ApiError> {
         .map_err(ApiError::internal)
 }
 
-fn out(row: &store::OrgRow) -> Result<OrgSettingsOut, ApiError> {
+fn out(row: &store::OrgRow, workspaces: &[store::OrgRow]) -> Result<OrgSettingsOut, ApiError> {
     Ok(OrgSettingsOut {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -69,15 +82,30 @@ fn out(row: &store::OrgRow) -> Result<OrgSettingsOut, ApiError> {
         retention_days: crate::retention::days(
             &crate::auth::OrgSettings::try_from(row).map_err(ApiError::internal)?,
         ),
+        parent_id: row.parent_id.clone(),
+        workspaces: workspaces
+            .iter()
+            .map(|w| WorkspaceOut {
+                id: w.id.clone(),
+                name: w.name.clone(),
+            })
+            .collect(),
     })
 }
 
 async fn read(state: &Arc<App>, org: &OrgSettings) -> Result<OrgSettingsOut, ApiError> {
     let id = org.id.clone();
-    let row = crate::blocking(state, move |st| Ok(st.store.find_org(&id)?))
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the caller's org is gone")))?;
-    out(&row)
+    let (row, workspaces) = crate::blocking(state, move |st| {
+        let row = st.store.find_org(&id)?;
+        let workspaces = match &row {
+            Some(r) if r.plan == ratelimit::Plan::Agency.as_str() => st.store.workspaces(&id)?,
+            _ => Vec::new(),
+        };
+        Ok((row, workspaces))
+    })
+    .await?;
+    let row = row.ok_or_else(|| ApiError::internal(anyhow::anyhow!("the caller's org is gone")))?;
+    out(&row, &workspaces)
 }
 
 /// `GET /org`. All plans.

@@ -6,7 +6,8 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-/// An org's plan (operator-assigned). Stored and parsed as `free`, `pro` or `enterprise`.
+/// An org's plan (operator-assigned). Stored and parsed as `free`, `pro`, `agency` or
+/// `enterprise`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Plan {
     /// 60 req/s per key, 500 events a month, hard cap.
@@ -15,13 +16,16 @@ pub enum Plan {
     Pro,
     /// 1000 req/s per key, unlimited unless the org sets a cap.
     Enterprise,
+    /// An agency's tree: an anchor org and up to 4 child workspaces, Pro features, 500 req/s
+    /// per key, one pool of 25,000 events a month for the whole tree, overage beyond.
+    Agency,
 }
 
 /// A plan name that is not one of the three plans.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PlanError {
-    /// The text is not `free`, `pro` or `enterprise` (matching is exact, lowercase).
-    #[error("unknown plan {0:?}: expected \"free\", \"pro\" or \"enterprise\"")]
+    /// The text is not `free`, `pro`, `agency` or `enterprise` (matching is exact, lowercase).
+    #[error("unknown plan {0:?}: expected \"free\", \"pro\", \"agency\" or \"enterprise\"")]
     Unknown(String),
 }
 
@@ -35,7 +39,7 @@ const fn nz(n: u32) -> NonZeroU32 {
 
 impl Plan {
     /// Every plan, cheapest first.
-    pub const ALL: [Plan; 3] = [Plan::Free, Plan::Pro, Plan::Enterprise];
+    pub const ALL: [Plan; 4] = [Plan::Free, Plan::Pro, Plan::Agency, Plan::Enterprise];
 
     /// Parses the stored name. Exact and lowercase, since it is only ever written by us.
     pub fn parse(name: &str) -> Result<Self, PlanError> {
@@ -43,6 +47,7 @@ impl Plan {
             "free" => Ok(Self::Free),
             "pro" => Ok(Self::Pro),
             "enterprise" => Ok(Self::Enterprise),
+            "agency" => Ok(Self::Agency),
             other => Err(PlanError::Unknown(other.to_owned())),
         }
     }
@@ -53,13 +58,14 @@ impl Plan {
             Self::Free => "free",
             Self::Pro => "pro",
             Self::Enterprise => "enterprise",
+            Self::Agency => "agency",
         }
     }
 
     /// Task-type overrides, custom task types, reports other than usage, stored audit samples
     /// and webhooks.
     pub const fn has_pro_features(self) -> bool {
-        matches!(self, Self::Pro | Self::Enterprise)
+        matches!(self, Self::Pro | Self::Agency | Self::Enterprise)
     }
 
     /// The contract's per-key rate limit; the operator may change it with [`PlanLimits`].
@@ -68,24 +74,27 @@ impl Plan {
             Self::Free => nz(60),
             Self::Pro => nz(200),
             Self::Enterprise => nz(1000),
+            Self::Agency => nz(500),
         }
     }
 
-    /// Events per calendar month included in the plan; `None` is unlimited.
+    /// Events per calendar month included in the plan; `None` is unlimited. For `agency` it is
+    /// the pool the whole tree (anchor and workspaces) shares.
     pub const fn included_events(self) -> Option<u64> {
         match self {
             Self::Free => Some(500),
             Self::Pro => Some(10_000),
             Self::Enterprise => None,
+            Self::Agency => Some(25_000),
         }
     }
 
     /// Days an event (with its audit sample and idempotency record) is kept unless the org
-    /// sets its own retention: free 30, pro 365, enterprise 730.
+    /// sets its own retention: free 30, pro and agency 365, enterprise 730.
     pub const fn default_retention_days(self) -> u32 {
         match self {
             Self::Free => 30,
-            Self::Pro => 365,
+            Self::Pro | Self::Agency => 365,
             Self::Enterprise => 730,
         }
     }
@@ -106,12 +115,13 @@ impl fmt::Display for Plan {
 }
 
 /// Per-key requests per second for each plan. `Default` is the contract's table
-/// (60 / 200 / 1000); the operator may override any of them at start-up.
+/// (60 / 200 / 500 / 1000); the operator may override any of them at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanLimits {
     free: NonZeroU32,
     pro: NonZeroU32,
     enterprise: NonZeroU32,
+    agency: NonZeroU32,
 }
 
 impl Default for PlanLimits {
@@ -120,6 +130,7 @@ impl Default for PlanLimits {
             free: Plan::Free.default_per_second(),
             pro: Plan::Pro.default_per_second(),
             enterprise: Plan::Enterprise.default_per_second(),
+            agency: Plan::Agency.default_per_second(),
         }
     }
 }
@@ -131,6 +142,7 @@ impl PlanLimits {
             Plan::Free => self.free,
             Plan::Pro => self.pro,
             Plan::Enterprise => self.enterprise,
+            Plan::Agency => self.agency,
         }
     }
 
@@ -141,6 +153,7 @@ impl PlanLimits {
             Plan::Free => self.free = per_second,
             Plan::Pro => self.pro = per_second,
             Plan::Enterprise => self.enterprise = per_second,
+            Plan::Agency => self.agency = per_second,
         }
         self
     }
@@ -157,6 +170,7 @@ mod tests {
             ("free", Plan::Free, false, 60, Some(500), 30),
             ("pro", Plan::Pro, true, 200, Some(10_000), 365),
             ("enterprise", Plan::Enterprise, true, 1000, None, 730),
+            ("agency", Plan::Agency, true, 500, Some(25_000), 365),
         ];
         for (name, plan, pro, rate, included, retention) in cases {
             assert_eq!(Plan::parse(name), Ok(plan));
@@ -169,17 +183,29 @@ mod tests {
             assert_eq!(plan.included_events(), included);
             assert_eq!(plan.default_retention_days(), retention);
         }
-        assert_eq!(Plan::ALL.map(Plan::as_str), ["free", "pro", "enterprise"]);
+        assert_eq!(
+            Plan::ALL.map(Plan::as_str),
+            ["free", "pro", "agency", "enterprise"]
+        );
     }
 
     #[test]
     fn unknown_plans_are_rejected() {
-        for bad in ["", "Free", "PRO", " pro", "pro ", "team", "enterprise\n"] {
+        for bad in [
+            "",
+            "Free",
+            "PRO",
+            " pro",
+            "pro ",
+            "team",
+            "enterprise\n",
+            "Agency",
+        ] {
             assert_eq!(Plan::parse(bad), Err(PlanError::Unknown(bad.to_owned())));
         }
         assert_eq!(
             PlanError::Unknown("team".into()).to_string(),
-            r#"unknown plan "team": expected "free", "pro" or "enterprise""#
+            r#"unknown plan "team": expected "free", "pro", "agency" or "enterprise""#
         );
     }
 
@@ -189,5 +215,6 @@ mod tests {
         assert_eq!(limits.per_second(Plan::Free).get(), 60);
         assert_eq!(limits.per_second(Plan::Pro).get(), 250);
         assert_eq!(limits.per_second(Plan::Enterprise).get(), 1000);
+        assert_eq!(limits.per_second(Plan::Agency).get(), 500);
     }
 }

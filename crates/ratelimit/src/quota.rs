@@ -8,7 +8,7 @@ pub enum QuotaDecision {
     /// Record it. `overage` is true when it lies beyond the plan's included events and must be
     /// counted (billed) as overage.
     Accept {
-        /// Beyond the included events of a plan that allows overage (pro).
+        /// Beyond the included events of a plan that allows overage (pro, agency).
         overage: bool,
     },
     /// The hard cap is reached: answer 429 `quota_exceeded` and record nothing.
@@ -28,7 +28,7 @@ impl QuotaDecision {
 }
 
 /// The month's count at which an org's events are refused (`None`: never): the override when
-/// set, else the free plan's included events; pro and enterprise have none of their own.
+/// set, else the free plan's included events; pro, agency and enterprise have none of their own.
 ///
 /// ```
 /// use ratelimit::{hard_cap, Plan};
@@ -40,7 +40,7 @@ pub const fn hard_cap(plan: Plan, cap_override: Option<u64>) -> Option<u64> {
     match (plan, cap_override) {
         (_, Some(cap)) => Some(cap),
         (Plan::Free, None) => plan.included_events(),
-        (Plan::Pro | Plan::Enterprise, None) => None,
+        (Plan::Pro | Plan::Agency | Plan::Enterprise, None) => None,
     }
 }
 
@@ -53,6 +53,8 @@ pub const fn hard_cap(plan: Plan, cap_override: Option<u64>) -> Option<u64> {
 ///   it); event number cap+1 is rejected;
 /// - pro: 10,000 included, beyond that accepted as overage; with an override, rejected once the
 ///   override is reached (an override below 10,000 means no overage ever happens);
+/// - agency: the same as pro with 25,000 included, where `used_this_month` is the count of the
+///   whole tree's pool (anchor and workspaces), not of one org;
 /// - enterprise: unlimited, never overage; with an override, rejected once it is reached.
 ///
 /// An override of `Some(0)` rejects every event.
@@ -67,7 +69,7 @@ pub const fn monthly_quota(
         }
     }
     let overage = match (plan, plan.included_events()) {
-        (Plan::Pro, Some(included)) => used_this_month >= included,
+        (Plan::Pro | Plan::Agency, Some(included)) => used_this_month >= included,
         _ => false,
     };
     QuotaDecision::Accept { overage }
@@ -84,7 +86,7 @@ mod tests {
 
     #[test]
     fn monthly_quota_table() {
-        use Plan::{Enterprise, Free, Pro};
+        use Plan::{Agency, Enterprise, Free, Pro};
         let cases = [
             // (plan, override, used before this event, expected)
             (Free, None, 0, ACCEPT),
@@ -111,6 +113,11 @@ mod tests {
             (Pro, Some(5_000), 5_000, REJECT),
             (Pro, Some(10_000), 9_999, ACCEPT),
             (Pro, Some(10_000), 10_000, REJECT),
+            (Agency, None, 0, ACCEPT),
+            (Agency, None, 24_999, ACCEPT),
+            (Agency, None, 25_000, OVERAGE),
+            (Agency, None, 25_001, OVERAGE),
+            (Agency, None, u64::MAX, OVERAGE),
             (Enterprise, None, 0, ACCEPT),
             (Enterprise, None, 10_000_000, ACCEPT),
             (Enterprise, None, u64::MAX, ACCEPT),

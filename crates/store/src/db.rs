@@ -143,6 +143,10 @@ pub enum StoreError {
     /// A batch the caller was part of failed for another item's or the commit's reason.
     #[error("write failed: {0}")]
     Failed(String),
+    /// A rule checked inside the transaction refused the change (e.g. an anchor that still has
+    /// workspaces); nothing was written. The message is for the operator.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<diesel::result::Error> for StoreError {

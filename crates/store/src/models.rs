@@ -23,6 +23,8 @@ pub struct OrgRow {
     pub digest_recipients: String,
     /// Days events are kept; `None`: the plan's.
     pub retention_days: Option<i32>,
+    /// The anchor org of an agency workspace; `None` for every other org (anchors included).
+    pub parent_id: Option<String>,
 }
 
 /// A change to an org: `None` leaves a field as it is; `Some(None)` clears a nullable one.
@@ -145,6 +147,17 @@ pub struct IdempotencyRow {
 #[diesel(table_name = monthly_usage, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct UsageRow {
     pub org_id: String,
+    pub month: String,
+    pub events: i64,
+    pub overage_events: i64,
+}
+
+/// Accepted events of an agency tree (anchor and workspaces) in one calendar month (UTC,
+/// `YYYY-MM`): the pool its plan's included events and overage are counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pool_usage, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct PoolUsageRow {
+    pub anchor_id: String,
     pub month: String,
     pub events: i64,
     pub overage_events: i64,

@@ -14,6 +14,7 @@ diesel::table! {
         timezone -> Text,
         digest_recipients -> Text,
         retention_days -> Nullable<Integer>,
+        parent_id -> Nullable<Text>,
     }
 }
 
@@ -125,6 +126,15 @@ diesel::table! {
         fingerprint -> Text,
         event_id -> Text,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pool_usage (anchor_id, month) {
+        anchor_id -> Text,
+        month -> Text,
+        events -> BigInt,
+        overage_events -> BigInt,
     }
 }
 
@@ -301,6 +311,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     idempotency_keys,
     monthly_usage,
+    pool_usage,
     rollup_hourly,
     dashboard_sessions,
     share_links,

@@ -228,6 +228,9 @@ pub struct ServeArgs {
     /// Requests per second per key on the enterprise plan.
     #[arg(long, env = "HUMANHOURS_RATE_LIMIT_ENTERPRISE", default_value_t = 1000)]
     pub rate_limit_enterprise: u32,
+    /// Requests per second per key on the agency plan (anchors and workspaces).
+    #[arg(long, env = "HUMANHOURS_RATE_LIMIT_AGENCY", default_value_t = 500)]
+    pub rate_limit_agency: u32,
     /// Seconds between reloads of imported prices and FX rates.
     #[arg(long, env = "HUMANHOURS_PRICES_REFRESH_SECS", default_value_t = 60)]
     pub prices_refresh_secs: u64,
@@ -418,6 +421,10 @@ impl ServeArgs {
                     self.rate_limit_enterprise,
                     "HUMANHOURS_RATE_LIMIT_ENTERPRISE",
                 )?,
+            )
+            .with_per_second(
+                Plan::Agency,
+                rate(self.rate_limit_agency, "HUMANHOURS_RATE_LIMIT_AGENCY")?,
             );
         if !(1..=600).contains(&self.body_timeout_secs) {
             bail!("HUMANHOURS_BODY_TIMEOUT_SECS must be from 1 to 600");
@@ -623,8 +630,9 @@ pub enum OrgCommand {
         /// A unique name (also accepted wherever a command takes an org).
         #[arg(long)]
         name: String,
-        /// free, pro or enterprise (API.md §5: rate limits, quota, Pro features).
-        #[arg(long, default_value = "free", value_parser = ["free", "pro", "enterprise"])]
+        /// free, pro, agency or enterprise (API.md §3, §12: rate limits, quota, Pro features).
+        /// A workspace (--parent) is always agency.
+        #[arg(long, default_value = "free", value_parser = ["free", "pro", "agency", "enterprise"], default_value_if("parent", clap::builder::ArgPredicate::IsPresent, "agency"))]
         plan: String,
         /// ISO 4217 code of the org's money figures.
         #[arg(long, default_value = "EUR")]
@@ -636,9 +644,13 @@ pub enum OrgCommand {
         /// event is refused with 422 unknown_task_type).
         #[arg(long)]
         fallback_baseline_minutes: Option<String>,
-        /// Hard cap on events per calendar month.
+        /// Hard cap on events per calendar month (not on the agency plan).
         #[arg(long)]
         monthly_event_cap: Option<u64>,
+        /// Make the org a workspace of this agency anchor (id or name): it shares the
+        /// anchor's monthly pool, and the anchor's keys may read it (at most 4 per anchor).
+        #[arg(long)]
+        parent: Option<String>,
     },
     /// List orgs.
     List,
@@ -649,8 +661,8 @@ pub enum OrgCommand {
         /// A new unique name.
         #[arg(long)]
         name: Option<String>,
-        /// free, pro or enterprise.
-        #[arg(long, value_parser = ["free", "pro", "enterprise"])]
+        /// free, pro, agency or enterprise (not for a workspace, nor an anchor with workspaces).
+        #[arg(long, value_parser = ["free", "pro", "agency", "enterprise"])]
         plan: Option<String>,
         /// ISO 4217 code; stored events keep the currency they were valued in.
         #[arg(long)]
@@ -670,8 +682,8 @@ pub enum OrgCommand {
         /// Digest recipients, comma-separated (at most 10), or `none` to clear.
         #[arg(long)]
         digest_to: Option<String>,
-        /// Days events are kept (1 to 3650), or `none` for the plan's (free 30, pro 365,
-        /// enterprise 730). Older events are deleted by the background sweep.
+        /// Days events are kept (1 to 3650), or `none` for the plan's (free 30, pro and agency
+        /// 365, enterprise 730). Older events are deleted by the background sweep.
         #[arg(long)]
         retention_days: Option<String>,
     },
@@ -684,7 +696,8 @@ pub enum OrgCommand {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
-    /// Delete an org and every row of it, at once. Irreversible: export it first.
+    /// Delete an org and every row of it, at once. Irreversible: export it first. An agency
+    /// anchor's workspaces must be deleted before it.
     Delete {
         /// Org id or name.
         org: String,

@@ -467,6 +467,7 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
             hourly_rate,
             fallback_baseline_minutes,
             monthly_event_cap,
+            parent,
         } => {
             let new = NewOrg {
                 name,
@@ -478,20 +479,26 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
                     .map(baseline)
                     .transpose()?,
                 monthly_event_cap,
+                parent,
             };
             let row = orgs::create_org(store, &new, clock::now())?;
             println!("{}", row.id);
         }
         OrgCommand::List => {
-            println!("id\tname\tplan\tcurrency\thourly_rate\tfallback_baseline_minutes\tmonthly_event_cap\ttimezone\tdigest_to\tretention_days");
-            for o in store.list_orgs()? {
+            println!("id\tname\tplan\tcurrency\thourly_rate\tfallback_baseline_minutes\tmonthly_event_cap\ttimezone\tdigest_to\tretention_days\tparent");
+            for o in orgs::tree_order(store.list_orgs()?) {
                 let retention = app::auth::OrgSettings::try_from(&o)
                     .map(|s| app::retention::days(&s).to_string())
                     .unwrap_or_else(|_| "?".into());
+                // A workspace's name is indented under its anchor's row.
+                let name = match &o.parent_id {
+                    Some(_) => format!("  └ {}", o.name),
+                    None => o.name.clone(),
+                };
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     o.id,
-                    o.name,
+                    name,
                     o.plan,
                     o.currency,
                     o.hourly_rate,
@@ -505,7 +512,8 @@ fn org_command(store: &Store, cmd: OrgCommand) -> anyhow::Result<()> {
                     } else {
                         o.digest_recipients.replace(' ', ",")
                     },
-                    retention
+                    retention,
+                    o.parent_id.as_deref().unwrap_or("-")
                 );
             }
         }

@@ -80,24 +80,68 @@ pub(crate) async fn require_key(
 }
 
 /// Refuses a caller whose key lacks `needed` (403 `insufficient_scope`), before the handler
-/// reads anything of the request.
+/// reads anything of the request. On a read route it then enters the workspace the query names
+/// (`?workspace=`, [`enter_workspace`]).
 async fn require_scope(
     needed: ratelimit::Scope,
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let allowed = req
+    let caller = req
         .extensions()
         .get::<std::sync::Arc<app::auth::Caller>>()
-        .map(|c| c.scopes.allows(needed));
-    let e = match allowed {
-        Some(true) => return Ok(next.call(req).await?.map_into_left_body()),
-        Some(false) => ApiError::InsufficientScope {
+        .cloned();
+    let e = match caller {
+        Some(c) if c.scopes.allows(needed) => match needed {
+            ratelimit::Scope::Read => match enter_workspace(&mut req, &c).await {
+                Ok(()) => return Ok(next.call(req).await?.map_into_left_body()),
+                Err(e) => e,
+            },
+            // Writes go to the key's own org: a workspace is written with its own key, so the
+            // parameter is refused rather than ignored (the write would land in the anchor).
+            _ => match app::read::params::take_workspace(req.query_string()) {
+                Ok(None) => return Ok(next.call(req).await?.map_into_left_body()),
+                Ok(Some(_)) => ApiError::field(
+                    "workspace",
+                    "is taken by read routes only; a workspace's events and settings are \
+                     written with a key of the workspace",
+                ),
+                Err(e) => e,
+            },
+        },
+        Some(_) => ApiError::InsufficientScope {
             scope: needed.as_str(),
         },
         None => ApiError::internal(anyhow::anyhow!("a keyed route ran without its caller")),
     };
     Ok(req.into_response(error_response(&e)).map_into_right_body())
+}
+
+/// `?workspace=<org id>` on a read route (API.md §12): an agency anchor's key reads one of its
+/// workspaces. The caller is swapped for the workspace ([`app::auth::as_workspace`]) and the
+/// parameter taken out of the query, so the route answers exactly as it would to the
+/// workspace's own key.
+async fn enter_workspace(
+    req: &mut ServiceRequest,
+    caller: &std::sync::Arc<app::auth::Caller>,
+) -> Result<(), ApiError> {
+    let Some((workspace, rest)) = app::read::params::take_workspace(req.query_string())? else {
+        return Ok(());
+    };
+    let state = req
+        .app_data::<web::Data<App>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?
+        .into_inner();
+    let entered = app::auth::as_workspace(&state, caller, &workspace).await?;
+    let path = req.path().to_owned();
+    let uri = match rest.is_empty() {
+        true => path,
+        false => format!("{path}?{rest}"),
+    };
+    req.head_mut().uri = uri.parse().map_err(ApiError::internal)?;
+    req.extensions_mut().insert(entered);
+    Ok(())
 }
 
 /// The per-route scope checks: `api_routes!` wraps each keyed route in the one named beside it.

@@ -155,6 +155,23 @@ fn complete(op: &mut Operation, method: &HttpMethod, keyed: bool, scope: Option<
             });
         }
         statuses.extend([401, 403, 429, 503]);
+        if scope == Some("read") {
+            // Every read route answers for an agency workspace (API.md §12).
+            let param = utoipa::openapi::path::ParameterBuilder::new()
+                .name("workspace")
+                .parameter_in(utoipa::openapi::path::ParameterIn::Query)
+                .required(utoipa::openapi::Required::False)
+                .description(Some(
+                    "An agency anchor's key: the org id of one of its workspaces, to read it \
+                     instead of the anchor (listed in `GET /org`). Any other id: 404.",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new().schema_type(SchemaType::new(Type::String)),
+                ))
+                .build();
+            op.parameters.get_or_insert_with(Vec::new).push(param);
+            statuses.push(404);
+        }
     }
     if matches!(
         method,

@@ -254,6 +254,34 @@ pub(crate) fn only(p: &Params, known: &[&str]) -> Result<(), ApiError> {
     }
 }
 
+/// Takes `workspace` (API.md §12) out of a query string: its value, and the query without it
+/// (every other pair kept as it was written), or `None` when it is absent. Given twice or
+/// empty, it is a 422 on `workspace`. A pair that does not decode is left for the route, whose
+/// own parsing answers it.
+pub fn take_workspace(query: &str) -> Result<Option<(String, String)>, ApiError> {
+    let mut found: Option<String> = None;
+    let mut rest: Vec<&str> = Vec::new();
+    for piece in query.split('&') {
+        let decoded: Option<Vec<(String, String)>> = serde_urlencoded::from_str(piece).ok();
+        match decoded.as_deref() {
+            Some([(name, value)]) if name == "workspace" => {
+                if found.is_some() {
+                    return Err(ApiError::field("workspace", "is given more than once"));
+                }
+                if value.is_empty() {
+                    return Err(ApiError::field(
+                        "workspace",
+                        "must be the org id of one of your agency workspaces",
+                    ));
+                }
+                found = Some(value.clone());
+            }
+            _ => rest.push(piece),
+        }
+    }
+    Ok(found.map(|w| (w, rest.join("&"))))
+}
+
 /// A page size: `limit`, 1 to `max`, or `default` when absent.
 pub(crate) fn page_limit(p: &Params, default: i64, max: i64) -> Result<i64, ApiError> {
     match p.get("limit") {
@@ -600,6 +628,31 @@ pub mod doc {
 
 #[cfg(test)]
 mod tests {
+    use super::take_workspace;
+
+    #[test]
+    fn workspace_is_taken_out_of_the_query() {
+        assert_eq!(take_workspace("").unwrap(), None);
+        assert_eq!(take_workspace("period=7d").unwrap(), None);
+        assert_eq!(
+            take_workspace("period=7d&workspace=org_1&group_by=agent").unwrap(),
+            Some(("org_1".into(), "period=7d&group_by=agent".into()))
+        );
+        assert_eq!(
+            take_workspace("workspace=org%5F1").unwrap(),
+            Some(("org_1".into(), String::new()))
+        );
+        // Other pairs are kept byte for byte, undecodable ones included.
+        assert_eq!(
+            take_workspace("tz=Asia%2FKathmandu&workspace=w&x=%ZZ").unwrap(),
+            Some(("w".into(), "tz=Asia%2FKathmandu&x=%ZZ".into()))
+        );
+        for bad in ["workspace=a&workspace=b", "workspace=", "workspace"] {
+            let e = take_workspace(bad).unwrap_err();
+            assert_eq!(e.error_body().field.as_deref(), Some("workspace"), "{bad}");
+        }
+    }
+
     use super::decodes_to_utf8;
 
     #[test]

@@ -832,6 +832,11 @@ pub struct Usage {
     pub overage_events: i64,
     pub event_cap: Option<u64>,
     pub rate_limit_per_second: u32,
+    /// An agency tree's events this month (anchor and workspaces): what `events_included` is
+    /// counted against. `None` off the agency plan.
+    pub pool_events: Option<i64>,
+    /// For an agency workspace: the anchor its events and overage are counted on.
+    pub anchor: Option<String>,
 }
 
 /// Reads the usage of the month of `now` (blocking).
@@ -842,6 +847,16 @@ pub fn usage_data(
 ) -> Result<Usage, ApiError> {
     let month = clock::month(now);
     let used = st.store.usage(&org.id, &month)?;
+    // An agency tree counts one pool, on the anchor; its overage is the anchor's alone.
+    let pool = org
+        .pool()
+        .map(|anchor| st.store.pool_usage(anchor, &month))
+        .transpose()?;
+    let overage_events = match (&pool, &org.parent) {
+        (Some(_), Some(_)) => 0,
+        (Some(pool), None) => pool.overage_events,
+        (None, _) => used.overage_events,
+    };
     let start = now
         .to_offset(time::UtcOffset::UTC)
         .replace_day(1)
@@ -867,16 +882,18 @@ pub fn usage_data(
         period_end: end,
         events_this_month: used.events,
         events_included: included,
-        overage_events: used.overage_events,
+        overage_events,
         event_cap: hard_cap,
         rate_limit_per_second: st.config.plan_limits.per_second(org.plan).get(),
+        pool_events: pool.map(|p| p.events),
+        anchor: org.parent.clone().filter(|_| org.plan == Plan::Agency),
     })
 }
 
 /// `GET /reports/usage`: the billing month (UTC) of receipt.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UsageReport {
-    /// `free`, `pro` or `enterprise`.
+    /// `free`, `pro`, `agency` or `enterprise`.
     pub plan: &'static str,
     pub currency: String,
     /// `2026-11`.
@@ -885,14 +902,22 @@ pub struct UsageReport {
     pub period_start: String,
     #[schema(format = DateTime)]
     pub period_end: String,
+    /// The org's own events this month (an agency workspace's alone).
     pub events_this_month: i64,
-    /// Free: its cap; enterprise: `null`.
+    /// Free: its cap; agency: the tree's pool (25,000); enterprise: `null`.
     pub events_included: Option<u64>,
+    /// Agency: the whole tree's events this month (anchor and workspaces), which
+    /// `events_included` is counted against; `null` on other plans.
+    pub pool_events_this_month: Option<i64>,
+    /// Agency workspace: the anchor org its events and overage are counted on; `null` otherwise.
+    pub anchor_org_id: Option<String>,
+    /// Events past the included amount. Agency: the tree's, on the anchor; 0 on a workspace.
     pub overage_events: i64,
     /// What the overage events cost by the public tiers (API.md §12), in EUR whatever the
     /// org's currency, exact to the tenth of a cent (a tier's price is half a cent): €0.005
     /// an event for the first 50,000 over, €0.004 for the next 200,000, €0.003 for the next
-    /// 750,000. `null` for plans without overage (free, enterprise).
+    /// 750,000. `null` for plans without overage (free, enterprise) and on an agency
+    /// workspace (billed on its anchor).
     pub overage_charge: Option<JsonDecimal>,
     /// `EUR`; `null` with `overage_charge`.
     pub overage_charge_currency: Option<&'static str>,
@@ -913,7 +938,7 @@ pub async fn usage(
     let org2 = org.clone();
     let u = crate::blocking(state, move |st| usage_data(st, &org2, now)).await?;
     // Overage is counted only where the plan includes an amount and accepts more.
-    let charge = (u.plan.has_pro_features() && u.events_included.is_some())
+    let charge = (u.plan.has_pro_features() && u.events_included.is_some() && u.anchor.is_none())
         .then(|| ratelimit::overage_charge(u64::try_from(u.overage_events).unwrap_or(0)));
     let mills = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(UsageReport {
@@ -924,6 +949,8 @@ pub async fn usage(
         period_end: clock::format_ms(u.period_end),
         events_this_month: u.events_this_month,
         events_included: u.events_included,
+        pool_events_this_month: u.pool_events,
+        anchor_org_id: u.anchor,
         overage_events: u.overage_events,
         overage_charge: charge.map(|c| JsonDecimal(Decimal::new(mills(c.mills), 3))),
         overage_charge_currency: charge.map(|_| ratelimit::OVERAGE_CURRENCY),

@@ -345,6 +345,7 @@ fn value_event(
             plan: org.plan,
             cap_override: org.monthly_event_cap,
             month: clock::month(now),
+            pool: org.pool().map(str::to_owned),
         },
         now,
         id_seed: clock::seed(),

@@ -37,6 +37,19 @@ impl Store {
                     .bind::<diesel::sql_types::Text, _>(org_id)
                     .execute(c)?;
             }
+            // An anchor goes last: its workspaces count against its pool and read through it.
+            // (On PostgreSQL a workspace created meanwhile waits for the lock above, then
+            // fails on its foreign key.)
+            let workspaces: i64 = orgs::table
+                .filter(orgs::parent_id.eq(org_id))
+                .count()
+                .get_result(c)?;
+            if workspaces > 0 {
+                return Err(StoreError::Refused(format!(
+                    "the org has {workspaces} workspace(s): delete them first \
+                     (see 'humanhours org list')"
+                )));
+            }
             let mut done: Vec<(&'static str, usize)> = Vec::new();
             let deliveries = webhook_deliveries::table
                 .filter(webhook_deliveries::org_id.eq(org_id))
@@ -75,6 +88,11 @@ impl Store {
                 prices,
                 api_keys
             );
+            done.push((
+                "pool_usage",
+                diesel::delete(pool_usage::table.filter(pool_usage::anchor_id.eq(org_id)))
+                    .execute(c)?,
+            ));
             done.push((
                 "background_jobs",
                 diesel::delete(

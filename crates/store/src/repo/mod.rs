@@ -43,6 +43,80 @@ impl Store {
         })
     }
 
+    /// Inserts a workspace of `row.parent_id`'s tree, in one transaction with the checks that
+    /// keep the tree whole: the anchor exists, is on plan `anchor_plan` and is no workspace
+    /// itself, and has fewer than `max_children` workspaces. On PostgreSQL the anchor's row is
+    /// locked first, so two workspaces created at once cannot both take the last place.
+    pub fn create_workspace(
+        &self,
+        row: &OrgRow,
+        anchor_plan: &str,
+        max_children: i64,
+    ) -> Result<(), StoreError> {
+        let Some(anchor_id) = row.parent_id.as_deref() else {
+            return Err(StoreError::Refused("a workspace needs its anchor".into()));
+        };
+        let pg = self.backend() == crate::Backend::Postgres;
+        with_tx!(self, |c| {
+            if pg {
+                diesel::sql_query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+                    .bind::<diesel::sql_types::Text, _>(anchor_id)
+                    .execute(c)?;
+            }
+            let anchor: Option<(String, Option<String>)> = orgs::table
+                .filter(orgs::id.eq(anchor_id))
+                .select((orgs::plan, orgs::parent_id))
+                .get_result(c)
+                .optional()?;
+            match anchor {
+                None => return Err(StoreError::Refused(format!("no anchor org {anchor_id}"))),
+                Some((_, Some(_))) => {
+                    return Err(StoreError::Refused(format!(
+                        "{anchor_id} is a workspace itself; workspaces hang from the anchor"
+                    )))
+                }
+                Some((plan, None)) if plan != anchor_plan => {
+                    return Err(StoreError::Refused(format!(
+                        "{anchor_id} is on plan {plan}: only an {anchor_plan} org has workspaces \
+                         ('humanhours org set {anchor_id} --plan {anchor_plan}')"
+                    )))
+                }
+                Some(_) => {}
+            }
+            let children: i64 = orgs::table
+                .filter(orgs::parent_id.eq(anchor_id))
+                .count()
+                .get_result(c)?;
+            if children >= max_children {
+                return Err(StoreError::Refused(format!(
+                    "{anchor_id} has {children} workspaces already, the most an anchor may have"
+                )));
+            }
+            diesel::insert_into(orgs::table).values(row).execute(c)?;
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// The workspace `id` of the anchor `anchor_id`; `None` when there is no such org or it
+    /// hangs from another anchor (or none).
+    pub fn workspace_of(&self, anchor_id: &str, id: &str) -> Result<Option<OrgRow>, StoreError> {
+        with_conn!(self, |c| Ok(orgs::table
+            .filter(orgs::id.eq(id))
+            .filter(orgs::parent_id.eq(anchor_id))
+            .select(OrgRow::as_select())
+            .get_result(c)
+            .optional()?))
+    }
+
+    /// The workspaces of an anchor, oldest first.
+    pub fn workspaces(&self, anchor_id: &str) -> Result<Vec<OrgRow>, StoreError> {
+        with_conn!(self, |c| Ok(orgs::table
+            .filter(orgs::parent_id.eq(anchor_id))
+            .order(orgs::created_at.asc())
+            .select(OrgRow::as_select())
+            .load(c)?))
+    }
+
     /// Every org, oldest first.
     pub fn list_orgs(&self) -> Result<Vec<OrgRow>, StoreError> {
         with_conn!(self, |c| Ok(orgs::table
@@ -392,6 +466,22 @@ impl Store {
             });
         }
         Ok(by_dim.into_iter().collect())
+    }
+
+    /// An agency tree's pool counters for a month (`YYYY-MM`), zero when none.
+    pub fn pool_usage(&self, anchor_id: &str, month: &str) -> Result<PoolUsageRow, StoreError> {
+        with_conn!(self, |c| Ok(pool_usage::table
+            .filter(pool_usage::anchor_id.eq(anchor_id))
+            .filter(pool_usage::month.eq(month))
+            .select(PoolUsageRow::as_select())
+            .get_result(c)
+            .optional()?
+            .unwrap_or_else(|| PoolUsageRow {
+                anchor_id: anchor_id.to_owned(),
+                month: month.to_owned(),
+                events: 0,
+                overage_events: 0,
+            })))
     }
 
     /// An org's usage counters for a month (`YYYY-MM`), zero when none.

@@ -7,6 +7,7 @@ use std::collections::btree_map::BTreeMap;
 use std::collections::hash_map::{Entry, HashMap};
 
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 use idempotency::{Decision, Fingerprint, StoredRecord};
 use ratelimit::{monthly_quota, Plan, QuotaDecision};
 use time::OffsetDateTime;
@@ -32,6 +33,9 @@ pub struct QuotaInput {
     pub cap_override: Option<u64>,
     /// The calendar month (UTC) of receipt, `YYYY-MM`.
     pub month: String,
+    /// The anchor org whose pool the event counts against (an agency tree), instead of the
+    /// org's own count; the org's own count still grows, for its usage report.
+    pub pool: Option<String>,
 }
 
 /// One event to store with everything the transaction checks.
@@ -301,222 +305,309 @@ impl Store {
         let rollups_here = !self.rollups_deferred();
         // Fresh deliveries leased to the local worker in the transaction (room reserved).
         let leased = std::cell::Cell::new(0usize);
-        let written = with_tx!(self, |c| {
-            let mut plan = BatchPlan::new(writes);
+        let written =
+            with_tx!(self, |c| {
+                let mut plan = BatchPlan::new(writes);
 
-            // 1. Claim each Idempotency-Key once. The primary key is where concurrent
-            //    duplicates meet: on PostgreSQL a second INSERT waits for the first
-            //    transaction, then sees its row; SQLite has one writer.
-            let leaders = plan.claim_order();
-            let rows: Vec<NewClaim> = leaders
-                .iter()
-                .filter_map(|&i| {
-                    let w = writes[i];
-                    w.idempotency.as_ref().map(|claim| NewClaim {
-                        org_id: &w.event.org_id,
-                        idem_key: &claim.key,
-                        fingerprint: claim.fingerprint.to_hex(),
-                        event_id: &w.event.id,
-                        created_at: unix_ms(w.now),
+                // 1. Claim each Idempotency-Key once. The primary key is where concurrent
+                //    duplicates meet: on PostgreSQL a second INSERT waits for the first
+                //    transaction, then sees its row; SQLite has one writer.
+                let leaders = plan.claim_order();
+                let rows: Vec<NewClaim> = leaders
+                    .iter()
+                    .filter_map(|&i| {
+                        let w = writes[i];
+                        w.idempotency.as_ref().map(|claim| NewClaim {
+                            org_id: &w.event.org_id,
+                            idem_key: &claim.key,
+                            fingerprint: claim.fingerprint.to_hex(),
+                            event_id: &w.event.id,
+                            created_at: unix_ms(w.now),
+                        })
                     })
-                })
-                .collect();
-            let inserted = c.claim_keys(&rows)?;
-            // The keys that were taken: their records, then the events their replays answer
-            // from, each read in one go (one round trip each on PostgreSQL).
-            let mut taken: Vec<usize> = Vec::new();
-            for (k, (&i, inserted)) in leaders.iter().zip(&inserted).enumerate() {
-                match inserted {
-                    true => plan.claimed[i] = true,
-                    false => taken.push(k),
-                }
-            }
-            let pairs: Vec<(&str, &str)> = taken
-                .iter()
-                .map(|&k| (rows[k].org_id, rows[k].idem_key))
-                .collect();
-            let stored_rows = c.stored_claims(&pairs)?;
-            let mut replays: Vec<(usize, String)> = Vec::new();
-            for (&k, stored) in taken.iter().zip(stored_rows) {
-                let (i, row) = (leaders[k], &rows[k]);
-                let w = writes[i];
-                let Some(claim) = &w.idempotency else {
-                    continue;
-                };
-                match decide_existing(&stored, &claim.fingerprint, w.now)? {
-                    Decision::Replay => replays.push((i, stored.event_id.clone())),
-                    Decision::Reused => plan.outcome[i] = Some(Err(TrackError::KeyReused)),
-                    Decision::InFlight => plan.outcome[i] = Some(Err(TrackError::KeyInFlight)),
-                    Decision::Proceed | Decision::ProceedReplacingExpired => {
-                        // Past the window: this request takes the key over.
-                        diesel::update(
-                            idempotency_keys::table
-                                .filter(idempotency_keys::org_id.eq(&row.org_id))
-                                .filter(idempotency_keys::idem_key.eq(&row.idem_key)),
-                        )
-                        .set((
-                            idempotency_keys::fingerprint.eq(&row.fingerprint),
-                            idempotency_keys::event_id.eq(&row.event_id),
-                            idempotency_keys::created_at.eq(row.created_at),
-                        ))
-                        .execute(c)?;
-                        plan.claimed[i] = true;
+                    .collect();
+                let inserted = c.claim_keys(&rows)?;
+                // The keys that were taken: their records, then the events their replays answer
+                // from, each read in one go (one round trip each on PostgreSQL).
+                let mut taken: Vec<usize> = Vec::new();
+                for (k, (&i, inserted)) in leaders.iter().zip(&inserted).enumerate() {
+                    match inserted {
+                        true => plan.claimed[i] = true,
+                        false => taken.push(k),
                     }
                 }
-                plan.existing[i] = Some(stored);
-            }
-            let ids: Vec<&str> = replays.iter().map(|(_, id)| id.as_str()).collect();
-            let replayed = c.events_by_id(&ids)?;
-            for ((i, id), event) in replays.iter().zip(replayed) {
-                let event = event.ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "an idempotency record names event {id}, which is not stored"
-                    ))
-                })?;
-                plan.outcome[*i] = Some(Ok(Recorded::Replayed {
-                    event: Box::new(event),
-                }));
-            }
+                let pairs: Vec<(&str, &str)> = taken
+                    .iter()
+                    .map(|&k| (rows[k].org_id, rows[k].idem_key))
+                    .collect();
+                let stored_rows = c.stored_claims(&pairs)?;
+                let mut replays: Vec<(usize, String)> = Vec::new();
+                for (&k, stored) in taken.iter().zip(stored_rows) {
+                    let (i, row) = (leaders[k], &rows[k]);
+                    let w = writes[i];
+                    let Some(claim) = &w.idempotency else {
+                        continue;
+                    };
+                    match decide_existing(&stored, &claim.fingerprint, w.now)? {
+                        Decision::Replay => replays.push((i, stored.event_id.clone())),
+                        Decision::Reused => plan.outcome[i] = Some(Err(TrackError::KeyReused)),
+                        Decision::InFlight => plan.outcome[i] = Some(Err(TrackError::KeyInFlight)),
+                        Decision::Proceed | Decision::ProceedReplacingExpired => {
+                            // Past the window: this request takes the key over.
+                            diesel::update(
+                                idempotency_keys::table
+                                    .filter(idempotency_keys::org_id.eq(&row.org_id))
+                                    .filter(idempotency_keys::idem_key.eq(&row.idem_key)),
+                            )
+                            .set((
+                                idempotency_keys::fingerprint.eq(&row.fingerprint),
+                                idempotency_keys::event_id.eq(&row.event_id),
+                                idempotency_keys::created_at.eq(row.created_at),
+                            ))
+                            .execute(c)?;
+                            plan.claimed[i] = true;
+                        }
+                    }
+                    plan.existing[i] = Some(stored);
+                }
+                let ids: Vec<&str> = replays.iter().map(|(_, id)| id.as_str()).collect();
+                let replayed = c.events_by_id(&ids)?;
+                for ((i, id), event) in replays.iter().zip(replayed) {
+                    let event = event.ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "an idempotency record names event {id}, which is not stored"
+                        ))
+                    })?;
+                    plan.outcome[*i] = Some(Ok(Recorded::Replayed {
+                        event: Box::new(event),
+                    }));
+                }
 
-            // 2. Count the new events against each org's month: one counter update per org (one
-            //    statement for all of them on PostgreSQL), under its row lock (PostgreSQL) or the
-            //    write lock (SQLite), so counts are exact across instances. Items are decided in
-            //    arrival order; refused ones are taken back out, with their idempotency records.
-            let pending = plan.pending_by_org();
-            let usage_rows: Vec<UsageRow> = pending
-                .iter()
-                .map(|(org, items)| UsageRow {
-                    org_id: (*org).to_owned(),
-                    month: writes[items[0]].quota.month.clone(),
-                    events: i64::try_from(items.len()).unwrap_or(i64::MAX),
-                    overage_events: 0,
-                })
-                .collect();
-            let counted = c.count_usage(&usage_rows)?;
-            for (((org, items), row), after) in pending.into_iter().zip(&usage_rows).zip(counted) {
-                let (month, n) = (&row.month, row.events);
-                let mut used = u64::try_from(after - n).unwrap_or(0);
-                let (mut refused, mut overage) = (0i64, 0i64);
-                for i in items {
-                    let q = &writes[i].quota;
-                    match monthly_quota(q.plan, q.cap_override, used) {
-                        QuotaDecision::Reject => {
-                            plan.outcome[i] = Some(Err(TrackError::QuotaExceeded));
-                            refused += 1;
-                            if plan.claimed[i] {
-                                let (org, key) = plan.org_key(i);
-                                diesel::delete(
-                                    idempotency_keys::table
-                                        .filter(idempotency_keys::org_id.eq(org))
-                                        .filter(idempotency_keys::idem_key.eq(key)),
-                                )
-                                .execute(c)?;
+                // 2. Count the new events against each org's month: one counter update per org (one
+                //    statement for all of them on PostgreSQL), under its row lock (PostgreSQL) or the
+                //    write lock (SQLite), so counts are exact across instances. Items are decided in
+                //    arrival order; refused ones are taken back out, with their idempotency records.
+                let pending = plan.pending_by_org();
+                let usage_rows: Vec<UsageRow> = pending
+                    .iter()
+                    .map(|(org, items)| UsageRow {
+                        org_id: (*org).to_owned(),
+                        month: writes[items[0]].quota.month.clone(),
+                        events: i64::try_from(items.len()).unwrap_or(i64::MAX),
+                        overage_events: 0,
+                    })
+                    .collect();
+                let counted = c.count_usage(&usage_rows)?;
+                // An agency tree's events are decided against its pool, counted the same way
+                // under the anchor's id. Pools are locked after every org's own counter, in anchor
+                // order, so the lock order stays global and concurrent writers cannot deadlock.
+                let mut pools: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+                for items in pending.values() {
+                    for &i in items {
+                        if let Some(anchor) = &writes[i].quota.pool {
+                            pools.entry(anchor.as_str()).or_default().push(i);
+                        }
+                    }
+                }
+                let pool_rows: Vec<PoolUsageRow> = pools
+                    .iter_mut()
+                    .map(|(anchor, items)| {
+                        items.sort_unstable(); // arrival order across the tree's orgs
+                        PoolUsageRow {
+                            anchor_id: (*anchor).to_owned(),
+                            month: writes[items[0]].quota.month.clone(),
+                            events: i64::try_from(items.len()).unwrap_or(i64::MAX),
+                            overage_events: 0,
+                        }
+                    })
+                    .collect();
+                let mut pool_after = Vec::with_capacity(pool_rows.len());
+                for row in &pool_rows {
+                    pool_after.push(
+                        diesel::insert_into(pool_usage::table)
+                            .values(row)
+                            .on_conflict((pool_usage::anchor_id, pool_usage::month))
+                            .do_update()
+                            .set(
+                                pool_usage::events
+                                    .eq(pool_usage::events + excluded(pool_usage::events)),
+                            )
+                            .returning(pool_usage::events)
+                            .get_result::<i64>(c)?,
+                    );
+                }
+                // Each counter's items in arrival order, with the count before them: an org's own
+                // (its items outside a pool) and each pool's.
+                let own = pending.iter().zip(&usage_rows).zip(&counted).map(
+                    |(((_, items), row), after)| {
+                        let items: Vec<usize> = items
+                            .iter()
+                            .copied()
+                            .filter(|&i| writes[i].quota.pool.is_none())
+                            .collect();
+                        (after - row.events, items)
+                    },
+                );
+                let pooled = pools
+                    .values()
+                    .zip(&pool_rows)
+                    .zip(&pool_after)
+                    .map(|((items, row), after)| (after - row.events, items.clone()));
+                let counters: Vec<(i64, Vec<usize>)> = own.chain(pooled).collect();
+                let (own_n, mut overage) = (usage_rows.len(), vec![0i64; counters.len()]);
+                let mut refused_by_org: BTreeMap<&str, i64> = BTreeMap::new();
+                let mut refused_by_pool = vec![0i64; pool_rows.len()];
+                for (k, (before, items)) in counters.iter().enumerate() {
+                    let mut used = u64::try_from(*before).unwrap_or(0);
+                    for &i in items {
+                        let q = &writes[i].quota;
+                        match monthly_quota(q.plan, q.cap_override, used) {
+                            QuotaDecision::Reject => {
+                                plan.outcome[i] = Some(Err(TrackError::QuotaExceeded));
+                                *refused_by_org
+                                    .entry(writes[i].event.org_id.as_str())
+                                    .or_default() += 1;
+                                if k >= own_n {
+                                    refused_by_pool[k - own_n] += 1;
+                                }
+                                if plan.claimed[i] {
+                                    let (org, key) = plan.org_key(i);
+                                    diesel::delete(
+                                        idempotency_keys::table
+                                            .filter(idempotency_keys::org_id.eq(org))
+                                            .filter(idempotency_keys::idem_key.eq(key)),
+                                    )
+                                    .execute(c)?;
+                                }
+                            }
+                            QuotaDecision::Accept { overage: over } => {
+                                used += 1;
+                                overage[k] += i64::from(over);
+                                plan.outcome[i] = Some(Ok(Recorded::Created { overage: over }));
                             }
                         }
-                        QuotaDecision::Accept { overage: over } => {
-                            used += 1;
-                            overage += i64::from(over);
-                            plan.outcome[i] = Some(Ok(Recorded::Created { overage: over }));
-                        }
                     }
                 }
-                if refused > 0 || overage > 0 {
-                    diesel::update(
-                        monthly_usage::table
-                            .filter(monthly_usage::org_id.eq(org))
-                            .filter(monthly_usage::month.eq(month)),
-                    )
-                    .set((
-                        monthly_usage::events.eq(monthly_usage::events - refused),
-                        monthly_usage::overage_events.eq(monthly_usage::overage_events + overage),
-                    ))
-                    .execute(c)?;
+                // Refused items are taken back out of their org's count (and pool's); overage is
+                // counted where it was decided: on the org, or on the pool (the anchor's).
+                for (k, row) in usage_rows.iter().enumerate() {
+                    let refused = refused_by_org
+                        .get(row.org_id.as_str())
+                        .copied()
+                        .unwrap_or(0);
+                    if refused > 0 || overage[k] > 0 {
+                        diesel::update(
+                            monthly_usage::table
+                                .filter(monthly_usage::org_id.eq(&row.org_id))
+                                .filter(monthly_usage::month.eq(&row.month)),
+                        )
+                        .set((
+                            monthly_usage::events.eq(monthly_usage::events - refused),
+                            monthly_usage::overage_events
+                                .eq(monthly_usage::overage_events + overage[k]),
+                        ))
+                        .execute(c)?;
+                    }
                 }
-            }
-
-            // 3. The endpoints of the orgs with new events (one indexed lookup per batch; an org
-            //    without webhooks adds nothing else).
-            let mut orgs: Vec<&str> = plan
-                .created()
-                .map(|i| writes[i].event.org_id.as_str())
-                .collect();
-            orgs.sort_unstable();
-            orgs.dedup();
-            let endpoints = match orgs.is_empty() {
-                true => Vec::new(),
-                false => c.endpoints_of(&orgs)?,
-            };
-
-            // 4. Agents exist from their first event on: one upsert per agent of the batch whose
-            //    stored last-seen time is due to move (see `SeenAgents`).
-            let mut seen: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
-            for i in plan.created() {
-                let e = &writes[i].event;
-                let now = unix_ms(writes[i].now);
-                let (first, last) = seen
-                    .entry((e.org_id.as_str(), e.agent_id.as_str()))
-                    .or_insert((now, now));
-                *first = (*first).min(now);
-                *last = (*last).max(now);
-            }
-            let agent_rows: Vec<AgentRow> = seen
-                .into_iter()
-                .filter(|((org, agent), (_, last))| agents.due(org, agent, *last))
-                .map(|((org, agent), (first, last))| AgentRow {
-                    org_id: org.to_owned(),
-                    agent_id: agent.to_owned(),
-                    hourly_rate: None,
-                    first_seen_at: first,
-                    last_seen_at: last,
-                })
-                .collect();
-            // Which of them are new, for orgs with an endpoint subscribed to agent.first_event.
-            let first_event_orgs: Vec<&str> = endpoints
-                .iter()
-                .filter(|e| {
-                    webhooks::Subscriptions::from_stored(&e.event_types)
-                        .contains(webhooks::EventType::AgentFirstEvent)
-                })
-                .map(|e| e.org_id.as_str())
-                .collect();
-            let new_agents = match first_event_orgs.is_empty() {
-                true => Vec::new(),
-                false => {
-                    let candidates: Vec<AgentRow> = agent_rows
-                        .iter()
-                        .filter(|a| first_event_orgs.contains(&a.org_id.as_str()))
-                        .cloned()
-                        .collect();
-                    c.create_new_agents(&candidates)?
+                for (k, row) in pool_rows.iter().enumerate() {
+                    let (refused, over) = (refused_by_pool[k], overage[own_n + k]);
+                    if refused > 0 || over > 0 {
+                        diesel::update(
+                            pool_usage::table
+                                .filter(pool_usage::anchor_id.eq(&row.anchor_id))
+                                .filter(pool_usage::month.eq(&row.month)),
+                        )
+                        .set((
+                            pool_usage::events.eq(pool_usage::events - refused),
+                            pool_usage::overage_events.eq(pool_usage::overage_events + over),
+                        ))
+                        .execute(c)?;
+                    }
                 }
-            };
-            c.upsert_agents(&agent_rows)?;
 
-            // 5. The events, and (PostgreSQL) their share of the hourly rollups the reports read,
-            //    summed over the batch first so each rollup row is written once per commit.
-            let created: Vec<&EventRow> = plan.created().map(|i| &writes[i].event).collect();
-            c.insert_events(&created)?;
-            if rollups_here {
-                c.upsert_rollups(&rollup_deltas(created))?;
-            }
+                // 3. The endpoints of the orgs with new events (one indexed lookup per batch; an org
+                //    without webhooks adds nothing else).
+                let mut orgs: Vec<&str> = plan
+                    .created()
+                    .map(|i| writes[i].event.org_id.as_str())
+                    .collect();
+                orgs.sort_unstable();
+                orgs.dedup();
+                let endpoints = match orgs.is_empty() {
+                    true => Vec::new(),
+                    false => c.endpoints_of(&orgs)?,
+                };
 
-            // 6. The outbox: a delivery per new event and subscribed endpoint, committed with
-            //    the event (API.md §9: a 201 means the webhook will be attempted).
-            //    Those the local worker has room for are leased to it now and handed to it after
-            //    the commit; the others wait for a claim.
-            let mut outbox = match endpoints.is_empty() {
-                true => Vec::new(),
-                false => {
-                    let created: Vec<&TrackWrite> = plan.created().map(|i| writes[i]).collect();
-                    outbox_rows(&created, &endpoints, &new_agents)
+                // 4. Agents exist from their first event on: one upsert per agent of the batch whose
+                //    stored last-seen time is due to move (see `SeenAgents`).
+                let mut seen: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
+                for i in plan.created() {
+                    let e = &writes[i].event;
+                    let now = unix_ms(writes[i].now);
+                    let (first, last) = seen
+                        .entry((e.org_id.as_str(), e.agent_id.as_str()))
+                        .or_insert((now, now));
+                    *first = (*first).min(now);
+                    *last = (*last).max(now);
                 }
-            };
-            let now_ms = writes.iter().map(|w| unix_ms(w.now)).max().unwrap_or(0);
-            leased.set(self.lease_fresh(&mut outbox, now_ms));
-            c.insert_deliveries(&outbox)?;
-            let results = plan.finish(|id| Ok(replay_of!(c, id)))?;
-            Ok::<_, StoreError>((results, agent_rows, outbox, endpoints))
-        });
+                let agent_rows: Vec<AgentRow> = seen
+                    .into_iter()
+                    .filter(|((org, agent), (_, last))| agents.due(org, agent, *last))
+                    .map(|((org, agent), (first, last))| AgentRow {
+                        org_id: org.to_owned(),
+                        agent_id: agent.to_owned(),
+                        hourly_rate: None,
+                        first_seen_at: first,
+                        last_seen_at: last,
+                    })
+                    .collect();
+                // Which of them are new, for orgs with an endpoint subscribed to agent.first_event.
+                let first_event_orgs: Vec<&str> = endpoints
+                    .iter()
+                    .filter(|e| {
+                        webhooks::Subscriptions::from_stored(&e.event_types)
+                            .contains(webhooks::EventType::AgentFirstEvent)
+                    })
+                    .map(|e| e.org_id.as_str())
+                    .collect();
+                let new_agents = match first_event_orgs.is_empty() {
+                    true => Vec::new(),
+                    false => {
+                        let candidates: Vec<AgentRow> = agent_rows
+                            .iter()
+                            .filter(|a| first_event_orgs.contains(&a.org_id.as_str()))
+                            .cloned()
+                            .collect();
+                        c.create_new_agents(&candidates)?
+                    }
+                };
+                c.upsert_agents(&agent_rows)?;
+
+                // 5. The events, and (PostgreSQL) their share of the hourly rollups the reports read,
+                //    summed over the batch first so each rollup row is written once per commit.
+                let created: Vec<&EventRow> = plan.created().map(|i| &writes[i].event).collect();
+                c.insert_events(&created)?;
+                if rollups_here {
+                    c.upsert_rollups(&rollup_deltas(created))?;
+                }
+
+                // 6. The outbox: a delivery per new event and subscribed endpoint, committed with
+                //    the event (API.md §9: a 201 means the webhook will be attempted).
+                //    Those the local worker has room for are leased to it now and handed to it after
+                //    the commit; the others wait for a claim.
+                let mut outbox = match endpoints.is_empty() {
+                    true => Vec::new(),
+                    false => {
+                        let created: Vec<&TrackWrite> = plan.created().map(|i| writes[i]).collect();
+                        outbox_rows(&created, &endpoints, &new_agents)
+                    }
+                };
+                let now_ms = writes.iter().map(|w| unix_ms(w.now)).max().unwrap_or(0);
+                leased.set(self.lease_fresh(&mut outbox, now_ms));
+                c.insert_deliveries(&outbox)?;
+                let results = plan.finish(|id| Ok(replay_of!(c, id)))?;
+                Ok::<_, StoreError>((results, agent_rows, outbox, endpoints))
+            });
         let (results, agent_rows, outbox, endpoints) = match written {
             Ok(w) => w,
             Err(e) => {

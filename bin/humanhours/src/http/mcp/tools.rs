@@ -111,7 +111,7 @@ impl Tools {
     async fn run(
         &self,
         def: &Def,
-        caller: &Caller,
+        caller: &Arc<Caller>,
         mut args: Map<String, Value>,
     ) -> Result<Answer, ApiError> {
         let scope = scope_of(def)?;
@@ -120,6 +120,26 @@ impl Tools {
                 scope: scope.as_str(),
             });
         }
+        // `workspace` on a read tool, as on its route (API.md §12): the same rules.
+        let caller = match (scope, args.remove("workspace")) {
+            (_, None | Some(Value::Null)) => caller.clone(),
+            (Scope::Read, Some(Value::String(w))) if !w.is_empty() => {
+                app::auth::as_workspace(&self.app, caller, &w).await?
+            }
+            (Scope::Read, Some(_)) => {
+                return Err(ApiError::field(
+                    "workspace",
+                    "must be the org id of one of your agency workspaces",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(ApiError::field(
+                    "workspace",
+                    "is taken by read tools only; a workspace's events are written with a key \
+                     of the workspace",
+                ))
+            }
+        };
         let (app, org) = (&self.app, &caller.org);
         let now = clock::now();
         let now_ms = clock::unix_ms(now);
