@@ -489,6 +489,11 @@ async fn the_cli_keeps_the_tree_whole() {
         "has 4 workspace(s): delete them first",
     );
     assert_eq!(app.store.count_events(&anchor).unwrap(), 1);
+    // A workspace's export names its anchor.
+    let export = ok(&app.cli(&["org", "export", &children[0]]));
+    let first: Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "org", "{first}");
+    assert_eq!(first["parent_id"], anchor.as_str(), "{first}");
     for (k, child) in children.iter().enumerate() {
         ok(&app.cli(&["org", "delete", child, "--confirm", &format!("Client {k}")]));
     }

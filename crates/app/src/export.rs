@@ -74,6 +74,7 @@ pub fn export(
             "timezone": row.timezone,
             "digest_recipients": row.digest_recipients.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
             "retention_days": crate::retention::days(&org),
+            "parent_id": row.parent_id,
             "created_at": ms(row.created_at),
         }),
         &mut n,
