@@ -535,3 +535,45 @@ async fn workspaces_created_at_once_never_pass_four() {
     assert_eq!(made, 4);
     assert_eq!(store.workspaces(&anchor).unwrap().len(), 4);
 }
+
+#[actix_web::test]
+async fn a_plan_change_racing_new_workspaces_never_leaves_a_workspace_under_another_plan() {
+    let app = TestApp::spawn().await;
+    for round in 0..5 {
+        let anchor = app.org(Plan::Agency).0;
+        let store = app.store.clone();
+        let mut handles: Vec<std::thread::JoinHandle<bool>> = (0..3)
+            .map(|i| {
+                let (store, anchor) = (store.clone(), anchor.clone());
+                std::thread::spawn(move || {
+                    orgs::create_org(
+                        &store,
+                        &NewOrg {
+                            parent: Some(anchor),
+                            ..NewOrg::named(&format!("ws-{round}-{i}"), Plan::Agency)
+                        },
+                        clock::now(),
+                    )
+                    .is_ok()
+                })
+            })
+            .collect();
+        let (s, a) = (store.clone(), anchor.clone());
+        handles.push(std::thread::spawn(move || {
+            let change = orgs::OrgUpdate {
+                plan: Some(Plan::Pro),
+                ..orgs::OrgUpdate::default()
+            };
+            orgs::update_org(&s, &a, &change).is_ok()
+        }));
+        for h in handles {
+            h.join().unwrap();
+        }
+        let plan = store.find_org(&anchor).unwrap().unwrap().plan;
+        let workspaces = store.workspaces(&anchor).unwrap().len();
+        assert!(
+            plan == "agency" || workspaces == 0,
+            "round {round}: the anchor is on {plan} with {workspaces} workspaces"
+        );
+    }
+}

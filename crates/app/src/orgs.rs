@@ -174,7 +174,8 @@ pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Res
         bail!("nothing to change: give at least one option");
     }
     check_tree_rules(store, &current, u)?;
-    store.update_org(&current.id, &changes)?;
+    // The anchor rule again, under the org's lock: a workspace may be created meanwhile.
+    store.update_org_keeping_tree(&current.id, &changes)?;
     org(store, &current.id)
 }
 

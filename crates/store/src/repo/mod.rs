@@ -144,6 +144,46 @@ impl Store {
         })
     }
 
+    /// Applies a change of plan to an org, in one transaction with the rule that an agency
+    /// anchor keeps its plan while it has workspaces: the org's row is locked first
+    /// (PostgreSQL; SQLite holds the write lock), as [`Store::create_workspace`] locks it, so
+    /// a workspace created meanwhile is either counted here or waits and then sees the new
+    /// plan. False when there is no such org.
+    pub fn update_org_keeping_tree(
+        &self,
+        id: &str,
+        changes: &OrgChanges,
+    ) -> Result<bool, StoreError> {
+        let pg = self.backend() == crate::Backend::Postgres;
+        with_tx!(self, |c| {
+            if pg {
+                diesel::sql_query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+                    .bind::<diesel::sql_types::Text, _>(id)
+                    .execute(c)?;
+            }
+            if let Some(plan) = &changes.plan {
+                let current: Option<String> = orgs::table
+                    .find(id)
+                    .select(orgs::plan)
+                    .get_result(c)
+                    .optional()?;
+                let workspaces: i64 = orgs::table
+                    .filter(orgs::parent_id.eq(id))
+                    .count()
+                    .get_result(c)?;
+                if current.as_ref().is_some_and(|p| p != plan) && workspaces > 0 {
+                    return Err(StoreError::Refused(format!(
+                        "the org has {workspaces} workspace(s): delete them before changing its plan"
+                    )));
+                }
+            }
+            let n = diesel::update(orgs::table.find(id))
+                .set(changes)
+                .execute(c)?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+
     /// Stores a new API key (its hash, never the key).
     pub fn insert_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
         with_conn!(self, |c| {

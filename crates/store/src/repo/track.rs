@@ -399,23 +399,25 @@ impl Store {
                     .collect();
                 let counted = c.count_usage(&usage_rows)?;
                 // An agency tree's events are decided against its pool, counted the same way
-                // under the anchor's id. Pools are locked after every org's own counter, in anchor
-                // order, so the lock order stays global and concurrent writers cannot deadlock.
-                let mut pools: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+                // under the anchor's id (in each item's own month). Pools are locked after every
+                // org's own counter, in (anchor, month) order, so the lock order stays global and
+                // concurrent writers cannot deadlock.
+                let mut pools: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
                 for items in pending.values() {
                     for &i in items {
                         if let Some(anchor) = &writes[i].quota.pool {
-                            pools.entry(anchor.as_str()).or_default().push(i);
+                            let month = writes[i].quota.month.as_str();
+                            pools.entry((anchor.as_str(), month)).or_default().push(i);
                         }
                     }
                 }
                 let pool_rows: Vec<PoolUsageRow> = pools
                     .iter_mut()
-                    .map(|(anchor, items)| {
+                    .map(|((anchor, month), items)| {
                         items.sort_unstable(); // arrival order across the tree's orgs
                         PoolUsageRow {
                             anchor_id: (*anchor).to_owned(),
-                            month: writes[items[0]].quota.month.clone(),
+                            month: (*month).to_owned(),
                             events: i64::try_from(items.len()).unwrap_or(i64::MAX),
                             overage_events: 0,
                         }
