@@ -81,7 +81,7 @@ browser:
     @[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "just browser: install chromium and chromium-driver for the browser test" >&2
 
 # Benchmarks (release build; several minutes; prints figures and ratios).
-bench: bench-ingest bench-read bench-hostile bench-webhooks bench-mcp bench-retention
+bench: bench-ingest bench-read bench-hostile bench-webhooks bench-mcp bench-retention bench-agency
 
 # Ingest: /track req/s, p50/p99, RSS and CPU per request on SQLite and PostgreSQL, against the
 # no-op ceiling; batch events/s on one core and on two; for SQLite the writer alone, without HTTP.
@@ -111,6 +111,11 @@ bench-mcp:
 [doc("Retention: /track p99 during the sweep of 1M expired events vs without; events deleted/s.")]
 bench-retention:
     bench/retention.sh
+
+# Agency (bench/agency.sh): /track for orgs of agency trees (every event also counted against
+# its tree's pool) as a ratio of enterprise orgs, and the pools checked against the orgs' counts.
+bench-agency:
+    bench/agency.sh
 
 # Where /track spends its time: perf samples of the release server under load, by thread and by
 # part of the writer's transaction.

@@ -506,26 +506,29 @@ async fn the_cli_keeps_the_tree_whole() {
     assert!(app.store.find_org(pro.trim()).unwrap().is_some());
 }
 
+/// Creates workspace `name` of `anchor` on a thread of its own: whether it was made.
+fn create_workspace_in_thread(
+    store: &std::sync::Arc<store::Store>,
+    anchor: &str,
+    name: String,
+) -> std::thread::JoinHandle<bool> {
+    let (store, anchor) = (store.clone(), anchor.to_owned());
+    std::thread::spawn(move || {
+        let new = NewOrg {
+            parent: Some(anchor),
+            ..NewOrg::named(&name, Plan::Agency)
+        };
+        orgs::create_org(&store, &new, clock::now()).is_ok()
+    })
+}
+
 #[actix_web::test]
 async fn workspaces_created_at_once_never_pass_four() {
     let app = TestApp::spawn().await;
     let anchor = app.org(Plan::Agency).0;
     let store = app.store.clone();
     let handles: Vec<_> = (0..8)
-        .map(|i| {
-            let (store, anchor) = (store.clone(), anchor.clone());
-            std::thread::spawn(move || {
-                orgs::create_org(
-                    &store,
-                    &NewOrg {
-                        parent: Some(anchor),
-                        ..NewOrg::named(&format!("ws-{i}"), Plan::Agency)
-                    },
-                    clock::now(),
-                )
-                .is_ok()
-            })
-        })
+        .map(|i| create_workspace_in_thread(&store, &anchor, format!("ws-{i}")))
         .collect();
     let made = handles
         .into_iter()
@@ -542,21 +545,8 @@ async fn a_plan_change_racing_new_workspaces_never_leaves_a_workspace_under_anot
     for round in 0..5 {
         let anchor = app.org(Plan::Agency).0;
         let store = app.store.clone();
-        let mut handles: Vec<std::thread::JoinHandle<bool>> = (0..3)
-            .map(|i| {
-                let (store, anchor) = (store.clone(), anchor.clone());
-                std::thread::spawn(move || {
-                    orgs::create_org(
-                        &store,
-                        &NewOrg {
-                            parent: Some(anchor),
-                            ..NewOrg::named(&format!("ws-{round}-{i}"), Plan::Agency)
-                        },
-                        clock::now(),
-                    )
-                    .is_ok()
-                })
-            })
+        let mut handles: Vec<_> = (0..3)
+            .map(|i| create_workspace_in_thread(&store, &anchor, format!("ws-{round}-{i}")))
             .collect();
         let (s, a) = (store.clone(), anchor.clone());
         handles.push(std::thread::spawn(move || {
