@@ -26,9 +26,6 @@ pub struct NewOrg {
     pub parent: Option<String>,
 }
 
-/// Workspaces an agency anchor may have.
-pub const MAX_WORKSPACES: i64 = 4;
-
 impl NewOrg {
     /// An org with the contract's defaults: EUR, 45 per hour, no fallback, no cap.
     pub fn named(name: &str, plan: Plan) -> Self {
@@ -77,7 +74,7 @@ pub fn create_org(store: &Store, new: &NewOrg, now: OffsetDateTime) -> anyhow::R
             Some(org(store, anchor)?.id)
         }
     };
-    if new.plan == Plan::Agency && new.monthly_event_cap.is_some() {
+    if !new.plan.takes_cap() && new.monthly_event_cap.is_some() {
         bail!(AGENCY_NO_CAP);
     }
     let row = OrgRow {
@@ -95,7 +92,11 @@ pub fn create_org(store: &Store, new: &NewOrg, now: OffsetDateTime) -> anyhow::R
         parent_id: parent,
     };
     match row.parent_id {
-        Some(_) => store.create_workspace(&row, Plan::Agency.as_str(), MAX_WORKSPACES)?,
+        Some(_) => store.create_workspace(
+            &row,
+            Plan::Agency.as_str(),
+            i64::from(Plan::Agency.max_workspaces()),
+        )?,
         None => store.create_org(&row)?,
     }
     Ok(row)
@@ -472,7 +473,7 @@ fn check_tree_rules(store: &Store, current: &OrgRow, u: &OrgUpdate) -> anyhow::R
         Some(cap) => cap,
         None => current.monthly_event_cap.map(|c| c.max(0).unsigned_abs()),
     };
-    if plan_after == Plan::Agency && cap_after.is_some() {
+    if !plan_after.takes_cap() && cap_after.is_some() {
         bail!("{AGENCY_NO_CAP} (clear it with --monthly-event-cap none)");
     }
     Ok(())

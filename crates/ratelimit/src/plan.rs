@@ -89,6 +89,20 @@ impl Plan {
         }
     }
 
+    /// Workspaces an org of this plan may have under it: an agency anchor 4, every other 0.
+    pub const fn max_workspaces(self) -> u32 {
+        match self {
+            Self::Agency => 4,
+            Self::Free | Self::Pro | Self::Enterprise => 0,
+        }
+    }
+
+    /// Whether an org of this plan may set a monthly event cap: not on agency, where the tree
+    /// shares one pool and events past it are the anchor's overage.
+    pub const fn takes_cap(self) -> bool {
+        !matches!(self, Self::Agency)
+    }
+
     /// Days an event (with its audit sample and idempotency record) is kept unless the org
     /// sets its own retention: free 30, pro and agency 365, enterprise 730.
     pub const fn default_retention_days(self) -> u32 {
@@ -182,6 +196,11 @@ mod tests {
             assert_eq!(PlanLimits::default().per_second(plan).get(), rate);
             assert_eq!(plan.included_events(), included);
             assert_eq!(plan.default_retention_days(), retention);
+            assert_eq!(
+                plan.max_workspaces(),
+                if plan == Plan::Agency { 4 } else { 0 }
+            );
+            assert_eq!(plan.takes_cap(), plan != Plan::Agency);
         }
         assert_eq!(
             Plan::ALL.map(Plan::as_str),
