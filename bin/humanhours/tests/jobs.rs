@@ -88,9 +88,20 @@ async fn scheduled_jobs_prune_old_idempotency_records_and_expired_sessions() {
     assert!(app.store.schedule_next(PRUNE_IDEMPOTENCY).unwrap().unwrap() > now - 300);
     assert!(app.store.schedule_next(PRUNE_SESSIONS).unwrap().is_some());
 
-    let metrics = app
+    // The per-instance tasks first run one period (100 ms) after start, and the jobs above can
+    // all be done sooner: wait for the price reload's first run before reading the rest.
+    let mut metrics = app
         .send(reqwest::Method::GET, "/metrics", None, &[], None)
         .await;
+    for _ in 0..100 {
+        if metrics.text.contains("task=\"reload-prices\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        metrics = app
+            .send(reqwest::Method::GET, "/metrics", None, &[], None)
+            .await;
+    }
     assert_eq!(metrics.status, 200);
     for line in [
         "humanhours_job_runs_total{kind=\"prune-idempotency\",result=\"ok\"}",
