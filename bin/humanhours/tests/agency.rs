@@ -193,6 +193,43 @@ async fn an_anchor_reads_its_workspaces_and_a_workspace_only_itself() {
             assert_eq!(r.status, 200, "{first}: {}", r.text);
         }
     }
+    // The MCP read tools take `workspace` by the same rules.
+    let mcp = |key: String, args: Value| {
+        let app = &app;
+        async move {
+            let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "get_summary", "arguments": args}});
+            app.send(
+                Method::POST,
+                "/mcp",
+                Some(&key),
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Accept", "application/json, text/event-stream"),
+                ],
+                Some(serde_json::to_vec(&call).unwrap()),
+            )
+            .await
+        }
+    };
+    let own = get(&app, &child_key, &format!("/api/v1/summary?{range}")).await;
+    let r = mcp(
+        anchor_key.clone(),
+        json!({"workspace": child, "from": from, "to": to}),
+    )
+    .await;
+    assert_eq!(r.body["result"]["isError"], false, "{}", r.text);
+    assert_eq!(
+        steady(&r.body["result"]["structuredContent"]),
+        steady(&own.body)
+    );
+    let r = mcp(child_key.clone(), json!({"workspace": sibling})).await;
+    assert_eq!(r.body["result"]["isError"], true, "{}", r.text);
+    assert_eq!(
+        r.body["result"]["structuredContent"]["error"]["code"],
+        "not_found"
+    );
+
     // The anchor alone sees its own events only, and lists its workspaces.
     let s = get(&app, &anchor_key, &format!("/api/v1/summary?{range}")).await;
     assert_eq!(s.body["events"], 1, "{}", s.text);
