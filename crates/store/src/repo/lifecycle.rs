@@ -28,22 +28,15 @@ impl Store {
                 .replace('_', "\\_")
         );
         with_tx!(self, |c| {
-            if !sqlite {
-                // The org's row first: a write of the org on another instance (its key still
-                // in that instance's cache) waits for the erasure and then fails on the
-                // foreign key, instead of slipping a row in that would make the erasure's last
-                // statement fail and undo it all. (SQLite's transaction holds the write lock.)
-                diesel::sql_query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
-                    .bind::<diesel::sql_types::Text, _>(org_id)
-                    .execute(c)?;
-            }
+            // The org's row first: a write of the org on another instance (its key still in
+            // that instance's cache) waits for the erasure and then fails on the foreign key,
+            // instead of slipping a row in that would make the erasure's last statement fail
+            // and undo it all. (SQLite's transaction holds the write lock.)
+            lock_org_row!(c, org_id, !sqlite);
             // An anchor goes last: its workspaces count against its pool and read through it.
             // (On PostgreSQL a workspace created meanwhile waits for the lock above, then
             // fails on its foreign key.)
-            let workspaces: i64 = orgs::table
-                .filter(orgs::parent_id.eq(org_id))
-                .count()
-                .get_result(c)?;
+            let workspaces = count_workspaces!(c, org_id);
             if workspaces > 0 {
                 return Err(StoreError::Refused(format!(
                     "the org has {workspaces} workspace(s): delete them first \

@@ -1,5 +1,30 @@
 //! Repository methods on [`Store`]. Each body is written once and compiled for both backends.
 
+/// Locks an org's row until the transaction ends, when `$pg` (PostgreSQL; SQLite's write
+/// transaction already holds off every other writer): what erasing an org, creating a
+/// workspace under it and changing its plan serialize on. A macro: it runs inside `with_tx!`,
+/// on either backend's connection.
+macro_rules! lock_org_row {
+    ($c:expr, $id:expr, $pg:expr) => {
+        if $pg {
+            diesel::sql_query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Text, _>($id)
+                .execute($c)?;
+        }
+    };
+}
+
+/// How many agency workspaces hang from an org, on a transaction's connection (see
+/// [`lock_org_row`]).
+macro_rules! count_workspaces {
+    ($c:expr, $id:expr) => {
+        orgs::table
+            .filter(orgs::parent_id.eq($id))
+            .count()
+            .get_result::<i64>($c)?
+    };
+}
+
 mod bulk;
 pub(crate) mod dashboard;
 pub(crate) mod digests;
@@ -58,11 +83,7 @@ impl Store {
         };
         let pg = self.backend() == crate::Backend::Postgres;
         with_tx!(self, |c| {
-            if pg {
-                diesel::sql_query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
-                    .bind::<diesel::sql_types::Text, _>(anchor_id)
-                    .execute(c)?;
-            }
+            lock_org_row!(c, anchor_id, pg);
             let anchor: Option<(String, Option<String>)> = orgs::table
                 .filter(orgs::id.eq(anchor_id))
                 .select((orgs::plan, orgs::parent_id))
@@ -83,10 +104,7 @@ impl Store {
                 }
                 Some(_) => {}
             }
-            let children: i64 = orgs::table
-                .filter(orgs::parent_id.eq(anchor_id))
-                .count()
-                .get_result(c)?;
+            let children = count_workspaces!(c, anchor_id);
             if children >= max_children {
                 return Err(StoreError::Refused(format!(
                     "{anchor_id} has {children} workspaces already, the most an anchor may have"
@@ -156,21 +174,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let pg = self.backend() == crate::Backend::Postgres;
         with_tx!(self, |c| {
-            if pg {
-                diesel::sql_query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
-                    .bind::<diesel::sql_types::Text, _>(id)
-                    .execute(c)?;
-            }
+            lock_org_row!(c, id, pg);
             if let Some(plan) = &changes.plan {
                 let current: Option<String> = orgs::table
                     .find(id)
                     .select(orgs::plan)
                     .get_result(c)
                     .optional()?;
-                let workspaces: i64 = orgs::table
-                    .filter(orgs::parent_id.eq(id))
-                    .count()
-                    .get_result(c)?;
+                let workspaces = count_workspaces!(c, id);
                 if current.as_ref().is_some_and(|p| p != plan) && workspaces > 0 {
                     return Err(StoreError::Refused(format!(
                         "the org has {workspaces} workspace(s): delete them before changing its plan"
