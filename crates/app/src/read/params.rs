@@ -259,6 +259,10 @@ pub(crate) fn only(p: &Params, known: &[&str]) -> Result<(), ApiError> {
 /// empty, it is a 422 on `workspace`. A pair that does not decode is left for the route, whose
 /// own parsing answers it.
 pub fn take_workspace(query: &str) -> Result<Option<(String, String)>, ApiError> {
+    // Every keyed request passes here, POST /track's (which has no query) first among them.
+    if query.is_empty() {
+        return Ok(None);
+    }
     let mut found: Option<String> = None;
     let mut rest: Vec<&str> = Vec::new();
     for piece in query.split('&') {
