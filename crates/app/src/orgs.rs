@@ -174,7 +174,7 @@ pub fn update_org(store: &Store, id_or_name: &str, u: &OrgUpdate) -> anyhow::Res
     {
         bail!("nothing to change: give at least one option");
     }
-    check_tree_rules(store, &current, u)?;
+    check_tree_rules(&current, u)?;
     // The anchor rule again, under the org's lock: a workspace may be created meanwhile.
     store.update_org_keeping_tree(&current.id, &changes)?;
     org(store, &current.id)
@@ -451,23 +451,16 @@ pub fn revoke_share(
 
 /// The agency rules a change must keep (API.md §12): a workspace is on its anchor's plan, an
 /// anchor keeps the plan while it has workspaces, and an agency org takes no cap.
-fn check_tree_rules(store: &Store, current: &OrgRow, u: &OrgUpdate) -> anyhow::Result<()> {
+fn check_tree_rules(current: &OrgRow, u: &OrgUpdate) -> anyhow::Result<()> {
     let plan_now = Plan::parse(&current.plan)?;
     let plan_after = u.plan.unwrap_or(plan_now);
-    if plan_after != plan_now {
-        if current.parent_id.is_some() {
-            bail!(
-                "{} is a workspace: it stays on its anchor's plan, agency",
-                current.name
-            );
-        }
-        let children = store.workspaces(&current.id)?.len();
-        if children > 0 {
-            bail!(
-                "{} is an agency anchor with {children} workspace(s): delete them before changing its plan",
-                current.name
-            );
-        }
+    // (That an anchor keeps its plan while it has workspaces is checked by the store, under
+    // the org's lock: `Store::update_org_keeping_tree`.)
+    if plan_after != plan_now && current.parent_id.is_some() {
+        bail!(
+            "{} is a workspace: it stays on its anchor's plan, agency",
+            current.name
+        );
     }
     let cap_after = match u.monthly_event_cap {
         Some(cap) => cap,
