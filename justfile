@@ -17,7 +17,7 @@ hh *ARGS:
     @cargo run --release -q -p humanhours -- {{ARGS}}
 
 # Every test of the workspace, after the purity check; ends with one summary line.
-test: check-pure sdk browser
+test: check-pure sdk browser axe
     #!/usr/bin/env bash
     set -euo pipefail
     log=$(mktemp)
@@ -79,6 +79,12 @@ sdk:
 [doc("Install Debian's Chromium and chromedriver for the browser test, when missing.")]
 browser:
     @[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || (command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "just browser: install chromium and chromium-driver for the browser test" >&2
+
+# axe-core from npm, which the browser test runs inside each dashboard page (pinned in
+# bin/humanhours/tests/browser/package-lock.json; installed when missing).
+[doc("Install axe-core (npm) for the browser test's accessibility check, when missing.")]
+axe:
+    @[ -f bin/humanhours/tests/browser/node_modules/axe-core/axe.min.js ] || npm ci --prefix bin/humanhours/tests/browser --no-audit --no-fund --loglevel=error
 
 # Benchmarks (release build; several minutes; prints figures and ratios).
 bench: bench-ingest bench-read bench-hostile bench-webhooks bench-mcp bench-retention bench-agency

@@ -236,13 +236,342 @@ async fn screenshot(c: &Client, width: u32, file: &Path) {
         json!([]),
         "broken across lines at {width} px: {broken}"
     );
+    // The window is taller than the page's viewport by the browser's own frame: add it, or the
+    // bottom of the page is cut off.
     let height = js_number(c, "document.documentElement.scrollHeight").await;
-    c.set_window_size(width, height.clamp(600, 8000))
+    let frame = js_number(c, "Math.max(0, window.outerHeight - window.innerHeight)").await;
+    c.set_window_size(width, (height + frame).clamp(600, 8000))
         .await
         .unwrap();
     let png = c.screenshot().await.unwrap();
     std::fs::write(file, png).unwrap();
     println!("browser test: screenshot {}", file.display());
+}
+
+/// Opens the dashboard, is sent to the sign-in form, signs in with `key`.
+async fn sign_in(c: &Client, app: &TestApp, key: &str) {
+    c.goto(&format!("{}/dashboard", app.base)).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/dashboard/sign-in");
+    c.find(Locator::Css("#api_key"))
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, "/dashboard", None).await;
+}
+
+/// axe-core (from npm, pinned in tests/browser/package-lock.json; `just axe` installs it).
+fn axe_source() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: the accessibility check needs axe-core (run `just axe`, which `just test` runs)",
+            path.display()
+        )
+    })
+}
+
+/// Runs axe-core in the page the browser shows (WCAG 2.1 A and AA rules and best practices)
+/// and fails on any serious or critical violation, naming the rule and the elements.
+async fn accessible(c: &Client, axe: &str, what: &str) {
+    c.execute(&format!("{axe}\nreturn typeof axe;"), vec![])
+        .await
+        .unwrap();
+    let found = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
+              .then(r => done({
+                checked: r.passes.length + r.violations.length,
+                bad: r.violations
+                  .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                  .map(v => ({ rule: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) })),
+              }))
+              .catch(e => done({ error: String(e) }));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        found["error"].is_null(),
+        "axe-core failed on {what}: {found}"
+    );
+    assert!(
+        found["checked"].as_u64().unwrap_or(0) > 10,
+        "axe-core checked almost nothing on {what}: {found}"
+    );
+    assert_eq!(
+        found["bad"],
+        json!([]),
+        "serious or critical accessibility violations on {what}"
+    );
+    println!(
+        "browser test: axe-core on {what}: {} rules applied, no serious or critical violations",
+        found["checked"]
+    );
+}
+
+/// Screenshots at 1280 and 375 px and the accessibility check of the page shown.
+async fn look_at(c: &Client, axe: &str, name: &str) {
+    let dir = artifacts();
+    c.set_window_size(1280, 900).await.unwrap();
+    accessible(c, axe, name).await;
+    screenshot(c, 1280, &dir.join(format!("{name}-1280.png"))).await;
+    screenshot(c, 375, &dir.join(format!("{name}-375.png"))).await;
+    c.set_window_size(1280, 900).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let el = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    el.clear().await.unwrap();
+    el.send_keys(text).await.unwrap();
+}
+
+/// The text of an element, waiting (up to 10 s) for it to be there: a form's answer may
+/// still be loading.
+async fn text_of(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A team runs its org from the pages (API.md §13): an agency anchor's admin makes a key and
+/// revokes it, adds a webhook and sees its test delivered, changes the hourly rate and sees the
+/// next event valued with it, opens the spot-check, task types and tree pages and switches to a
+/// workspace. Every page is screenshot at 1280 and 375 px and checked with axe-core; a
+/// read-only key's session shows no admin page.
+#[actix_web::test]
+async fn a_team_runs_its_org_from_the_pages() {
+    let axe = axe_source();
+    let driver = Driver::start().await;
+    let mut config = common::test_config();
+    config.webhooks.allow_nets = webhooks::address::AllowNets::parse("127.0.0.1/32").unwrap();
+    let app = TestApp::spawn_with(config).await;
+    let rx = common::receiver::Receiver::start(200).await;
+    let (anchor, key) = app.org_with(app::orgs::NewOrg::named("Northwind Agency", Plan::Agency));
+    let (_, child_key) = app.org_with(app::orgs::NewOrg {
+        parent: Some(anchor.clone()),
+        ..app::orgs::NewOrg::named("Contoso", Plan::Agency)
+    });
+    for (i, k) in [&key, &key, &key, &child_key].iter().enumerate() {
+        for n in 0..3 {
+            let r = app
+                .track(
+                    k,
+                    &json!({
+                        "agent_id": (["support-bot", "invoice-triage"][n % 2]),
+                        "task_type": (["ticket_routing", "invoice_data_extraction", "email_classification"][n]),
+                        "outcome": (["needs_review", "success", "failure"][(i + n) % 3]),
+                        "agent_cost": 0.02,
+                        "model": "openai/gpt-4o-mini",
+                        "audit_sample": {
+                            "input_excerpt": format!("Customer {i}-{n}: my invoice INV-20{n} shows the wrong VAT rate, please correct it."),
+                            "output_excerpt": "Routed to billing with priority normal."
+                        },
+                    }),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let c = driver.browser().await;
+    sign_in(&c, &app, &key).await;
+    look_at(&c, &axe, "overview").await;
+
+    // Keys: make a read-only key, see it once, revoke it.
+    click(&c, "nav.pages a[href='/dashboard/keys']").await;
+    wait_for(&c, "/dashboard/keys", None).await;
+    fill(&c, "#key-name", "finance viewer").await;
+    click(&c, "#scope-track").await;
+    click(&c, "#scope-read").await;
+    click(&c, "form.stack button[type=submit]").await;
+    let made = text_of(&c, "#secret-value").await;
+    assert!(made.starts_with("hh_live_"), "{made}");
+    let read = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/summary",
+            Some(&made),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let prefix = made.split('_').nth(2).unwrap().to_owned();
+    look_at(&c, &axe, "keys").await;
+    click(&c, &format!("button[aria-label='Revoke key {prefix}']")).await;
+    wait_for(&c, "/dashboard/keys", Some("notice=key_revoked")).await;
+    let read = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/summary",
+            Some(&made),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 401, "{}", read.text);
+
+    // Webhooks: add the receiver, send a test, see it delivered.
+    click(&c, "nav.pages a[href='/dashboard/webhooks']").await;
+    wait_for(&c, "/dashboard/webhooks", None).await;
+    fill(&c, "#wh-url", &rx.url("/hooks/humanhours")).await;
+    fill(&c, "#wh-description", "ops receiver").await;
+    click(&c, "form.stack button[type=submit]").await;
+    let secret = text_of(&c, "#secret-value").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    click(&c, "form.inline input[value=test] ~ button").await;
+    let mut delivered = false;
+    for _ in 0..100 {
+        let page = c.source().await.unwrap();
+        if page.contains("webhook.ping") && page.contains("HTTP 200") {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.refresh().await.unwrap();
+    }
+    assert!(delivered, "the test delivery never showed as answered");
+    assert!(rx
+        .received()
+        .iter()
+        .any(|m| m.json()["type"] == "webhook.ping"));
+    look_at(&c, &axe, "webhook-endpoint").await;
+    click(&c, "nav.pages a[href='/dashboard/webhooks']").await;
+    wait_for(&c, "/dashboard/webhooks", None).await;
+    look_at(&c, &axe, "webhooks").await;
+
+    // Settings: a new hourly rate values the next event.
+    click(&c, "nav.pages a[href='/dashboard/settings']").await;
+    wait_for(&c, "/dashboard/settings", None).await;
+    fill(&c, "#s-rate", "61.25").await;
+    click(&c, "form.stack button[type=submit]").await;
+    wait_for(&c, "/dashboard/settings", Some("notice=saved")).await;
+    let next = app
+        .track(
+            &key,
+            &json!({"agent_id": "support-bot", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(next.status, 201, "{}", next.text);
+    assert_eq!(next.body["resolved_hourly_rate"], json!(61.25));
+    look_at(&c, &axe, "settings").await;
+
+    // Task types, spot-check, the tree, and a workspace through the switcher.
+    click(&c, "nav.pages a[href='/dashboard/task-types']").await;
+    wait_for(&c, "/dashboard/task-types", None).await;
+    look_at(&c, &axe, "task-types").await;
+    click(&c, "nav.pages a[href='/dashboard/spot-check']").await;
+    wait_for(&c, "/dashboard/spot-check", None).await;
+    let shown = c
+        .find_all(Locator::Css("article.event"))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(shown, 3, "the anchor's needs_review events with samples");
+    assert!(c
+        .source()
+        .await
+        .unwrap()
+        .contains("shows the wrong VAT rate"));
+    look_at(&c, &axe, "spot-check").await;
+    click(&c, "nav.pages a[href='/dashboard/tree']").await;
+    wait_for(&c, "/dashboard/tree", None).await;
+    look_at(&c, &axe, "tree").await;
+    click(&c, "nav.pages a[href='/dashboard']").await;
+    wait_for(&c, "/dashboard", None).await;
+    let child_id = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/org",
+            Some(&child_key),
+            &[],
+            None,
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.find(Locator::Css(&format!(
+        "#workspace option[value='{child_id}']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    click(&c, "form.switcher button").await;
+    wait_for(&c, "/dashboard", Some(&format!("workspace={child_id}"))).await;
+    let s = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/summary",
+            Some(&child_key),
+            &[],
+            None,
+        )
+        .await
+        .body;
+    assert_figures(&c, &s).await;
+    look_at(&c, &axe, "overview-workspace").await;
+    c.close().await.unwrap();
+
+    // A read-only key: the figures, no admin link.
+    let viewer = app::orgs::new_key(
+        &app.store,
+        &app.hasher,
+        &anchor,
+        app::keys::KeyMode::Live,
+        ratelimit::Scopes::parse("read").unwrap(),
+        "viewer",
+        clock::now(),
+    )
+    .unwrap()
+    .0;
+    let v = driver.browser().await;
+    sign_in(&v, &app, &viewer).await;
+    let links = v.find_all(Locator::Css("nav.pages a")).await.unwrap();
+    let mut names = Vec::new();
+    for l in links {
+        names.push(l.text().await.unwrap());
+    }
+    assert_eq!(
+        names,
+        ["Overview", "Task types", "Spot-check", "Workspaces"]
+    );
+    v.goto(&format!("{}/dashboard/keys", app.base))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&v, "h1").await, "This page needs an admin key");
+    v.close().await.unwrap();
 }
 
 #[actix_web::test]
@@ -299,21 +628,7 @@ async fn a_person_signs_in_switches_the_period_and_shares_the_view() {
 
     // Sign in with the key.
     let c = driver.browser().await;
-    c.goto(&format!("{}/dashboard", app.base)).await.unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/dashboard/sign-in");
-    c.find(Locator::Css("#api_key"))
-        .await
-        .unwrap()
-        .send_keys(&key)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(&c, "/dashboard", None).await;
+    sign_in(&c, &app, &key).await;
     let cookies = c.get_all_cookies().await.unwrap();
     let session = cookies.iter().find(|k| k.name() == "hh_session").unwrap();
     assert_eq!(session.http_only(), Some(true));

@@ -1,5 +1,7 @@
 //! The dashboard over HTTP, without a browser: sign-in and its cookie, sign-out, CSRF, share
-//! links, escaping of user input, figures equal to the API's, and the CSV of the view.
+//! links, escaping of user input, figures equal to the API's, and the CSV of the view; then the
+//! pages a team runs its org from (keys, settings and `PATCH /org`, task types, spot-check,
+//! webhooks, an agency anchor's workspaces), by scope, with their bad inputs.
 
 #![expect(
     clippy::unwrap_used,
@@ -868,4 +870,869 @@ async fn the_page_says_how_many_events_have_no_known_cost() {
     assert_eq!(app.track(&key2, &body, None).await.status, 201);
     let page = dashboard(&app, &sign_in(&app, &key2).await, "").await;
     assert!(!page.text.contains("data-metric=\"events_without_cost\""));
+}
+
+// ---------------------------------------------------------------------------------------
+// The pages a team runs its org from (API.md §13): keys, webhooks, settings, task types,
+// spot-check, and an agency anchor's workspaces.
+
+/// A key of `org` with these scopes.
+fn key_with(app: &TestApp, org: &str, scopes: &str) -> String {
+    app::orgs::new_key(
+        &app.store,
+        &app.hasher,
+        org,
+        app::keys::KeyMode::Live,
+        ratelimit::Scopes::parse(scopes).unwrap(),
+        "test",
+        app::clock::now(),
+    )
+    .unwrap()
+    .0
+}
+
+/// Sends a page's form: reads the page for its CSRF field first, then posts `fields` with it.
+async fn post_page(app: &TestApp, session: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
+    let page = get(app, path, &[("hh_session", session)]).await;
+    assert_eq!(page.status, 200, "{path}: {}", page.text);
+    let csrf = csrf_field(&page.text);
+    let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+    all.extend_from_slice(fields);
+    let form_path = path.split('?').next().unwrap();
+    request(
+        app,
+        reqwest::Method::POST,
+        form_path,
+        &[("hh_session", session)],
+        &[],
+        Some(&all),
+    )
+    .await
+}
+
+/// The text of the element with this id.
+fn element_text(html: &str, id: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let start = at + html[at..].find('>').unwrap() + 1;
+    let end = start + html[start..].find('<').unwrap();
+    html[start..end].to_owned()
+}
+
+async fn api(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> common::Reply {
+    let headers: &[(&str, &str)] = if body.is_some() {
+        &[("Content-Type", "application/json")]
+    } else {
+        &[]
+    };
+    app.send(
+        method,
+        path,
+        Some(key),
+        headers,
+        body.map(|b| b.to_string().into_bytes()),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_read_only_session_sees_the_figures_and_nothing_it_cannot_do() {
+    let app = TestApp::spawn().await;
+    let (org, admin) = app.org(Plan::Pro);
+    track_some(&app, &admin).await;
+    let reader = sign_in(&app, &key_with(&app, &org, "read")).await;
+    let c = [("hh_session", reader.as_str())];
+    for path in [
+        "/dashboard",
+        "/dashboard/task-types",
+        "/dashboard/spot-check?outcome=any",
+    ] {
+        let r = get(&app, path, &c).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        for admin_link in [
+            "/dashboard/keys",
+            "/dashboard/webhooks",
+            "/dashboard/settings",
+        ] {
+            assert!(!r.text.contains(admin_link), "{path} links {admin_link}");
+        }
+        assert!(
+            !r.text.contains("name=\"action\""),
+            "{path} has a form that writes"
+        );
+    }
+    for path in [
+        "/dashboard/keys",
+        "/dashboard/webhooks",
+        "/dashboard/settings",
+    ] {
+        let r = get(&app, path, &c).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+        assert!(r.text.contains("admin scope"), "{}", r.text);
+    }
+    // A form sent anyway (with the session's own CSRF token) is refused and writes nothing.
+    let csrf = csrf_field(&get(&app, "/dashboard", &c).await.text);
+    let keys_before = app.store.list_keys(&org).unwrap().len();
+    for (path, fields) in [
+        (
+            "/dashboard/keys",
+            vec![("action", "create"), ("scope_track", "on")],
+        ),
+        (
+            "/dashboard/settings",
+            vec![
+                ("action", "agent_rate"),
+                ("agent_id", "drafter"),
+                ("hourly_rate", "99"),
+            ],
+        ),
+        (
+            "/dashboard/task-types",
+            vec![
+                ("action", "override"),
+                ("key", "ticket_routing"),
+                ("baseline_minutes_override", "1"),
+            ],
+        ),
+    ] {
+        let mut f = vec![("csrf", csrf.as_str())];
+        f.extend(fields);
+        let r = request(&app, reqwest::Method::POST, path, &c, &[], Some(&f)).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+    }
+    assert_eq!(app.store.list_keys(&org).unwrap().len(), keys_before);
+    let agents = api(&app, reqwest::Method::GET, "/api/v1/agents", &admin, None).await;
+    assert!(agents.body["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["hourly_rate"].is_null()));
+    // An admin's session links every page.
+    let admin_session = sign_in(&app, &admin).await;
+    let r = dashboard(&app, &admin_session, "").await;
+    for link in [
+        "/dashboard/keys",
+        "/dashboard/webhooks",
+        "/dashboard/settings",
+        "/dashboard/task-types",
+        "/dashboard/spot-check",
+    ] {
+        assert!(
+            r.text.contains(&format!("href=\"{link}\"")),
+            "no link to {link}"
+        );
+    }
+    assert!(!r.text.contains("/dashboard/tree"), "a pro org has no tree");
+}
+
+#[actix_web::test]
+async fn keys_are_made_shown_once_and_revoked_from_the_page() {
+    let app = TestApp::spawn().await;
+    let (org, admin) = app.org(Plan::Pro);
+    let s = sign_in(&app, &admin).await;
+    // No scope ticked: refused with the route's own message, nothing made.
+    let before = app.store.list_keys(&org).unwrap().len();
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/keys",
+        &[("action", "create"), ("name", "nothing")],
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(
+        r.text
+            .contains("scopes: give at least one scope: track, read, admin"),
+        "{}",
+        r.text
+    );
+    assert_eq!(app.store.list_keys(&org).unwrap().len(), before);
+    // A track-only key for an agent: shown once, in the answer to the form.
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/keys",
+        &[
+            ("action", "create"),
+            ("name", "mail agent"),
+            ("scope_track", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let key = element_text(&r.text, "secret-value");
+    assert!(key.starts_with("hh_live_"), "{key}");
+    let t = app
+        .track(
+            &key,
+            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.text);
+    let read = api(&app, reqwest::Method::GET, "/api/v1/summary", &key, None).await;
+    assert_eq!(read.status, 403, "{}", read.text);
+    let prefix = key.split('_').nth(2).unwrap().to_owned();
+    let list = get(&app, "/dashboard/keys", &[("hh_session", &s)]).await;
+    assert!(list.text.contains(&prefix) && list.text.contains("mail agent"));
+    assert!(!list.text.contains(&key), "the list shows a secret");
+    // Revoked from the page: the key stops working at once here.
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/keys",
+        &[("action", "revoke"), ("prefix", &prefix)],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), "/dashboard/keys?notice=key_revoked");
+    let t = app
+        .track(
+            &key,
+            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 401, "{}", t.text);
+    // A prefix that is not a live key of this org.
+    let (_, other) = app.org(Plan::Pro);
+    let other_prefix = other.split('_').nth(2).unwrap().to_owned();
+    for p in [prefix.as_str(), other_prefix.as_str(), "<b>x"] {
+        let r = post_page(
+            &app,
+            &s,
+            "/dashboard/keys",
+            &[("action", "revoke"), ("prefix", p)],
+        )
+        .await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert!(!r.text.contains("<b>x"));
+    }
+    let other_works = api(&app, reqwest::Method::GET, "/api/v1/summary", &other, None).await;
+    assert_eq!(other_works.status, 200);
+    // An unknown action is a clear 422.
+    let r = post_page(&app, &s, "/dashboard/keys", &[("action", "explode")]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn settings_from_the_page_value_the_next_event_and_bad_ones_change_nothing() {
+    let app = TestApp::spawn().await;
+    let (org, admin) = app.org(Plan::Pro);
+    let s = sign_in(&app, &admin).await;
+    let page = get(&app, "/dashboard/settings", &[("hh_session", &s)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let current = api(&app, reqwest::Method::GET, "/api/v1/org", &admin, None)
+        .await
+        .body;
+    let name = current["name"].as_str().unwrap().to_owned();
+    let form = |rate: &'static str, currency: &'static str, retention: &'static str| {
+        vec![
+            ("action", "org"),
+            ("name", Box::leak(name.clone().into_boxed_str()) as &str),
+            ("currency", currency),
+            ("hourly_rate", rate),
+            ("fallback_baseline_minutes", ""),
+            ("timezone", "UTC"),
+            ("digest_recipients", ""),
+            ("retention_days", retention),
+        ]
+    };
+    // Bad values: each a 422 naming its field, and nothing written, not even the good ones.
+    for (f, field) in [
+        (form("60", "euro", "365"), "currency"),
+        (form("sixty", "EUR", "365"), "hourly_rate"),
+        (form("60", "EUR", "366"), "retention_days"),
+        (form("60", "EUR", "0"), "retention_days"),
+    ] {
+        let r = post_page(&app, &s, "/dashboard/settings", &f).await;
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert!(r.text.contains(&format!("{field}: ")), "{}", r.text);
+    }
+    let (other, _) = app.org(Plan::Pro);
+    let other_name = app.store.find_org(&other).unwrap().unwrap().name;
+    let mut f = form("60", "EUR", "365");
+    f[1].1 = &other_name;
+    let r = post_page(&app, &s, "/dashboard/settings", &f).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r
+        .text
+        .contains("another organisation on this server has that name"));
+    assert_eq!(
+        api(&app, reqwest::Method::GET, "/api/v1/org", &admin, None)
+            .await
+            .body,
+        current
+    );
+    // A new rate: the next event is valued with it (the key cache is not in the way).
+    let before = app
+        .track(
+            &admin,
+            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(before.body["resolved_hourly_rate"], json!(45));
+    let r = post_page(&app, &s, "/dashboard/settings", &form("60.5", "EUR", "90")).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), "/dashboard/settings?notice=saved");
+    let after = app
+        .track(
+            &admin,
+            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(after.body["resolved_hourly_rate"], json!(60.5));
+    let org_now = api(&app, reqwest::Method::GET, "/api/v1/org", &admin, None)
+        .await
+        .body;
+    assert_eq!(org_now["retention_days"], json!(90));
+    assert_eq!(org_now["hourly_rate"], json!(60.5));
+    // An agent's own rate; empty clears it.
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/settings",
+        &[
+            ("action", "agent_rate"),
+            ("agent_id", "a"),
+            ("hourly_rate", "70"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let t = app
+        .track(
+            &admin,
+            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(t.body["resolved_hourly_rate"], json!(70));
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/settings",
+        &[
+            ("action", "agent_rate"),
+            ("agent_id", "a"),
+            ("hourly_rate", "-1"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/settings",
+        &[
+            ("action", "agent_rate"),
+            ("agent_id", "a"),
+            ("hourly_rate", ""),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let t = app
+        .track(
+            &admin,
+            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(t.body["resolved_hourly_rate"], json!(60.5));
+    let _ = org;
+}
+
+#[actix_web::test]
+async fn patch_org_takes_the_settings_an_admin_may_change() {
+    let app = TestApp::spawn().await;
+    let (org, admin) = app.org(Plan::Free);
+    let patch = |body: Value| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            api(
+                app,
+                reqwest::Method::PATCH,
+                "/api/v1/org",
+                &admin,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let r = patch(json!({"name": "Renamed", "currency": "USD", "hourly_rate": 52.25, "fallback_baseline_minutes": 3.5, "retention_days": 7})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["name"], "Renamed");
+    assert_eq!(r.body["currency"], "USD");
+    assert_eq!(r.body["hourly_rate"], json!(52.25));
+    assert_eq!(r.body["fallback_baseline_minutes"], json!(3.5));
+    assert_eq!(r.body["retention_days"], json!(7));
+    let r = patch(json!({"fallback_baseline_minutes": null, "retention_days": null})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["fallback_baseline_minutes"].is_null());
+    assert_eq!(r.body["retention_days"], json!(30), "the free plan's");
+    let unchanged = r.body.clone();
+    for (body, field) in [
+        (json!({"name": ""}), "name"),
+        (json!({"name": 5}), "name"),
+        (json!({"currency": "EURO"}), "currency"),
+        (json!({"hourly_rate": "52"}), "hourly_rate"),
+        (json!({"hourly_rate": -1}), "hourly_rate"),
+        (
+            json!({"fallback_baseline_minutes": 0}),
+            "fallback_baseline_minutes",
+        ),
+        (json!({"retention_days": 31}), "retention_days"),
+        (json!({"retention_days": 1.5}), "retention_days"),
+        (json!({"plan": "enterprise"}), "plan"),
+        (json!({"monthly_event_cap": 5}), "monthly_event_cap"),
+        (json!({"hourly_rate": 99, "currency": "nope"}), "currency"),
+    ] {
+        let r = patch(body.clone()).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        assert_eq!(r.field(), Some(field), "{body}: {}", r.text);
+    }
+    assert_eq!(
+        api(&app, reqwest::Method::GET, "/api/v1/org", &admin, None)
+            .await
+            .body,
+        unchanged
+    );
+    // Once there are events, the currency stays (sums would add two currencies); the same
+    // currency again is no change.
+    let t = app
+        .track(
+            &admin,
+            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(t.body["currency"], "USD");
+    let r = patch(json!({"currency": "EUR", "hourly_rate": 50})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.field(), Some("currency"));
+    assert!(r
+        .text
+        .contains("cannot change once the organisation has events"));
+    assert_eq!(
+        api(&app, reqwest::Method::GET, "/api/v1/org", &admin, None)
+            .await
+            .body,
+        unchanged
+    );
+    let r = patch(json!({"currency": "USD"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A read key cannot change it.
+    let reader = key_with(&app, &org, "read");
+    let r = api(
+        &app,
+        reqwest::Method::PATCH,
+        "/api/v1/org",
+        &reader,
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.code(), "insufficient_scope");
+}
+
+#[actix_web::test]
+async fn task_types_are_overridden_added_and_archived_from_the_page() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.org(Plan::Pro);
+    let s = sign_in(&app, &admin).await;
+    let page = get(&app, "/dashboard/task-types", &[("hh_session", &s)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("ticket_routing") && page.text.contains("the catalogue&#39;s source")
+            || page.text.contains("the catalogue's source")
+    );
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/task-types",
+        &[
+            ("action", "override"),
+            ("key", "ticket_routing"),
+            ("baseline_minutes_override", "7.5"),
+            ("reason", "we timed <ten> tickets"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let types = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/task-types",
+        &admin,
+        None,
+    )
+    .await
+    .body;
+    let tr = types["task_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "ticket_routing")
+        .unwrap()
+        .clone();
+    assert_eq!(tr["override"]["baseline_minutes"], json!(7.5));
+    assert_eq!(tr["override"]["reason"], "we timed <ten> tickets");
+    let page = get(&app, "/dashboard/task-types", &[("hh_session", &s)]).await;
+    assert!(
+        page.text.contains("we timed &lt;ten&gt; tickets"),
+        "the reason is shown, escaped"
+    );
+    let t = app
+        .track(
+            &admin,
+            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(t.body["resolved_baseline_minutes"], json!(7.5));
+    // Bad inputs: the route's errors, shown on the page.
+    for (fields, status) in [
+        (
+            vec![
+                ("action", "override"),
+                ("key", "ticket_routing"),
+                ("baseline_minutes_override", "0"),
+            ],
+            422,
+        ),
+        (
+            vec![
+                ("action", "override"),
+                ("key", "no_such_type"),
+                ("baseline_minutes_override", "5"),
+            ],
+            404,
+        ),
+        (
+            vec![
+                ("action", "create"),
+                ("key", "Bad Key"),
+                ("display_name", "x"),
+                ("category", "ops"),
+                ("default_baseline_minutes", "5"),
+            ],
+            422,
+        ),
+        (
+            vec![
+                ("action", "create"),
+                ("key", "ticket_routing"),
+                ("display_name", "x"),
+                ("category", "ops"),
+                ("default_baseline_minutes", "5"),
+            ],
+            422,
+        ),
+        (vec![("action", "archive"), ("key", "ticket_routing")], 422),
+    ] {
+        let r = post_page(&app, &s, "/dashboard/task-types", &fields).await;
+        assert_eq!(r.status, status, "{fields:?}: {}", r.text);
+        assert!(r.text.contains("Not done: "), "{}", r.text);
+    }
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/task-types",
+        &[("action", "remove_override"), ("key", "ticket_routing")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/task-types",
+        &[
+            ("action", "create"),
+            ("key", "invoice_check"),
+            ("display_name", "Invoice check"),
+            ("category", "finance"),
+            ("default_baseline_minutes", "12"),
+            ("baseline_source", "our own timing"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let t = app
+        .track(
+            &admin,
+            &json!({"agent_id": "a", "task_type": "invoice_check", "outcome": "success"}),
+            None,
+        )
+        .await;
+    assert_eq!(t.body["resolved_baseline_minutes"], json!(12));
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/task-types",
+        &[("action", "archive"), ("key", "invoice_check")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let types = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/task-types",
+        &admin,
+        None,
+    )
+    .await
+    .body;
+    assert!(types["task_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["key"] != "invoice_check"));
+    assert!(types["task_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "ticket_routing")
+        .unwrap()["override"]
+        .is_null());
+}
+
+#[actix_web::test]
+async fn the_spot_check_page_lists_sampled_events_needs_review_first_in_pages() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.org(Plan::Pro);
+    let sample = |i: usize| json!({"input_excerpt": format!("ticket {i}: <script>x</script>"), "output_excerpt": format!("routed {i}")});
+    for i in 0..23 {
+        let agent = if i % 2 == 0 { "router" } else { "triage" };
+        let r = app.track(&key, &json!({"agent_id": agent, "task_type": "ticket_routing", "outcome": "needs_review", "audit_sample": sample(i)}), None).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    for i in 100..103 {
+        app.track(&key, &json!({"agent_id": "router", "task_type": "ticket_routing", "outcome": "success", "audit_sample": sample(i)}), None).await;
+    }
+    app.track(
+        &key,
+        &json!({"agent_id": "router", "task_type": "ticket_routing", "outcome": "needs_review"}),
+        None,
+    )
+    .await;
+    let s = sign_in(&app, &key).await;
+    let c = [("hh_session", s.as_str())];
+    let count_events = |html: &str| html.matches("<article class=\"event\"").count();
+    let first = get(&app, "/dashboard/spot-check", &c).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(count_events(&first.text), 20);
+    assert!(
+        !first.text.contains("routed 100"),
+        "a success on the needs_review page"
+    );
+    assert!(
+        first.text.contains("&lt;script&gt;x&lt;/script&gt;") && !first.text.contains("<script>x")
+    );
+    let at = first.text.find("Older events").expect("a next page");
+    let href_at = first.text[..at].rfind("href=\"").unwrap() + 6;
+    let next = first.text[href_at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let second = get(&app, &next, &c).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(count_events(&second.text), 3);
+    assert!(!second.text.contains("Older events"));
+    let ok = get(&app, "/dashboard/spot-check?outcome=success", &c).await;
+    assert_eq!(count_events(&ok.text), 3);
+    let any = get(
+        &app,
+        "/dashboard/spot-check?outcome=any&agent_id=triage",
+        &c,
+    )
+    .await;
+    assert_eq!(count_events(&any.text), 11);
+    for bad in ["?outcome=maybe", "?limit=5", "?cursor=zzz"] {
+        let r = get(&app, &format!("/dashboard/spot-check{bad}"), &c).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+    }
+    // The events list is a Pro feature: a free org's page says so.
+    let (_, free) = app.org(Plan::Free);
+    let fs = sign_in(&app, &free).await;
+    let r = get(&app, "/dashboard/spot-check", &[("hh_session", &fs)]).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn an_anchor_switches_to_its_workspaces_and_sees_the_tree_add_up() {
+    let app = TestApp::spawn().await;
+    let stamp = clock::ulid(clock::now());
+    let anchor = app.org_with(app::orgs::NewOrg::named(
+        &format!("agency-{stamp}"),
+        Plan::Agency,
+    ));
+    let mut children = Vec::new();
+    for i in 0..2 {
+        children.push(app.org_with(app::orgs::NewOrg {
+            parent: Some(anchor.0.clone()),
+            ..app::orgs::NewOrg::named(&format!("client-{i}-{stamp}"), Plan::Agency)
+        }));
+    }
+    track_some(&app, &anchor.1).await;
+    for (i, (_, key)) in children.iter().enumerate() {
+        for n in 0..=i {
+            let r = app.track(key, &json!({"agent_id": format!("bot-{n}"), "task_type": "customer_email_draft", "outcome": "success", "agent_cost": 0.25}), None).await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let s = sign_in(&app, &anchor.1).await;
+    let c = [("hh_session", s.as_str())];
+    let child = &children[1];
+    let page = dashboard(&app, &s, &format!("?workspace={}&period=7d", child.0)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_figures_match(&page.text, &summary(&app, &child.1, "?period=7d").await);
+    assert!(page.text.contains("name=\"workspace\""), "no switcher");
+    assert!(
+        page.text.contains(&format!("workspace={}", child.0)),
+        "links lose the workspace"
+    );
+    // The tree: each row is that org's summary, the last row their sum.
+    let tree = get(&app, "/dashboard/tree?period=30d", &c).await;
+    assert_eq!(tree.status, 200, "{}", tree.text);
+    let mut events = 0;
+    for (id, key) in std::iter::once(&anchor).chain(children.iter()) {
+        let s = summary(&app, key, "?period=30d").await;
+        events += s["events"].as_i64().unwrap();
+        assert!(
+            tree.text.contains(&format!("data-org=\"{id}\"")),
+            "{id} missing"
+        );
+    }
+    assert!(
+        tree.text.contains(&format!(
+            "<th scope=\"row\">The whole tree</th><td class=\"num\">{events}</td>"
+        )),
+        "{}",
+        tree.text
+    );
+    // A workspace's session: no tree, no switching to its anchor or a sibling.
+    let cs = sign_in(&app, &child.1).await;
+    for path in [
+        format!("/dashboard?workspace={}", anchor.0),
+        format!("/dashboard?workspace={}", children[0].0),
+        "/dashboard/tree".into(),
+        format!("/dashboard/task-types?workspace={}", anchor.0),
+    ] {
+        let r = get(&app, &path, &[("hh_session", &cs)]).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+    }
+    let (_, pro) = app.org(Plan::Pro);
+    let ps = sign_in(&app, &pro).await;
+    let r = get(
+        &app,
+        &format!("/dashboard/spot-check?workspace={}", child.0),
+        &[("hh_session", &ps)],
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = get(&app, "/dashboard?workspace=", &c).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn a_webhook_is_added_tested_and_its_delivery_seen_from_the_page() {
+    let mut config = common::test_config();
+    config.webhooks.allow_nets = webhooks::address::AllowNets::parse("127.0.0.1/32").unwrap();
+    let app = TestApp::spawn_with(config).await;
+    let rx = common::receiver::Receiver::start(200).await;
+    let (_, key) = app.org(Plan::Pro);
+    let s = sign_in(&app, &key).await;
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/webhooks",
+        &[
+            ("action", "create"),
+            ("url", "ftp://example.com/x"),
+            ("type_event.created", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = post_page(
+        &app,
+        &s,
+        "/dashboard/webhooks",
+        &[
+            ("action", "create"),
+            ("url", &rx.url("/hook")),
+            ("description", "ops"),
+            ("type_event.created", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let secret = element_text(&r.text, "secret-value");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let list = api(&app, reqwest::Method::GET, "/api/v1/webhooks", &key, None)
+        .await
+        .body;
+    let id = list["webhooks"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/dashboard/webhooks/{id}");
+    let r = post_page(&app, &s, &path, &[("action", "test")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let mut seen = false;
+    for _ in 0..100 {
+        let p = get(&app, &path, &[("hh_session", &s)]).await;
+        if p.text.contains("webhook.ping") && p.text.contains("HTTP 200") {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the ping's delivery never showed as answered");
+    assert!(rx
+        .received()
+        .iter()
+        .any(|m| m.json()["type"] == "webhook.ping"));
+    let r = post_page(&app, &s, &path, &[("action", "rotate")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_ne!(element_text(&r.text, "secret-value"), secret);
+    let r = post_page(
+        &app,
+        &s,
+        &path,
+        &[("action", "redeliver"), ("delivery", "whdel_nope")],
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = post_page(&app, &s, &path, &[("action", "disable")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(
+        api(
+            &app,
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            &key,
+            None
+        )
+        .await
+        .body["status"],
+        "disabled"
+    );
+    let r = post_page(&app, &s, &path, &[("action", "delete")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(get(&app, &path, &[("hh_session", &s)]).await.status, 404);
+    // A free org: the page says webhooks are a Pro feature.
+    let (_, free) = app.org(Plan::Free);
+    let fs = sign_in(&app, &free).await;
+    let r = get(&app, "/dashboard/webhooks", &[("hh_session", &fs)]).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("Not done: "), "{}", r.text);
 }

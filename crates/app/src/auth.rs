@@ -203,6 +203,13 @@ impl KeyCache {
         entries.retain(|_, (v, _)| !matches!(v, Verdict::Valid(c) if c.key_prefix == prefix));
     }
 
+    /// Forgets the verified entries of every key of an org (its settings changed through
+    /// this instance: the next request reads them again; other instances within their TTL).
+    pub fn evict_org(&self, org_id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (v, _)| !matches!(v, Verdict::Valid(c) if c.org.id == org_id));
+    }
+
     /// argon2 verifications run so far.
     pub fn hash_checks(&self) -> u64 {
         self.hash_checks.load(Ordering::Relaxed)

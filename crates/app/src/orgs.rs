@@ -45,7 +45,7 @@ impl NewOrg {
 const AGENCY_NO_CAP: &str = "an agency org takes no monthly event cap: its tree shares one pool \
      of 25,000 events a month, and events past it are counted as the anchor's overage";
 
-fn check_name(name: &str) -> anyhow::Result<()> {
+pub(crate) fn check_name(name: &str) -> anyhow::Result<()> {
     if name.trim().is_empty() || name.chars().count() > 200 {
         bail!("an org name must be 1 to 200 characters");
     }

@@ -49,9 +49,11 @@ pub async fn start(
     Ok(Started { token, caller })
 }
 
-/// The org of a live session. An expired session, or one whose API key was revoked (or moved
-/// to another org) since, is deleted and counts as none.
-pub async fn org_of(state: &Arc<App>, token: &str) -> Result<Option<OrgSettings>, ApiError> {
+/// Who a live session is: the key that signed in (its prefix and scopes, as stored now) and
+/// its org. An expired session, or one whose API key was revoked (or moved to another org)
+/// since, is deleted and counts as none. Read from the database on every page, so a changed
+/// setting or a revoked key counts at once.
+pub async fn caller_of(state: &Arc<App>, token: &str) -> Result<Option<Arc<Caller>>, ApiError> {
     let hash = token_hash(token);
     let now = clock::unix_ms(clock::now());
     crate::blocking(state, move |st| {
@@ -64,9 +66,16 @@ pub async fn org_of(state: &Arc<App>, token: &str) -> Result<Option<OrgSettings>
                 .as_ref()
                 .is_some_and(|(k, _)| k.revoked_at.is_none() && k.org_id == s.org_id);
         match key {
-            Some((_, org)) if live => Ok(Some(
-                OrgSettings::try_from(&org).map_err(ApiError::Internal)?,
-            )),
+            Some((k, org)) if live => {
+                let scopes = ratelimit::Scopes::parse(&k.scopes).map_err(|e| {
+                    ApiError::internal(anyhow::anyhow!("key {}: stored scopes: {e}", k.prefix))
+                })?;
+                Ok(Some(Arc::new(Caller {
+                    key_prefix: k.prefix,
+                    org: Arc::new(OrgSettings::try_from(&org).map_err(ApiError::Internal)?),
+                    scopes,
+                })))
+            }
             _ => {
                 st.store.delete_session(&hash)?;
                 Ok(None)

@@ -1,11 +1,15 @@
-//! `GET /org` and `PATCH /org`: the caller's org settings over HTTP. What a key may change here
-//! is the org's own preferences (its zone and its digest recipients); the plan, currency, caps
-//! and rates stay with the operator (`humanhours org set`).
+//! `GET /org` and `PATCH /org`: the caller's org settings over HTTP, for an admin key (and the
+//! dashboard's settings page, which calls the same function). An admin may change the org's
+//! name, currency, default hourly rate, fallback baseline, zone, digest recipients, and its
+//! retention up to its plan's; the plan and the monthly cap stay with the operator
+//! (`humanhours org set`), as does a retention longer than the plan's.
 
 use std::sync::Arc;
 
 use ::digests::period::Zone;
 use ::digests::Recipients;
+use catalogue::Currency;
+use roi_engine::{BaselineMinutes, HourlyRate};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use store::OrgChanges;
@@ -113,14 +117,71 @@ pub async fn get(state: &Arc<App>, org: &OrgSettings) -> Result<OrgSettingsOut, 
     read(state, org).await
 }
 
-/// `PATCH /org` {timezone?, digest_recipients?}: changes what is given, answers the settings.
-/// All plans. `digest_recipients: []` (or `null`) stops the emails.
-pub async fn patch(
-    state: &Arc<App>,
-    org: &OrgSettings,
+/// The fields `PATCH /org` takes.
+pub const PATCH_FIELDS: [&str; 7] = [
+    "name",
+    "currency",
+    "hourly_rate",
+    "fallback_baseline_minutes",
+    "timezone",
+    "digest_recipients",
+    "retention_days",
+];
+
+/// A decimal field sent as a JSON number (a string would hide a typo such as `"12,5"`).
+fn number_field<T>(
     body: &Map<String, Value>,
-) -> Result<OrgSettingsOut, ApiError> {
-    crate::webhooks::reject_unknown(body, &["timezone", "digest_recipients"])?;
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ApiError> {
+    match body.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => parse(&n.to_string())
+            .map(Some)
+            .map_err(|e| ApiError::field(name, format!("{e}, got {n}"))),
+        Some(_) => Err(ApiError::field(name, "must be a number")),
+    }
+}
+
+/// Reads `PATCH /org`'s body into the change it asks for: every field is checked before
+/// anything is written, so one bad field changes nothing.
+fn changes(org: &OrgSettings, body: &Map<String, Value>) -> Result<OrgChanges, ApiError> {
+    crate::webhooks::reject_unknown(body, &PATCH_FIELDS)?;
+    let name = match body.get("name") {
+        None => None,
+        Some(Value::String(s)) => {
+            crate::orgs::check_name(s).map_err(|e| ApiError::field("name", e.to_string()))?;
+            Some(s.clone())
+        }
+        Some(_) => return Err(ApiError::field("name", "must be a string")),
+    };
+    let currency = match body.get("currency") {
+        None => None,
+        Some(Value::String(s)) => Some(
+            Currency::parse(s)
+                .map_err(|_| {
+                    ApiError::field(
+                        "currency",
+                        format!("must be an ISO 4217 code such as EUR, got {s:?}"),
+                    )
+                })?
+                .as_str()
+                .to_owned(),
+        ),
+        Some(_) => return Err(ApiError::field("currency", "must be a string such as EUR")),
+    };
+    let hourly_rate = number_field(body, "hourly_rate", |t| {
+        HourlyRate::parse(t).map_err(|e| e.to_string())
+    })?
+    .map(|r| r.to_string());
+    let fallback_baseline_minutes = match body.get("fallback_baseline_minutes") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(_) => number_field(body, "fallback_baseline_minutes", |t| {
+            BaselineMinutes::parse(t).map_err(|e| e.to_string())
+        })?
+        .map(|b| Some(b.to_string())),
+    };
     let timezone = match body.get("timezone") {
         None => None,
         Some(Value::String(s)) => Some(
@@ -164,14 +225,85 @@ pub async fn patch(
         }
         Some(_) => return Err(list_error()),
     };
-    if timezone.is_some() || digest_recipients.is_some() {
-        let changes = OrgChanges {
-            timezone,
-            digest_recipients,
-            ..OrgChanges::default()
-        };
+    // An admin may keep events for less than the plan keeps them, not for longer: longer
+    // retention is storage the operator pays for (`humanhours org set --retention-days`).
+    let plan_days = org.plan.default_retention_days();
+    let retention_error = || {
+        ApiError::field(
+            "retention_days",
+            format!(
+                "must be a whole number of days from 1 to {plan_days} (the {} plan's), or \
+                 null for the plan's",
+                org.plan.as_str()
+            ),
+        )
+    };
+    let retention_days = match body.get("retention_days") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::Number(n)) => {
+            let days = n
+                .as_u64()
+                .and_then(|d| u32::try_from(d).ok())
+                .filter(|d| (1..=plan_days).contains(d))
+                .ok_or_else(retention_error)?;
+            Some(Some(i32::try_from(days).map_err(|_| retention_error())?))
+        }
+        Some(_) => return Err(retention_error()),
+    };
+    Ok(OrgChanges {
+        name,
+        currency,
+        hourly_rate,
+        fallback_baseline_minutes,
+        timezone,
+        digest_recipients,
+        retention_days,
+        ..OrgChanges::default()
+    })
+}
+
+/// `PATCH /org` {name?, currency?, hourly_rate?, fallback_baseline_minutes?, timezone?,
+/// digest_recipients?, retention_days?}: changes what is given, answers the settings. All
+/// plans. `digest_recipients: []` (or `null`) stops the emails; `null` clears the fallback
+/// baseline and gives the retention back to the plan. A new rate values the events tracked
+/// from then on; past events keep what was frozen on them. The currency may change only
+/// while the org has no events (sums would otherwise add two currencies).
+pub async fn patch(
+    state: &Arc<App>,
+    org: &OrgSettings,
+    body: &Map<String, Value>,
+) -> Result<OrgSettingsOut, ApiError> {
+    let changes = changes(org, body)?;
+    if changes != OrgChanges::default() {
         let id = org.id.clone();
-        crate::blocking(state, move |st| Ok(st.store.update_org(&id, &changes)?)).await?;
+        let new_currency = changes
+            .currency
+            .as_ref()
+            .is_some_and(|c| c != org.currency.as_str());
+        crate::blocking(state, move |st| {
+            // Sums add the money frozen on each event and show the org's currency beside
+            // them: a new currency once there are events would add euros to dollars.
+            if new_currency && st.store.event_span(&id)?.is_some() {
+                return Err(ApiError::field(
+                    "currency",
+                    "cannot change once the organisation has events: their money is frozen in \
+                     the current currency, and sums would add two currencies",
+                ));
+            }
+            match st.store.update_org(&id, &changes) {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_unique_violation() => Err(ApiError::field(
+                    "name",
+                    "another organisation on this server has that name",
+                )),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+        // The key cache holds the org's settings (its rate and currency value every event):
+        // this instance values the next event with the new ones; others within their TTL.
+        state.key_cache.evict_org(&org.id);
     }
     read(state, org).await
 }

@@ -28,7 +28,7 @@ pub struct OrgRow {
 }
 
 /// A change to an org: `None` leaves a field as it is; `Some(None)` clears a nullable one.
-#[derive(Debug, Clone, Default, AsChangeset)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, AsChangeset)]
 #[diesel(table_name = orgs)]
 pub struct OrgChanges {
     pub name: Option<String>,

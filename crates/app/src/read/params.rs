@@ -241,7 +241,7 @@ pub fn scope(p: &Params) -> Result<Scope, ApiError> {
 
 /// Refuses a parameter not in `known` (a 422 naming it), for the routes whose parameters are
 /// a closed list.
-pub(crate) fn only(p: &Params, known: &[&str]) -> Result<(), ApiError> {
+pub fn only(p: &Params, known: &[&str]) -> Result<(), ApiError> {
     match p.names().find(|k| !known.contains(k)) {
         Some(k) => Err(ApiError::field(
             k.chars().take(64).collect::<String>(),

@@ -1,6 +1,5 @@
-//! `/org` (API.md §10): the caller's org settings; the zone and the digest recipients can be
-//! changed. Every key may today (keys have every scope until scopes arrive, API.md §13, where
-//! this becomes an admin-scope route).
+//! `/org` (API.md §10, §13): the caller's org settings, read with a read key and changed with an
+//! admin key (the dashboard's settings page calls the same function).
 
 use actix_web::{web, HttpResponse};
 use app::settings::{self, OrgSettingsOut};
@@ -23,11 +22,14 @@ pub(crate) async fn get(
     Ok(HttpResponse::Ok().json(settings::get(&app.into_inner(), &caller.org).await?))
 }
 
-/// Change the org's time zone or digest recipients.
+/// Change the org's settings.
 ///
-/// `timezone`: an IANA name (the org's digest weeks run Monday to Monday there, and the digest
-/// comes Monday 09:00 there). `digest_recipients`: at most 10 email addresses; `[]` stops the
-/// emails. Other settings are the operator's (`humanhours org set`).
+/// Any of: `name`; `currency` (ISO 4217; only while the org has no events, since sums add
+/// the money frozen on each event); `hourly_rate` (the default cost of a human hour); `fallback_baseline_minutes`
+/// (`null` clears it); `timezone` (an IANA name: the org's digest weeks run Monday to Monday
+/// there); `digest_recipients` (at most 10 email addresses; `[]` stops the emails);
+/// `retention_days` (1 to the plan's days; `null`: the plan's). One bad field changes nothing.
+/// The plan and the monthly cap are the operator's (`humanhours org set`).
 #[utoipa::path(
     patch,
     path = "/api/v1/org",
@@ -51,6 +53,18 @@ mod doc {
     /// `PATCH /org` as sent: any of the fields.
     #[derive(Serialize, ToSchema)]
     pub(crate) struct OrgPatch {
+        #[schema(min_length = 1, max_length = 200)]
+        pub name: Option<String>,
+        /// ISO 4217 code, e.g. EUR.
+        pub currency: Option<String>,
+        #[schema(value_type = Option<f64>)]
+        pub hourly_rate: Option<String>,
+        /// `null` clears it.
+        #[schema(value_type = Option<f64>)]
+        pub fallback_baseline_minutes: Option<String>,
+        /// 1 to the plan's retention; `null` gives it back to the plan.
+        #[schema(minimum = 1, maximum = 730)]
+        pub retention_days: Option<u32>,
         /// IANA time zone name, e.g. Europe/Berlin.
         pub timezone: Option<String>,
         /// At most 10 email addresses; `[]` or `null` clears the list.

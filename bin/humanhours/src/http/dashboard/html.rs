@@ -32,13 +32,119 @@ const TABLE_ROWS: usize = 25;
 /// Who looks at the overview.
 #[derive(Debug, Clone)]
 pub(crate) enum Viewer {
-    /// A signed-in browser: the sign-out form needs its CSRF token.
-    Session { csrf: String },
+    /// A signed-in browser: its navigation (and the sign-out form's CSRF token).
+    Session(Nav),
     /// A read-only share link.
     Share {
         expires_at: Option<i64>,
         label: Option<String>,
     },
+}
+
+/// The dashboard's pages, for the navigation's `aria-current`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Page {
+    Overview,
+    TaskTypes,
+    SpotCheck,
+    Tree,
+    Keys,
+    Webhooks,
+    Settings,
+}
+
+impl Page {
+    /// The pages that show figures: they follow the workspace switcher.
+    fn reads(self) -> bool {
+        matches!(self, Page::Overview | Page::TaskTypes | Page::SpotCheck)
+    }
+
+    fn admin(self) -> bool {
+        matches!(self, Page::Keys | Page::Webhooks | Page::Settings)
+    }
+}
+
+/// An agency anchor and its workspaces (id, name), oldest first.
+#[derive(Debug, Clone)]
+pub(crate) struct Tree {
+    pub anchor: (String, String),
+    pub workspaces: Vec<(String, String)>,
+}
+
+/// A signed-in browser's navigation.
+#[derive(Debug, Clone)]
+pub(crate) struct Nav {
+    /// The session's CSRF token, for every form.
+    pub csrf: String,
+    /// The key has the admin scope: admin pages and the forms that write are shown.
+    pub admin: bool,
+    /// The session's own org.
+    pub org_name: String,
+    pub plan: &'static str,
+    /// The workspace shown instead of the own org (id, name).
+    pub viewing: Option<(String, String)>,
+    /// For an agency anchor: the tree, for the switcher.
+    pub tree: Option<Tree>,
+}
+
+impl Nav {
+    /// `?workspace=<id>&` for links of read pages while a workspace is shown; empty otherwise.
+    pub(crate) fn workspace_query(&self) -> String {
+        match &self.viewing {
+            Some((id, _)) => {
+                let q = serde_urlencoded::to_string([("workspace", id)]).unwrap_or_default();
+                format!("?{q}")
+            }
+            None => String::new(),
+        }
+    }
+}
+
+/// The header of a signed-in page: the org, the pages this key may open, the workspace
+/// switcher on pages that show figures (agency anchors), and sign-out. No script: the
+/// switcher is a GET form with a button.
+pub(crate) fn session_header(nav: &Nav, current: Page, path: &str) -> Markup {
+    let ws = nav.workspace_query();
+    html! {
+        header.top {
+            p.brand { "humanhours" }
+            p.org {
+                (nav.org_name) " " span.badge { (nav.plan) " plan" }
+                @if let Some((_, name)) = &nav.viewing {
+                    " " span.badge.viewing { "showing workspace " (name) }
+                }
+            }
+            form.signout method="post" action="/dashboard/sign-out" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                button type="submit" { "Sign out" }
+            }
+        }
+        nav.pages aria-label="Dashboard pages" {
+            ul {
+                @for (p, href, label) in super::pages::PAGES {
+                    @if (!p.admin() || nav.admin) && (p != Page::Tree || nav.tree.is_some()) {
+                        li {
+                            a href={ (href) @if p.reads() { (ws) } }
+                                aria-current=[(p == current).then_some("page")] { (label) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let (Some(tree), true) = (&nav.tree, current.reads()) {
+            form.switcher method="get" action=(path) {
+                label for="workspace" { "Workspace" }
+                select #workspace name="workspace" {
+                    @let shown = nav.viewing.as_ref().map(|(id, _)| id.as_str()).unwrap_or(tree.anchor.0.as_str());
+                    option value=(tree.anchor.0) selected[shown == tree.anchor.0] { (tree.anchor.1) " (agency)" }
+                    @for (id, name) in &tree.workspaces {
+                        option value=(id) selected[shown == id] { (name) }
+                    }
+                }
+                button type="submit" { "Show" }
+            }
+        }
+    }
 }
 
 fn when(ms: i64) -> String {
@@ -124,17 +230,12 @@ pub(crate) fn overview(o: &Overview, base: &str, viewer: &Viewer) -> Markup {
     layout(
         &title,
         html! {
-            header.top {
-                p.brand { "humanhours" }
-                p.org { (o.org.name) " " span.badge { (o.org.plan.as_str()) " plan" } }
-                @match viewer {
-                    Viewer::Session { csrf } => {
-                        form.signout method="post" action="/dashboard/sign-out" {
-                            input type="hidden" name="csrf" value=(csrf);
-                            button type="submit" { "Sign out" }
-                        }
-                    }
-                    Viewer::Share { .. } => {
+            @match viewer {
+                Viewer::Session(nav) => { (session_header(nav, Page::Overview, base)) }
+                Viewer::Share { .. } => {
+                    header.top {
+                        p.brand { "humanhours" }
+                        p.org { (o.org.name) " " span.badge { (o.org.plan.as_str()) " plan" } }
                         p.readonly { "Read-only shared view" }
                     }
                 }

@@ -6,6 +6,9 @@
 //! - `GET|POST /dashboard/sign-in`: paste an API key; `POST /dashboard/sign-out`.
 //! - `GET /share/<token>[?…]` and `/share/<token>/export.csv`: the same overview through a
 //!   share link made with `humanhours share create`, with no way to write or to see keys.
+//! - The pages a team runs its org from (keys, webhooks, settings, task types, spot-check, an
+//!   agency anchor's tree) are in [`pages`]; `?workspace=` switches an anchor's read pages to
+//!   one of its workspaces.
 //!
 //! Every figure comes from the read side's own functions ([`view::Overview::load`]), so the
 //! pages print what `GET /api/v1/summary` and the reports answer. Access rules are in
@@ -14,6 +17,8 @@
 
 pub(crate) mod format;
 pub(crate) mod html;
+pub(crate) mod pages;
+pub(crate) mod pages_html;
 pub(crate) mod session;
 pub(crate) mod view;
 
@@ -35,7 +40,7 @@ use self::view::{Overview, ViewQuery};
 use crate::http::api::reports::csv_response;
 use crate::http::errors::ApiError;
 use crate::http::extract::SmallBody;
-use app::auth::OrgSettings;
+use app::auth::{Caller, OrgSettings};
 use app::clock;
 use app::read::params::Params;
 use app::App;
@@ -59,7 +64,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route(SIGN_IN, web::post().to(sign_in))
         .route("/dashboard/sign-out", web::post().to(sign_out))
         .route("/share/{token}", web::get().to(share))
-        .route("/share/{token}/export.csv", web::get().to(share_export));
+        .route("/share/{token}/export.csv", web::get().to(share_export))
+        .configure(pages::configure);
 }
 
 /// The headers of every dashboard answer: no caching (the pages are private), no sniffing, the
@@ -127,14 +133,22 @@ async fn stylesheet() -> HttpResponse {
         .body(CSS)
 }
 
-/// A signed-in browser.
+/// A signed-in browser: the key that signed in (its org and scopes, as stored now).
 struct SignedIn {
-    org: Arc<OrgSettings>,
+    caller: Arc<Caller>,
     token: String,
 }
 
+impl SignedIn {
+    /// True when the key may see and use the admin pages (keys, webhooks, settings) and the
+    /// forms that write.
+    fn admin(&self) -> bool {
+        self.caller.scopes.allows(ratelimit::Scope::Admin)
+    }
+}
+
 /// The browser's session, if its cookie names a live one. An expired session, or one whose API
-/// key was revoked since, is deleted and counts as none.
+/// key was revoked since, is deleted and counts as none; so is one whose key cannot read.
 async fn current_session(
     state: &web::Data<App>,
     req: &HttpRequest,
@@ -142,11 +156,10 @@ async fn current_session(
     let Some(token) = token_cookie(req, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let org = app::sessions::org_of(&state.clone().into_inner(), &token).await?;
-    Ok(org.map(|org| SignedIn {
-        org: Arc::new(org),
-        token,
-    }))
+    let caller = app::sessions::caller_of(&state.clone().into_inner(), &token).await?;
+    Ok(caller
+        .filter(|c| c.scopes.allows(ratelimit::Scope::Read))
+        .map(|caller| SignedIn { caller, token }))
 }
 
 fn form_fields(body: &[u8]) -> HashMap<String, String> {
@@ -272,10 +285,10 @@ async fn sign_out(state: web::Data<App>, req: HttpRequest, body: SmallBody) -> H
 /// the org's read slots (a share page counts against its org like a report).
 async fn load(
     state: &web::Data<App>,
-    req: &HttpRequest,
+    query: &str,
     org: Arc<OrgSettings>,
 ) -> Result<Overview, ApiError> {
-    let p = Params::from_query(req.query_string())?;
+    let p = Params::from_query(query)?;
     let (query, scope) = ViewQuery::parse(&p)?;
     let org_id = org.id.clone();
     app::read::gate::heavy(&state.clone().into_inner(), &org_id, move |st| {
@@ -304,20 +317,27 @@ fn csv_answer(o: &Overview) -> HttpResponse {
     }
 }
 
-/// `GET /dashboard`: the overview, or the way to the sign-in form.
+/// `GET /dashboard[?workspace=…]`: the overview (of an agency anchor's workspace when one is
+/// chosen), or the way to the sign-in form.
 async fn overview(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
     let signed = match current_session(&state, &req).await {
         Ok(Some(s)) => s,
         Ok(None) => return redirect(SIGN_IN).finish(),
         Err(e) => return error_page(e),
     };
-    match load(&state, &req, signed.org.clone()).await {
-        Ok(o) => {
-            let viewer = Viewer::Session {
-                csrf: csrf_for_session(&signed.token),
-            };
-            page(StatusCode::OK, html::overview(&o, "/dashboard", &viewer))
-        }
+    let shown = async {
+        let (org, rest) = pages::viewed(&state, &signed, req.query_string()).await?;
+        let nav = pages::nav(&state, &signed, &org).await?;
+        let mut o = load(&state, &rest, org).await?;
+        o.query.workspace = nav.viewing.as_ref().map(|(id, _)| id.clone());
+        Ok::<_, ApiError>((nav, o))
+    }
+    .await;
+    match shown {
+        Ok((nav, o)) => page(
+            StatusCode::OK,
+            html::overview(&o, "/dashboard", &Viewer::Session(nav)),
+        ),
         Err(e) => error_page(e),
     }
 }
@@ -329,7 +349,12 @@ async fn export(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
         Ok(None) => return redirect(SIGN_IN).finish(),
         Err(e) => return error_page(e),
     };
-    match load(&state, &req, signed.org).await {
+    let view = async {
+        let (org, rest) = pages::viewed(&state, &signed, req.query_string()).await?;
+        load(&state, &rest, org).await
+    }
+    .await;
+    match view {
         Ok(o) => csv_answer(&o),
         Err(e) => error_page(e),
     }
@@ -402,7 +427,7 @@ async fn share(state: web::Data<App>, req: HttpRequest, path: web::Path<String>)
         Shared::Open(l, o) => (l, o),
         Shared::Closed(resp) => return no_index(resp),
     };
-    let resp = match load(&state, &req, org).await {
+    let resp = match load(&state, req.query_string(), org).await {
         Ok(o) => {
             let viewer = Viewer::Share {
                 expires_at: link.expires_at,
@@ -429,7 +454,7 @@ async fn share_export(
         Shared::Open(_, o) => o,
         Shared::Closed(resp) => return no_index(resp),
     };
-    no_index(match load(&state, &req, org).await {
+    no_index(match load(&state, req.query_string(), org).await {
         Ok(o) => csv_answer(&o),
         Err(e) => error_page(e),
     })

@@ -28,6 +28,8 @@ pub(crate) struct ViewQuery {
     pub tz: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// The agency workspace shown (`?workspace=`), kept in every link of the page.
+    pub workspace: Option<String>,
 }
 
 impl ViewQuery {
@@ -43,6 +45,7 @@ impl ViewQuery {
                 tz: own("tz"),
                 from: own("from"),
                 to: own("to"),
+                workspace: None,
             },
             scope,
         ))
@@ -69,6 +72,7 @@ impl ViewQuery {
             ("agent_id", &self.agent_id),
             ("task_type", &self.task_type),
             ("tz", &self.tz),
+            ("workspace", &self.workspace),
         ] {
             if let Some(v) = v {
                 pairs.push((k, v));
