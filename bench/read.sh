@@ -32,6 +32,18 @@ routes=(
     "task_type of one agent|/api/v1/reports/time-saved?group_by=task_type&agent_id=support-bot"
     "agent x task_type|/api/v1/reports/time-saved?group_by=agent,task_type"
 )
+# The shapes a person drills down with (issue 21), over 90 days, each with its target p50 at
+# 1M and at 10M events (ms; "-": none set): crossed dimensions, a dimension filtered by
+# another, buckets in a zone at +05:45, five dimensions by day, a metadata key.
+drill=(
+    "agent x task_type|50|200|/api/v1/reports/time-saved?group_by=agent,task_type&period=90d"
+    "model x outcome, 1 task type|50|200|/api/v1/reports/time-saved?group_by=model,outcome&task_type=email_classification&period=90d"
+    "week x agent, +05:45|50|200|/api/v1/reports/time-saved?group_by=week,agent&tz=Asia/Kathmandu&period=90d"
+    "client of 1 agent|50|200|/api/v1/reports/time-saved?group_by=client&agent_id=support-bot&period=90d"
+    "5 dims by day|500|-|/api/v1/reports/time-saved?group_by=agent,task_type,model,outcome,day&period=90d"
+    "leaderboard|50|200|/api/v1/reports/leaderboard?period=90d"
+    "metadata.team|-|-|/api/v1/reports/time-saved?group_by=metadata.team&period=90d"
+)
 
 for n in $sizes; do
     export HUMANHOURS_DATABASE_URL="sqlite://$dir/bench-$n.db"
@@ -53,24 +65,37 @@ for n in $sizes; do
     echo
     echo "== $n events over 90 days on SQLite ($size on disk), period 30d, $rounds requests per route"
     printf '%-28s %10s %10s\n' route p50_ms p95_ms
-    # time NAME URL HEADER: ROUNDS timed GETs after a warm-up; prints p50/p95.
+    # time NAME URL HEADER [TARGET]: ROUNDS timed GETs after a warm-up; prints p50/p95 and,
+    # given a target p50 in ms, whether it was met.
     time_route() {
-        local name=$1 url=$2 header=$3
+        local name=$1 url=$2 header=$3 target=${4:--}
         for _ in 1 2 3; do
             curl -sf -o /dev/null -H "$header" "$url"
         done
         for _ in $(seq "$rounds"); do
             curl -sf -o /dev/null -w '%{time_total}\n' -H "$header" "$url"
-        done | sort -n | awk -v name="$name" '
+        done | sort -n | awk -v name="$name" -v target="$target" -v n="$n" '
             { t[NR] = $1 * 1000 }
             END {
                 p50 = t[int((NR + 1) * 0.50)]; p95 = t[int((NR + 1) * 0.95)]
-                printf "%-28s %10.1f %10.1f\n", name, p50, p95
+                verdict = ""
+                if (target != "-") verdict = sprintf("  [target p50 < %s ms at %s: %s]", target, n, (p50 < target) ? "ok" : "MISS")
+                printf "%-28s %10.1f %10.1f%s\n", name, p50, p95, verdict
             }'
     }
     if [ "$only" != dashboard ]; then
         for entry in "${routes[@]}"; do
             time_route "${entry%%|*}" "http://127.0.0.1:$port${entry#*|}" "Authorization: Bearer $key"
+        done
+        echo "-- drill-down shapes over 90 days (issue 21)"
+        for entry in "${drill[@]}"; do
+            IFS='|' read -r name t1 t10 path <<<"$entry"
+            case $n in
+                1000000) target=$t1 ;;
+                10000000) target=$t10 ;;
+                *) target=- ;;
+            esac
+            time_route "$name" "http://127.0.0.1:$port$path" "Authorization: Bearer $key" "$target"
         done
     fi
     if [ "$only" != api ]; then
