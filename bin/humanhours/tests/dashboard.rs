@@ -1331,6 +1331,23 @@ async fn patch_org_takes_the_settings_an_admin_may_change() {
     );
     let r = patch(json!({"currency": "USD"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // The rule reads the stored row, not the key's cached settings: after the operator
+    // relabels the org (the CLI may), sending the old code back is a change, and refused.
+    let out = app.cli(&["org", "set", &org, "--currency", "EUR"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = patch(json!({"currency": "USD"})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.field(), Some("currency"));
+    let out = app.cli(&["org", "set", &org, "--currency", "USD"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A read key cannot change it.
     let reader = key_with(&app, &org, "read");
     let r = api(

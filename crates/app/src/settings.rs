@@ -145,6 +145,20 @@ fn number_field<T>(
 
 /// Reads `PATCH /org`'s body into the change it asks for: every field is checked before
 /// anything is written, so one bad field changes nothing.
+/// An admin may keep events for less than the plan keeps them, not for longer: longer
+/// retention is storage the operator pays for (`humanhours org set --retention-days`).
+fn retention_error(plan: ratelimit::Plan) -> ApiError {
+    ApiError::field(
+        "retention_days",
+        format!(
+            "must be a whole number of days from 1 to {} (the {} plan's), or null for the \
+             plan's",
+            plan.default_retention_days(),
+            plan.as_str()
+        ),
+    )
+}
+
 fn changes(org: &OrgSettings, body: &Map<String, Value>) -> Result<OrgChanges, ApiError> {
     crate::webhooks::reject_unknown(body, &PATCH_FIELDS)?;
     let name = match body.get("name") {
@@ -225,31 +239,17 @@ fn changes(org: &OrgSettings, body: &Map<String, Value>) -> Result<OrgChanges, A
         }
         Some(_) => return Err(list_error()),
     };
-    // An admin may keep events for less than the plan keeps them, not for longer: longer
-    // retention is storage the operator pays for (`humanhours org set --retention-days`).
-    let plan_days = org.plan.default_retention_days();
-    let retention_error = || {
-        ApiError::field(
-            "retention_days",
-            format!(
-                "must be a whole number of days from 1 to {plan_days} (the {} plan's), or \
-                 null for the plan's",
-                org.plan.as_str()
-            ),
-        )
-    };
+    // The plan's limit is checked against the stored row, under its lock (`patch`).
     let retention_days = match body.get("retention_days") {
         None => None,
         Some(Value::Null) => Some(None),
-        Some(Value::Number(n)) => {
-            let days = n
-                .as_u64()
-                .and_then(|d| u32::try_from(d).ok())
-                .filter(|d| (1..=plan_days).contains(d))
-                .ok_or_else(retention_error)?;
-            Some(Some(i32::try_from(days).map_err(|_| retention_error())?))
-        }
-        Some(_) => return Err(retention_error()),
+        Some(Value::Number(n)) => Some(Some(
+            n.as_u64()
+                .and_then(|d| i32::try_from(d).ok())
+                .filter(|d| *d >= 1)
+                .ok_or_else(|| retention_error(org.plan))?,
+        )),
+        Some(_) => return Err(retention_error(org.plan)),
     };
     Ok(OrgChanges {
         name,
@@ -277,27 +277,42 @@ pub async fn patch(
     let changes = changes(org, body)?;
     if changes != OrgChanges::default() {
         let id = org.id.clone();
-        let new_currency = changes
-            .currency
-            .as_ref()
-            .is_some_and(|c| c != org.currency.as_str());
         crate::blocking(state, move |st| {
-            // Sums add the money frozen on each event and show the org's currency beside
-            // them: a new currency once there are events would add euros to dollars.
-            if new_currency && st.store.event_span(&id)?.is_some() {
-                return Err(ApiError::field(
-                    "currency",
-                    "cannot change once the organisation has events: their money is frozen in \
-                     the current currency, and sums would add two currencies",
-                ));
-            }
-            match st.store.update_org(&id, &changes) {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_unique_violation() => Err(ApiError::field(
+            // The rules are checked against the row as stored, with it locked: the caller's
+            // settings may be a cached copy (another instance or the CLI may have changed
+            // them), and an event may arrive meanwhile.
+            let mut refused: Option<ApiError> = None;
+            let written = st.store.update_org_settings(&id, &changes, |row, has_events| {
+                let plan = ratelimit::Plan::parse(&row.plan).ok();
+                let too_long = matches!(
+                    (changes.retention_days, plan),
+                    (Some(Some(d)), Some(p)) if u32::try_from(d).map_or(true, |d| d > p.default_retention_days())
+                );
+                if too_long {
+                    refused = plan.map(retention_error);
+                } else if changes.currency.as_ref().is_some_and(|c| *c != row.currency) && has_events {
+                    // Sums add the money frozen on each event and show the org's currency
+                    // beside them: a new currency once there are events would add euros to
+                    // dollars.
+                    refused = Some(ApiError::field(
+                        "currency",
+                        "cannot change once the organisation has events: their money is frozen \
+                         in the current currency, and sums would add two currencies",
+                    ));
+                }
+                match refused {
+                    Some(_) => Err(store::StoreError::Refused("settings".into())),
+                    None => Ok(()),
+                }
+            });
+            match (written, refused) {
+                (_, Some(e)) => Err(e),
+                (Ok(_), None) => Ok(()),
+                (Err(e), None) if e.is_unique_violation() => Err(ApiError::field(
                     "name",
                     "another organisation on this server has that name",
                 )),
-                Err(e) => Err(e.into()),
+                (Err(e), None) => Err(e.into()),
             }
         })
         .await?;

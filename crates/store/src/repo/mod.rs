@@ -195,6 +195,47 @@ impl Store {
         })
     }
 
+    /// Applies a change to an org's settings in one transaction with the org's row locked
+    /// (PostgreSQL; SQLite holds the write lock), after `check` has seen the row as stored and
+    /// whether the org has any event (or rollup of one) and agreed: `check` refuses with an
+    /// error, and then nothing is written. False when there is no such org.
+    pub fn update_org_settings(
+        &self,
+        id: &str,
+        changes: &OrgChanges,
+        check: impl FnOnce(&OrgRow, bool) -> Result<(), StoreError>,
+    ) -> Result<bool, StoreError> {
+        let pg = self.backend() == crate::Backend::Postgres;
+        with_tx!(self, |c| {
+            lock_org_row!(c, id, pg);
+            let Some(row) = orgs::table
+                .find(id)
+                .select(OrgRow::as_select())
+                .get_result(c)
+                .optional()?
+            else {
+                return Ok(false);
+            };
+            let has_events = events::table
+                .filter(events::org_id.eq(id))
+                .select(events::id)
+                .first::<String>(c)
+                .optional()?
+                .is_some()
+                || rollup_hourly::table
+                    .filter(rollup_hourly::org_id.eq(id))
+                    .select(rollup_hourly::hour)
+                    .first::<i64>(c)
+                    .optional()?
+                    .is_some();
+            check(&row, has_events)?;
+            let n = diesel::update(orgs::table.find(id))
+                .set(changes)
+                .execute(c)?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+
     /// Stores a new API key (its hash, never the key).
     pub fn insert_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
         with_conn!(self, |c| {

@@ -252,7 +252,11 @@ impl Grain {
     fn of(q: &ReportQuery) -> Grain {
         match q.buckets.as_deref() {
             None => Grain::Total,
-            Some(cuts) => uniform(cuts).unwrap_or_else(|| Grain::Slot(slot_width(&q.inner_cuts()))),
+            // Every instance a query reads is at or after the first cut, so the subtraction
+            // is never negative (SQL division truncates toward zero).
+            Some(cuts) => uniform(cuts)
+                .filter(|_| cuts.first().is_some_and(|c| *c <= q.from_ms))
+                .unwrap_or_else(|| Grain::Slot(slot_width(&q.inner_cuts()))),
         }
     }
 

@@ -63,7 +63,7 @@ mod doc {
         #[schema(value_type = Option<f64>)]
         pub fallback_baseline_minutes: Option<String>,
         /// 1 to the plan's retention; `null` gives it back to the plan.
-        #[schema(minimum = 1, maximum = 730)]
+        #[schema(minimum = 1)]
         pub retention_days: Option<u32>,
         /// IANA time zone name, e.g. Europe/Berlin.
         pub timezone: Option<String>,

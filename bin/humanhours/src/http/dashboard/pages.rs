@@ -223,7 +223,7 @@ async fn keys_page(
     let (nav, keys) =
         match tokio::try_join!(nav(state, signed, &org), app::key_admin::list(&st, &org)) {
             Ok(x) => x,
-            Err(e) => return error_page(e),
+            Err(e) => return page_or_secret(e, &flash, "/dashboard/keys"),
         };
     page(
         status,
@@ -283,6 +283,15 @@ pub(crate) async fn keys_post(
         _ => failed(unknown_action()),
     };
     keys_page(&state, &signed, flash, status).await
+}
+
+/// A page that could not be gathered: its error page, unless the form's answer carries a
+/// secret shown once (already stored), which is then shown alone rather than lost.
+fn page_or_secret(e: ApiError, flash: &Flash, back: &str) -> HttpResponse {
+    match flash {
+        Flash::Secret { .. } => page(StatusCode::OK, markup::secret_only(flash, back)),
+        _ => error_page(e),
+    }
 }
 
 fn unknown_action() -> ApiError {
@@ -404,7 +413,7 @@ async fn webhook_page(
     );
     match loaded {
         Ok((nav, ep, deliveries)) => page(status, markup::webhook(&nav, &flash, &ep, &deliveries)),
-        Err(e) => error_page(e),
+        Err(e) => page_or_secret(e, &flash, "/dashboard/webhooks"),
     }
 }
 
@@ -539,10 +548,13 @@ async fn settings_page(
 ) -> HttpResponse {
     let st = state.clone().into_inner();
     let org = signed.caller.org.clone();
+    // The agents' ids and own rates only (no figures): one indexed read, not a report.
+    let org_id = org.id.clone();
+    let agents = app::blocking(&st, move |a| Ok(a.store.list_agents(&org_id)?));
     match tokio::try_join!(
         nav(state, signed, &org),
         app::settings::get(&st, &org),
-        app::read::agents::list(&st, &org)
+        agents
     ) {
         Ok((nav, settings, agents)) => {
             page(status, markup::settings(&nav, &flash, &settings, &agents))
@@ -570,7 +582,7 @@ fn settings_patch(
 ) -> Map<String, Value> {
     let mut body = Map::new();
     let name = field(f, "name").trim();
-    if name != current.name {
+    if name != current.name.trim() {
         body.insert("name".into(), Value::String(name.into()));
     }
     let currency = field(f, "currency").trim().to_ascii_uppercase();
@@ -855,20 +867,23 @@ pub(crate) async fn spot_check(state: web::Data<App>, req: HttpRequest) -> HttpR
         let events_query =
             Params::from_query(&serde_urlencoded::to_string(&q).unwrap_or_default())?;
         let now = clock::unix_ms(clock::now());
+        // The page's events first (a Pro feature: a free org stops here), then the filter's
+        // choices, within one of the org's read slots: agent ids are the clients' to make,
+        // so the list can be long.
+        let (nav, events) = tokio::try_join!(
+            nav(&state, &signed, &org),
+            app::read::events::list(&st, &org, &events_query, now)
+        )?;
         let org2 = org.clone();
-        let choices = app::blocking(&st, move |a| {
+        let (agents, types) = app::read::gate::heavy(&st, &org.id, move |a| {
             let agents = a.store.list_agents(&org2.id)?;
             let types = app::task_types::entries_of(a, &org2.id)?;
             Ok((
                 agents.into_iter().map(|r| r.agent_id).collect::<Vec<_>>(),
                 types.into_iter().map(|t| t.key).collect::<Vec<_>>(),
             ))
-        });
-        let (nav, events, (agents, types)) = tokio::try_join!(
-            nav(&state, &signed, &org),
-            app::read::events::list(&st, &org, &events_query, now),
-            choices
-        )?;
+        })
+        .await?;
         let events: Value = serde_json::from_str(&events).map_err(ApiError::internal)?;
         Ok::<_, ApiError>((nav, events, filter, agents, types, org))
     }

@@ -10,7 +10,6 @@ use super::format::{count, exact, hours_shown, money as fmt_money};
 use super::html::{layout, session_header, Nav, Page};
 use super::pages::{Flash, SpotFilter, EVENT_TYPES};
 use app::key_admin::Keys;
-use app::read::agents::Agents;
 use app::read::reports::{agent_cost, hours, money, net, Summary};
 use app::settings::OrgSettingsOut;
 use app::task_types::TaskTypes;
@@ -326,7 +325,30 @@ pub(crate) fn webhook(nav: &Nav, flash: &Flash, e: &Endpoint, d: &Deliveries) ->
 // ---------------------------------------------------------------------------------------
 
 /// The settings page: the org's settings and its agents' own rates.
-pub(crate) fn settings(nav: &Nav, flash: &Flash, s: &OrgSettingsOut, agents: &Agents) -> Markup {
+/// The secret a form made, alone: the page around it could not be gathered.
+pub(crate) fn secret_only(flash: &Flash, back: &str) -> Markup {
+    layout(
+        "Shown once",
+        html! {
+            header.top { p.brand { "humanhours" } }
+            main #main .narrow {
+                h1 { "Shown once" }
+                (flash_box(flash))
+                p { "The rest of the page could not be loaded just now. " a href=(back) { "Back to the page" } }
+            }
+        },
+    )
+}
+
+/// Agents the settings page lists a rate form for.
+const RATE_ROWS: usize = 200;
+
+pub(crate) fn settings(
+    nav: &Nav,
+    flash: &Flash,
+    s: &OrgSettingsOut,
+    agents: &[store::AgentRow],
+) -> Markup {
     let dec = |d: &app::wire::JsonDecimal| exact(*d);
     frame(
         nav,
@@ -359,21 +381,21 @@ pub(crate) fn settings(nav: &Nav, flash: &Flash, s: &OrgSettingsOut, agents: &Ag
             section aria-labelledby="h-agent-rates" {
                 h2 #h-agent-rates { "Agents' own hourly rates" }
                 p.note { "An agent's own rate wins over the organisation's for its events tracked from now on. Leave it empty to use the organisation's." }
-                @if agents.agents.is_empty() {
+                @if agents.is_empty() {
                     p { "No agents yet: an agent appears with its first event." }
                 } @else {
                     div.table-wrap {
                         table {
                             thead { tr { th scope="col" { "Agent" } th scope="col" { "Own hourly rate (" (s.currency) ")" } } }
                             tbody {
-                                @for (i, a) in agents.agents.iter().take(200).enumerate() {
+                                @for (i, a) in agents.iter().take(RATE_ROWS).enumerate() {
                                     tr {
                                         th scope="row" { (a.agent_id) }
                                         td {
                                             (post_form(nav, "/dashboard/settings", "agent_rate", "inline", html! {
                                                 input type="hidden" name="agent_id" value=(a.agent_id);
                                                 label.visually-hidden for={ "rate-" (i) } { "Own hourly rate of " (a.agent_id) }
-                                                input.short id={ "rate-" (i) } type="text" inputmode="decimal" name="hourly_rate" value=(a.hourly_rate.as_ref().map(dec).unwrap_or_default());
+                                                input.short id={ "rate-" (i) } type="text" inputmode="decimal" name="hourly_rate" value=(a.hourly_rate.as_deref().map(|r| r.parse::<rust_decimal::Decimal>().map(|d| d.normalize().to_string()).unwrap_or_else(|_| r.to_owned())).unwrap_or_default());
                                                 button.secondary type="submit" aria-label={ "Save the rate of " (a.agent_id) } { "Save" }
                                             }))
                                         }
@@ -381,6 +403,9 @@ pub(crate) fn settings(nav: &Nav, flash: &Flash, s: &OrgSettingsOut, agents: &Ag
                                 }
                             }
                         }
+                    }
+                    @if agents.len() > RATE_ROWS {
+                        p.note { "The first " (RATE_ROWS) " of " (agents.len()) " agents are listed; PUT /api/v1/agents/{agent_id} sets any agent's rate." }
                     }
                 }
             }
