@@ -1125,7 +1125,7 @@ async fn keys_are_made_shown_once_and_revoked_from_the_page() {
 #[actix_web::test]
 async fn settings_from_the_page_value_the_next_event_and_bad_ones_change_nothing() {
     let app = TestApp::spawn().await;
-    let (org, admin) = app.org(Plan::Pro);
+    let (_, admin) = app.org(Plan::Pro);
     let s = sign_in(&app, &admin).await;
     let page = get(&app, "/dashboard/settings", &[("hh_session", &s)]).await;
     assert_eq!(page.status, 200, "{}", page.text);
@@ -1197,59 +1197,30 @@ async fn settings_from_the_page_value_the_next_event_and_bad_ones_change_nothing
     assert_eq!(org_now["retention_days"], json!(90));
     assert_eq!(org_now["hourly_rate"], json!(60.5));
     // An agent's own rate; empty clears it.
-    let r = post_page(
-        &app,
-        &s,
-        "/dashboard/settings",
-        &[
-            ("action", "agent_rate"),
-            ("agent_id", "a"),
-            ("hourly_rate", "70"),
-        ],
-    )
-    .await;
-    assert_eq!(r.status, 303, "{}", r.text);
-    let t = app
-        .track(
-            &admin,
-            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
-            None,
-        )
-        .await;
-    assert_eq!(t.body["resolved_hourly_rate"], json!(70));
-    let r = post_page(
-        &app,
-        &s,
-        "/dashboard/settings",
-        &[
-            ("action", "agent_rate"),
-            ("agent_id", "a"),
-            ("hourly_rate", "-1"),
-        ],
-    )
-    .await;
-    assert_eq!(r.status, 422, "{}", r.text);
-    let r = post_page(
-        &app,
-        &s,
-        "/dashboard/settings",
-        &[
-            ("action", "agent_rate"),
-            ("agent_id", "a"),
-            ("hourly_rate", ""),
-        ],
-    )
-    .await;
-    assert_eq!(r.status, 303, "{}", r.text);
-    let t = app
-        .track(
-            &admin,
-            &json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"}),
-            None,
-        )
-        .await;
-    assert_eq!(t.body["resolved_hourly_rate"], json!(60.5));
-    let _ = org;
+    let set_rate = |rate: &'static str| {
+        let (app, s) = (&app, s.clone());
+        async move {
+            let f = [
+                ("action", "agent_rate"),
+                ("agent_id", "a"),
+                ("hourly_rate", rate),
+            ];
+            post_page(app, &s, "/dashboard/settings", &f).await.status
+        }
+    };
+    let next_rate = || {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let body =
+                json!({"agent_id": "a", "task_type": "ticket_routing", "outcome": "success"});
+            app.track(&admin, &body, None).await.body["resolved_hourly_rate"].clone()
+        }
+    };
+    assert_eq!(set_rate("70").await, 303);
+    assert_eq!(next_rate().await, json!(70));
+    assert_eq!(set_rate("-1").await, 422);
+    assert_eq!(set_rate("").await, 303);
+    assert_eq!(next_rate().await, json!(60.5));
 }
 
 #[actix_web::test]

@@ -153,6 +153,19 @@ async fn admin_session(
     Ok(s)
 }
 
+/// An admin page's `GET`: its session (403 without the admin scope), the sentence of its last
+/// form's `notice`, and the page (`$render(state, session, flash, status)`).
+macro_rules! admin_get {
+    ($state:expr, $req:expr, $render:ident) => {{
+        let signed = match admin_session(&$state, &$req).await {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let flash = params(&$req).map(|p| notice(&p)).unwrap_or(Flash::None);
+        $render(&$state, &signed, flash, StatusCode::OK).await
+    }};
+}
+
 /// A form's session and fields, after the CSRF and origin checks.
 async fn form(
     state: &web::Data<App>,
@@ -233,12 +246,7 @@ async fn keys_page(
 
 /// `GET /dashboard/keys`: the org's keys, a form to make one, a button to revoke each.
 pub(crate) async fn keys(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
-    let signed = match admin_session(&state, &req).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let flash = params(&req).map(|p| notice(&p)).unwrap_or(Flash::None);
-    keys_page(&state, &signed, flash, StatusCode::OK).await
+    admin_get!(state, req, keys_page)
 }
 
 /// `POST /dashboard/keys`: `action=create` (name, scope_*) or `action=revoke` (prefix).
@@ -335,12 +343,7 @@ async fn webhooks_page(
 
 /// `GET /dashboard/webhooks`: the endpoints with their health, and a form to add one.
 pub(crate) async fn webhooks(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
-    let signed = match admin_session(&state, &req).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let flash = params(&req).map(|p| notice(&p)).unwrap_or(Flash::None);
-    webhooks_page(&state, &signed, flash, StatusCode::OK).await
+    admin_get!(state, req, webhooks_page)
 }
 
 /// `POST /dashboard/webhooks`: `action=create` (url, description, type_*).
@@ -565,12 +568,7 @@ async fn settings_page(
 
 /// `GET /dashboard/settings`: the org's settings and its agents' own rates.
 pub(crate) async fn settings(state: web::Data<App>, req: HttpRequest) -> HttpResponse {
-    let signed = match admin_session(&state, &req).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let flash = params(&req).map(|p| notice(&p)).unwrap_or(Flash::None);
-    settings_page(&state, &signed, flash, StatusCode::OK).await
+    admin_get!(state, req, settings_page)
 }
 
 /// The settings form as `PATCH /org`'s body: only the fields whose value differs from the
