@@ -143,8 +143,6 @@ fn number_field<T>(
     }
 }
 
-/// Reads `PATCH /org`'s body into the change it asks for: every field is checked before
-/// anything is written, so one bad field changes nothing.
 /// An admin may keep events for less than the plan keeps them, not for longer: longer
 /// retention is storage the operator pays for (`humanhours org set --retention-days`).
 fn retention_error(plan: ratelimit::Plan) -> ApiError {
@@ -159,6 +157,8 @@ fn retention_error(plan: ratelimit::Plan) -> ApiError {
     )
 }
 
+/// Reads `PATCH /org`'s body into the change it asks for: every field is checked before
+/// anything is written, so one bad field changes nothing.
 fn changes(org: &OrgSettings, body: &Map<String, Value>) -> Result<OrgChanges, ApiError> {
     crate::webhooks::reject_unknown(body, &PATCH_FIELDS)?;
     let name = match body.get("name") {
@@ -282,29 +282,36 @@ pub async fn patch(
             // settings may be a cached copy (another instance or the CLI may have changed
             // them), and an event may arrive meanwhile.
             let mut refused: Option<ApiError> = None;
-            let written = st.store.update_org_settings(&id, &changes, |row, has_events| {
-                let plan = ratelimit::Plan::parse(&row.plan).ok();
-                let too_long = matches!(
-                    (changes.retention_days, plan),
-                    (Some(Some(d)), Some(p)) if u32::try_from(d).map_or(true, |d| d > p.default_retention_days())
-                );
-                if too_long {
-                    refused = plan.map(retention_error);
-                } else if changes.currency.as_ref().is_some_and(|c| *c != row.currency) && has_events {
-                    // Sums add the money frozen on each event and show the org's currency
-                    // beside them: a new currency once there are events would add euros to
-                    // dollars.
-                    refused = Some(ApiError::field(
+            let written = st
+                .store
+                .update_org_settings(&id, &changes, |row, has_events| {
+                    let plan = ratelimit::Plan::parse(&row.plan).ok();
+                    let days = changes.retention_days.flatten();
+                    let too_long = match (days, plan) {
+                        (Some(d), Some(p)) => i64::from(d) > i64::from(p.default_retention_days()),
+                        _ => false,
+                    };
+                    let new_currency = changes
+                        .currency
+                        .as_ref()
+                        .is_some_and(|c| *c != row.currency);
+                    if too_long {
+                        refused = plan.map(retention_error);
+                    } else if new_currency && has_events {
+                        // Sums add the money frozen on each event and show the org's currency
+                        // beside them: a new currency once there are events would add euros to
+                        // dollars.
+                        refused = Some(ApiError::field(
                         "currency",
                         "cannot change once the organisation has events: their money is frozen \
                          in the current currency, and sums would add two currencies",
                     ));
-                }
-                match refused {
-                    Some(_) => Err(store::StoreError::Refused("settings".into())),
-                    None => Ok(()),
-                }
-            });
+                    }
+                    match refused {
+                        Some(_) => Err(store::StoreError::Refused("settings".into())),
+                        None => Ok(()),
+                    }
+                });
             match (written, refused) {
                 (_, Some(e)) => Err(e),
                 (Ok(_), None) => Ok(()),

@@ -166,19 +166,15 @@ macro_rules! admin_get {
     }};
 }
 
-/// A form's session and fields, after the CSRF and origin checks.
-async fn form(
+/// A form's session (every form writes, so it needs the admin scope) and fields, after the
+/// CSRF and origin checks.
+async fn admin_form(
     state: &web::Data<App>,
     req: &HttpRequest,
     body: SmallBody,
-    admin: bool,
 ) -> Result<(SignedIn, HashMap<String, String>), HttpResponse> {
     let body = body.read(state).await.map_err(error_page)?;
-    let signed = if admin {
-        admin_session(state, req).await?
-    } else {
-        session(state, req).await?
-    };
+    let signed = admin_session(state, req).await?;
     let fields = form_fields(&body);
     let csrf_ok = fields
         .get("csrf")
@@ -255,7 +251,7 @@ pub(crate) async fn keys_post(
     req: HttpRequest,
     body: SmallBody,
 ) -> HttpResponse {
-    let (signed, f) = match form(&state, &req, body, true).await {
+    let (signed, f) = match admin_form(&state, &req, body).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -352,7 +348,7 @@ pub(crate) async fn webhooks_post(
     req: HttpRequest,
     body: SmallBody,
 ) -> HttpResponse {
-    let (signed, f) = match form(&state, &req, body, true).await {
+    let (signed, f) = match admin_form(&state, &req, body).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -454,7 +450,7 @@ pub(crate) async fn webhook_post(
     path: web::Path<String>,
     body: SmallBody,
 ) -> HttpResponse {
-    let (signed, f) = match form(&state, &req, body, true).await {
+    let (signed, f) = match admin_form(&state, &req, body).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -638,7 +634,7 @@ pub(crate) async fn settings_post(
     req: HttpRequest,
     body: SmallBody,
 ) -> HttpResponse {
-    let (signed, f) = match form(&state, &req, body, true).await {
+    let (signed, f) = match admin_form(&state, &req, body).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -722,7 +718,7 @@ pub(crate) async fn task_types_post(
     req: HttpRequest,
     body: SmallBody,
 ) -> HttpResponse {
-    let (signed, f) = match form(&state, &req, body, true).await {
+    let (signed, f) = match admin_form(&state, &req, body).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
