@@ -768,7 +768,7 @@ mod tests {
     #[test]
     fn one_length_buckets_are_uniform() {
         let day = 24 * HOUR_MS;
-        let base = 20_700_000; // a midnight at +05:45 is 18:15 UTC
+        let base = 66_300_000; // 18:15 UTC: local midnight at +05:45
         let days: Vec<i64> = (0..5).map(|i| base + i * day).collect();
         assert_eq!(uniform(&days), Some(Grain::Uniform { base, width: day }));
         assert_eq!(Grain::Uniform { base, width: day }.start(3), days[3]);
