@@ -413,29 +413,26 @@ async fn a_team_runs_its_org_from_the_pages() {
     click(&c, "form.stack button[type=submit]").await;
     let made = text_of(&c, "#secret-value").await;
     assert!(made.starts_with("hh_live_"), "{made}");
-    let read = app
-        .send(
-            reqwest::Method::GET,
-            "/api/v1/summary",
-            Some(&made),
-            &[],
-            None,
-        )
-        .await;
+    let read_with = |key: String| {
+        let app = &app;
+        async move {
+            app.send(
+                reqwest::Method::GET,
+                "/api/v1/summary",
+                Some(&key),
+                &[],
+                None,
+            )
+            .await
+        }
+    };
+    let read = read_with(made.clone()).await;
     assert_eq!(read.status, 200, "{}", read.text);
     let prefix = made.split('_').nth(2).unwrap().to_owned();
     look_at(&c, &axe, "keys").await;
     click(&c, &format!("button[aria-label='Revoke key {prefix}']")).await;
     wait_for(&c, "/dashboard/keys", Some("notice=key_revoked")).await;
-    let read = app
-        .send(
-            reqwest::Method::GET,
-            "/api/v1/summary",
-            Some(&made),
-            &[],
-            None,
-        )
-        .await;
+    let read = read_with(made.clone()).await;
     assert_eq!(read.status, 401, "{}", read.text);
 
     // Webhooks: add the receiver, send a test, see it delivered.

@@ -432,6 +432,18 @@ fn trend_chart(
     }
 }
 
+/// A group's sums as the five number cells of a row: events, hours saved, money saved, agent
+/// cost ("–" when none is known), net saved.
+pub(crate) fn sums_cells(s: &Sums, cur: &str) -> Markup {
+    html! {
+        td.num { (count(s.events)) }
+        td.num { (hours_shown(hours(s.hours_saved_milli))) }
+        td.num { (fmt_money(money(s.cost_saved_cents), cur)) }
+        td.num { (agent_cost(s).map(|c| fmt_money(c, cur)).unwrap_or_else(|| "–".into())) }
+        td.num { (fmt_money(net(s), cur)) }
+    }
+}
+
 /// A table of sums, one row per group, `limit` rows at most. `link`: makes each group a link
 /// that filters the view to it.
 fn sums_table(
@@ -466,11 +478,7 @@ fn sums_table(
                                     (None, _) => { em { "none" } }
                                 }
                             }
-                            td.num { (count(s.events)) }
-                            td.num { (hours_shown(hours(s.hours_saved_milli))) }
-                            td.num { (fmt_money(money(s.cost_saved_cents), cur)) }
-                            td.num { (agent_cost(s).map(|c| fmt_money(c, cur)).unwrap_or_else(|| "–".into())) }
-                            td.num { (fmt_money(net(s), cur)) }
+                            (sums_cells(s, cur))
                         }
                     }
                     @if rows.is_empty() {

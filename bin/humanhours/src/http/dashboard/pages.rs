@@ -79,6 +79,45 @@ fn problem(e: &ApiError) -> String {
     }
 }
 
+/// An agency anchor's workspaces, oldest first, with their settings; `None` for any other org
+/// (a workspace, or another plan). One read.
+async fn workspaces_of(
+    state: &web::Data<App>,
+    own: &OrgSettings,
+) -> Result<Option<Vec<OrgSettings>>, ApiError> {
+    if own.plan != ratelimit::Plan::Agency || own.parent.is_some() {
+        return Ok(None);
+    }
+    let id = own.id.clone();
+    let rows = app::blocking(&state.clone().into_inner(), move |a| {
+        Ok(a.store.workspaces(&id)?)
+    })
+    .await?;
+    let orgs = rows
+        .iter()
+        .map(OrgSettings::try_from)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::Internal)?;
+    Ok(Some(orgs))
+}
+
+/// The header's navigation for a session that shows `viewing`, given the anchor's workspaces
+/// ([`workspaces_of`]).
+fn nav_with(signed: &SignedIn, viewing: &OrgSettings, workspaces: Option<&[OrgSettings]>) -> Nav {
+    let own = &signed.caller.org;
+    Nav {
+        csrf: csrf_for_session(&signed.token),
+        admin: signed.admin(),
+        org_name: own.name.clone(),
+        plan: own.plan.as_str(),
+        viewing: (viewing.id != own.id).then(|| (viewing.id.clone(), viewing.name.clone())),
+        tree: workspaces.map(|ws| Tree {
+            anchor: (own.id.clone(), own.name.clone()),
+            workspaces: ws.iter().map(|w| (w.id.clone(), w.name.clone())).collect(),
+        }),
+    }
+}
+
 /// The header's navigation for a session: its own org, what it may open and, for an agency
 /// anchor, the tree (one read of the org's workspaces).
 pub(super) async fn nav(
@@ -86,24 +125,8 @@ pub(super) async fn nav(
     signed: &SignedIn,
     viewing: &OrgSettings,
 ) -> Result<Nav, ApiError> {
-    let own = &signed.caller.org;
-    let tree = if own.plan == ratelimit::Plan::Agency && own.parent.is_none() {
-        let s = app::settings::get(&state.clone().into_inner(), own).await?;
-        Some(Tree {
-            anchor: (own.id.clone(), own.name.clone()),
-            workspaces: s.workspaces.into_iter().map(|w| (w.id, w.name)).collect(),
-        })
-    } else {
-        None
-    };
-    Ok(Nav {
-        csrf: csrf_for_session(&signed.token),
-        admin: signed.admin(),
-        org_name: own.name.clone(),
-        plan: own.plan.as_str(),
-        viewing: (viewing.id != own.id).then(|| (viewing.id.clone(), viewing.name.clone())),
-        tree,
-    })
+    let workspaces = workspaces_of(state, &signed.caller.org).await?;
+    Ok(nav_with(signed, viewing, workspaces.as_deref()))
 }
 
 /// The org a read page shows: the session's own, or with `?workspace=` one of an anchor's
@@ -913,23 +936,17 @@ pub(crate) async fn tree(state: web::Data<App>, req: HttpRequest) -> HttpRespons
         let p = Params::from_query(req.query_string())?;
         app::read::params::only(&p, &["period"])?;
         let own = signed.caller.org.clone();
-        let nav = nav(&state, &signed, &own).await?;
-        let Some(tree) = nav.tree.clone() else {
+        let Some(workspaces) = workspaces_of(&state, &own).await? else {
             return Err(ApiError::NotFound {
                 message: "the tree overview is for an agency anchor's keys".into(),
             });
         };
+        let nav = nav_with(&signed, &own, Some(&workspaces));
         let scope = app::read::params::scope(&p)?;
         let now = clock::unix_ms(clock::now());
-        let mut orgs = vec![own.clone()];
-        for (id, _) in &tree.workspaces {
-            orgs.push(
-                app::auth::as_workspace(&st, &signed.caller, id)
-                    .await?
-                    .org
-                    .clone(),
-            );
-        }
+        let orgs: Vec<Arc<OrgSettings>> = std::iter::once(own.clone())
+            .chain(workspaces.into_iter().map(Arc::new))
+            .collect();
         let rows = app::read::gate::heavy(&st, &own.id, move |a| {
             let mut rows = Vec::with_capacity(orgs.len());
             for o in orgs {

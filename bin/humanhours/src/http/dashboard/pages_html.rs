@@ -6,11 +6,11 @@ use maud::{html, Markup};
 use serde_json::Value;
 use store::Sums;
 
-use super::format::{count, exact, hours_shown, money as fmt_money};
-use super::html::{layout, session_header, Nav, Page};
+use super::format::{count, exact, hours_shown};
+use super::html::{layout, session_header, sums_cells, Nav, Page};
 use super::pages::{Flash, SpotFilter, EVENT_TYPES};
 use app::key_admin::Keys;
-use app::read::reports::{agent_cost, hours, money, net, Summary};
+use app::read::reports::{hours, Summary};
 use app::settings::OrgSettingsOut;
 use app::task_types::TaskTypes;
 use app::webhooks::{Deliveries, Endpoint, Endpoints};
@@ -637,15 +637,6 @@ pub(crate) fn tree(
         total.add(&s.totals);
     }
     let anchor_id = rows.first().map(|(o, _)| o.id.clone()).unwrap_or_default();
-    let line = |s: &Sums, cur: &str| {
-        html! {
-            td.num { (count(s.events)) }
-            td.num { (hours_shown(hours(s.hours_saved_milli))) }
-            td.num { (fmt_money(money(s.cost_saved_cents), cur)) }
-            td.num { (agent_cost(s).map(|c| fmt_money(c, cur)).unwrap_or_else(|| "–".into())) }
-            td.num { (fmt_money(net(s), cur)) }
-        }
-    };
     frame(
         nav,
         Page::Tree,
@@ -680,7 +671,7 @@ pub(crate) fn tree(
                                     a href={ "/dashboard?" (serde_urlencoded::to_string([("workspace", o.id.as_str()), ("period", period)]).unwrap_or_default()) } { (o.name) }
                                     @if o.id == anchor_id { " " span.badge { "agency" } }
                                 }
-                                (line(&s.totals, o.currency.as_str()))
+                                (sums_cells(&s.totals, o.currency.as_str()))
                             }
                         }
                     }
@@ -688,7 +679,7 @@ pub(crate) fn tree(
                         tr {
                             th scope="row" { "The whole tree" }
                             @if one_currency {
-                                (line(&total, currencies.iter().next().copied().unwrap_or("EUR")))
+                                (sums_cells(&total, currencies.iter().next().copied().unwrap_or("EUR")))
                             } @else {
                                 td.num { (count(total.events)) }
                                 td.num { (hours_shown(hours(total.hours_saved_milli))) }
