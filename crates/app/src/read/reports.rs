@@ -188,10 +188,13 @@ fn cmp_keys(a: &[Option<String>], b: &[Option<String>]) -> Ordering {
     Ordering::Equal
 }
 
-/// Sorts rows: by the metric, largest first, when one is given (or there is no time bucket);
-/// otherwise chronologically, then by hours saved. Ties by the group values.
-fn sort_rows(rows: &mut [ReportRow], sort: Option<Metric>, timed: bool) {
-    rows.sort_by(|a, b| {
+/// Sorts rows and keeps the first `keep`: by the metric, largest first, when one is given (or
+/// there is no time bucket); otherwise chronologically, then by hours saved. Ties by the group
+/// values and then the bucket, which tell every two groups apart. When some are left out, the
+/// first `keep` are found in linear time and only they are sorted (a five-dimension report by
+/// day has some 350,000 groups at 1M events, and answers 10,000).
+fn sort_rows(rows: &mut Vec<ReportRow>, sort: Option<Metric>, timed: bool, keep: usize) {
+    let cmp = |a: &ReportRow, b: &ReportRow| {
         let by_metric = |m: Metric| m.of(&b.sums).cmp(&m.of(&a.sums));
         let primary = match (sort, timed) {
             (Some(m), _) => by_metric(m),
@@ -204,7 +207,17 @@ fn sort_rows(rows: &mut [ReportRow], sort: Option<Metric>, timed: bool) {
         primary
             .then_with(|| cmp_keys(&a.keys, &b.keys))
             .then_with(|| a.bucket.cmp(&b.bucket))
-    });
+    };
+    if keep < rows.len() {
+        match keep.checked_sub(1) {
+            Some(last) => {
+                rows.select_nth_unstable_by(last, cmp);
+                rows.truncate(keep);
+            }
+            None => rows.clear(),
+        }
+    }
+    rows.sort_unstable_by(cmp);
 }
 
 /// The group values of a row in `group_by` order: text or null.
@@ -408,20 +421,19 @@ pub async fn grouped(
         params::format(p)?
     };
     let (org2, scope2) = (org.clone(), scope.clone());
-    let rep = super::gate::heavy(state, &org.id, move |st| {
+    let mut rep = super::gate::heavy(state, &org.id, move |st| {
         run_grouped(&st.store, &org2, &scope2, grouping, now_ms)
     })
     .await?;
-    let mut rows = rep.rows.clone();
+    let mut rows = std::mem::take(&mut rep.rows);
     let mut totals = Sums::default();
     for r in &rows {
         totals.add(&r.sums);
     }
-    sort_rows(&mut rows, sort, rep.grouping.time().is_some());
     let row_count = rows.len();
-    if let Some(n) = top {
-        rows.truncate(n);
-    }
+    // The `top` asked for, and one row past the most answered, so `bound_rows` sees the cut.
+    let keep = top.unwrap_or(row_count).min(MAX_ROWS + 1);
+    sort_rows(&mut rows, sort, rep.grouping.time().is_some(), keep);
     let truncated = bound_rows(&rep, &mut rows);
     let name = match route {
         GroupedRoute::Export => "export",
@@ -721,7 +733,7 @@ pub fn breakdown(
     };
     let rep = run_grouped(store, org, scope, grouping, now_ms)?;
     let mut rows = rep.rows;
-    sort_rows(&mut rows, None, false);
+    sort_rows(&mut rows, None, false, usize::MAX);
     let rows = rows
         .into_iter()
         .map(|r| (r.keys.into_iter().next().flatten(), r.sums))
@@ -765,7 +777,7 @@ pub fn ranked_agents(
     };
     let rep = run_grouped(store, org, scope, grouping, now_ms)?;
     let mut rows = rep.rows;
-    sort_rows(&mut rows, Some(metric), false);
+    sort_rows(&mut rows, Some(metric), false, top);
     let mut out = Vec::new();
     let mut rank = 0;
     let mut prev: Option<i128> = None;
