@@ -14,7 +14,10 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release/humanhours"
+# BENCH_BIN measures another build of the server (say, main's before a change, to compare in
+# one sitting); the writer-alone lines then come from this tree's example, BENCH_FLOOR=0 skips them.
+bin=${BENCH_BIN:-"$root/target/release/humanhours"}
+floor=${BENCH_FLOOR:-1}
 secs=${BENCH_SECONDS:-10}
 runs=${BENCH_RUNS:-3}
 conns=${BENCH_CONNECTIONS:-64}
@@ -25,7 +28,7 @@ pepper="bench-pepper-0123456789abcdef"
 
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk); }
 [ "$(nproc)" -ge 2 ] || { echo "bench: needs 2 cores (server on one, load on the other)" >&2; exit 1; }
-cargo build --release -q -p humanhours --bins --example writer_floor --manifest-path "$root/Cargo.toml"
+[ -n "${BENCH_BIN:-}" ] && [ "$floor" = 0 ] || cargo build --release -q -p humanhours --bins --example writer_floor --manifest-path "$root/Cargo.toml"
 
 work=$(mktemp -d)
 server_pid=""
@@ -130,6 +133,7 @@ bench_backend() { # name url sync
 # The writer alone on core 0 with SQLite sync $2, $runs times on a new database each; prints the
 # median events/s and CPU per event.
 writer_floor() { # label sync
+    [ "$floor" = 0 ] && return 0
     local rates="" cpus="" out
     for _ in $(seq 1 "$runs"); do
         rm -f "$work/floor.db" "$work/floor.db-wal" "$work/floor.db-shm"
