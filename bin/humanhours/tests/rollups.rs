@@ -57,7 +57,19 @@ async fn assert_reports_are_exact(app: &TestApp, org: &str, key: &str) {
         dec(&b["net_saved"]),
         roi_engine::aggregate_net(raw.cost_saved_cents, raw.agent_cost_micros)
     );
-    for group in ["agent", "task_type", "model", "outcome", "client", "day"] {
+    for group in [
+        "agent",
+        "task_type",
+        "model",
+        "outcome",
+        "client",
+        "day",
+        // The crossed rollups, and the four-field one with day buckets.
+        "agent,task_type",
+        "client,agent",
+        "model,outcome,task_type",
+        "agent,task_type,model,outcome,day",
+    ] {
         let r = app
             .send(
                 Method::GET,

@@ -1,4 +1,4 @@
-//! Folding events into the hourly rollups after their commit (SQLite).
+//! Folding events into the rollups after their commit (SQLite).
 //!
 //! On SQLite one writer commits every track write, and upserting a batch's rollup rows inside
 //! its transaction was a third of that writer's time. So the rollups are kept out of the commit
@@ -29,7 +29,7 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 
 use super::bulk::Bulk as _;
-use super::rollup::{RollupAcc, EVENT_SUMS_SQL, ROLLUP_DIMS};
+use super::rollup::{key_sql, slot_sql, Rollup, RollupAcc, EVENT_SUMS_SQL, PG_ROLLUPS, ROLLUPS};
 use crate::db::Pools;
 use crate::{Store, StoreError};
 
@@ -71,20 +71,6 @@ pub struct Folded {
     pub from_memory: bool,
 }
 
-/// The SQL value of a rollup dimension's key, as [`super::rollup::rollup_deltas`] keys it.
-pub(crate) fn dim_column(dim: &str) -> &'static str {
-    match dim {
-        "agent" => "agent_id",
-        "task_type" => "task_type",
-        "model" => "COALESCE(model, '')",
-        "outcome" => "outcome",
-        _ => "COALESCE(client, '')",
-    }
-}
-
-/// The start of the UTC hour of `occurred_at` in SQL (floor, like [`super::rollup::hour_of`]).
-pub(crate) const HOUR_SQL: &str = "(occurred_at - (((occurred_at % 3600000) + 3600000) % 3600000))";
-
 fn scalar(c: &mut SqliteConnection, sql: &str, bind: Option<i64>) -> QueryResult<i64> {
     let q = diesel::sql_query(sql).into_boxed();
     let q = match bind {
@@ -110,15 +96,15 @@ fn max_rowid(c: &mut SqliteConnection) -> QueryResult<i64> {
 
 /// Adds the events with rowid in (`after`, `through`] to the rollups, summed by the database.
 fn fold_from_events(c: &mut SqliteConnection, after: i64, through: i64) -> QueryResult<()> {
-    for dim in ROLLUP_DIMS {
+    for rollup in &ROLLUPS {
         let sql = format!(
             "INSERT INTO rollup_hourly (org_id, dim, hour, key, events, hours_saved_milli, \
              cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
              agent_cost_micros_lo, costed_events) \
-             SELECT org_id, '{dim}', {HOUR_SQL}, {col}, COUNT(*), {sums}, \
+             SELECT org_id, '{name}', {slot}, {key}, COUNT(*), {sums}, \
              COUNT(agent_cost_micros) \
              FROM events NOT INDEXED WHERE rowid > ? AND rowid <= ? \
-             GROUP BY org_id, {HOUR_SQL}, {col} \
+             GROUP BY org_id, {slot}, {key} \
              ON CONFLICT (org_id, dim, hour, key) DO UPDATE SET \
              events = events + excluded.events, \
              hours_saved_milli = hours_saved_milli + excluded.hours_saved_milli, \
@@ -127,8 +113,10 @@ fn fold_from_events(c: &mut SqliteConnection, after: i64, through: i64) -> Query
              agent_cost_micros_hi = agent_cost_micros_hi + excluded.agent_cost_micros_hi, \
              agent_cost_micros_lo = agent_cost_micros_lo + excluded.agent_cost_micros_lo, \
              costed_events = costed_events + excluded.costed_events",
+            name = rollup.name,
+            slot = slot_sql(rollup.width),
+            key = key_sql(rollup.fields),
             sums = *EVENT_SUMS_SQL,
-            col = dim_column(dim),
         );
         diesel::sql_query(sql)
             .bind::<BigInt, _>(after)
@@ -218,6 +206,16 @@ impl Store {
     /// transaction (PostgreSQL).
     pub fn rollups_deferred(&self) -> bool {
         matches!(self.pools, Pools::Sqlite { .. })
+    }
+
+    /// The rollups this database keeps: every one on SQLite, the hourly single fields on
+    /// PostgreSQL ([`PG_ROLLUPS`]).
+    pub(crate) fn kept_rollups(&self) -> &'static [Rollup] {
+        if self.rollups_deferred() {
+            &ROLLUPS
+        } else {
+            PG_ROLLUPS
+        }
     }
 
     /// The rollups' watermark on SQLite (see the module docs); `None` on PostgreSQL.

@@ -1,24 +1,27 @@
 //! The read side: sums of an org's events over a time range, grouped by dimensions and
-//! optional time buckets, from the hourly rollups where they can answer and from the events
-//! where they cannot.
+//! optional time buckets, from the rollups where they can answer and from the events where
+//! they cannot.
 //!
-//! The plan: a query that groups or filters by at most one rollup dimension is answered from
-//! `rollup_hourly` for every whole UTC hour inside its range that no bucket boundary cuts,
-//! and from the events (an index range scan) only for the partial hours: the range's two ends
-//! and, in time zones with :30/:45 offsets, the hours a local day starts in. Anything else
-//! (two dimensions at once, a dimension crossed with a filter on another, `metadata.<key>`) is
-//! a grouped scan of the events in the range, bounded by the events' one index,
-//! `(org_id, occurred_at, agent_id, task_type)` (which also carries the agent and task-type
-//! filters). Both paths
-//! sum the events' own integers, so their answers are identical and exact.
-
-use std::collections::{BTreeSet, HashMap};
+//! The plan: a query that groups and filters only by rollup fields (agent, task type, model,
+//! outcome, client) is answered from the rollup with the fewest fields that holds them all
+//! ([`ReportQuery::plan`]; `rollup.rs` lists the rollups). The range is cut into parts
+//! ([`parts`]): the whole UTC days no bucket cut falls inside are read from the rollup's day
+//! rows, the whole hours no cut falls inside from its hour rows (when it has them), and the
+//! rest from the events, an index range scan each: the range's two ends and, in time zones with
+//! :30/:45 offsets, the hour a local day starts in. Anything else (`metadata.<key>`, client
+//! crossed with a field other than the agent) is a grouped scan of the events in the range,
+//! bounded by the events' one index, `(org_id, occurred_at, agent_id, task_type)` (which also
+//! carries the agent and task-type filters). Every path sums the events' own integers, so their
+//! answers are identical and exact.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::fold::{dim_column, Int, HOUR_SQL, WATERMARK_SQL};
-use super::rollup::{hour_of, join, EVENT_SUMS_SQL, HOUR_MS};
+use super::fold::{Int, WATERMARK_SQL};
+use super::rollup::{
+    hour_of, join, key_sql, slot_sql, split_key, Field, Rollup, DAY_MS, EVENT_SUMS_SQL, HOUR_MS,
+    SEP,
+};
 use crate::schema::*;
 use crate::{Backend, Store, StoreError};
 
@@ -36,14 +39,14 @@ pub enum Dim {
 }
 
 impl Dim {
-    /// The rollup dimension, when there is one.
-    fn rollup(&self) -> Option<&'static str> {
+    /// The rollup field, when there is one.
+    fn field(&self) -> Option<Field> {
         match self {
-            Dim::Agent => Some("agent"),
-            Dim::TaskType => Some("task_type"),
-            Dim::Model => Some("model"),
-            Dim::Outcome => Some("outcome"),
-            Dim::Client => Some("client"),
+            Dim::Agent => Some(Field::Agent),
+            Dim::TaskType => Some(Field::TaskType),
+            Dim::Model => Some(Field::Model),
+            Dim::Outcome => Some(Field::Outcome),
+            Dim::Client => Some(Field::Client),
             Dim::Metadata(_) => None,
         }
     }
@@ -223,6 +226,11 @@ const ROLLUP_SUMS_SQL: &str =
      CAST(COALESCE(SUM(agent_cost_micros_hi), 0) AS BIGINT) AS agent_hi, \
      CAST(COALESCE(SUM(agent_cost_micros_lo), 0) AS BIGINT) AS agent_lo";
 
+/// The same columns of single rollup rows, for a query whose rows are each a group already.
+const ROLLUP_COLS_SQL: &str = "events, costed_events, hours_saved_milli, \
+     cost_saved_cents_hi AS cost_hi, cost_saved_cents_lo AS cost_lo, \
+     agent_cost_micros_hi AS agent_hi, agent_cost_micros_lo AS agent_lo";
+
 /// The widest slot (1 h, 15 min, 1 min, 1 s, 1 ms) that no bucket cut falls inside.
 fn slot_width(cuts: &[i64]) -> i64 {
     [HOUR_MS, 900_000, 60_000, 1_000]
@@ -281,6 +289,25 @@ impl Grain {
         }
     }
 
+    /// The grain of rows of a rollup of `width`-ms slots: its own slots in place of the
+    /// events' (no cut falls inside a slot it is read for).
+    fn of_rollup(self, width: i64) -> Grain {
+        match self {
+            Grain::Slot(_) => Grain::Slot(width),
+            other => other,
+        }
+    }
+
+    /// Whether rows of a rollup of `width`-ms slots must be summed in SQL to be one row per
+    /// group: each rollup row is one (slot, key), so only a grain wider than the slot needs it.
+    fn sums_rollup_rows(self, width: i64) -> bool {
+        match self {
+            Grain::Total => true,
+            Grain::Slot(_) => false,
+            Grain::Uniform { base, width: w } => w != width || base.rem_euclid(width) != 0,
+        }
+    }
+
     /// Where the slot numbered `s` starts.
     fn start(self, s: i64) -> i64 {
         match self {
@@ -305,13 +332,20 @@ fn bucket_of(cuts: &[i64], t: i64) -> Option<usize> {
     (i >= 1 && i < cuts.len()).then(|| i - 1)
 }
 
-/// Accumulates groups.
+/// Accumulates groups (a five-dimension report by day adds some 350,000 rows at 1M events:
+/// hashed with foldhash, not SipHash).
 #[derive(Default)]
 struct Acc {
-    groups: HashMap<(Vec<Option<String>>, Option<usize>), Sums>,
+    groups: foldhash::HashMap<(Vec<Option<String>>, Option<usize>), Sums>,
 }
 
 impl Acc {
+    fn with_capacity(n: usize) -> Self {
+        Acc {
+            groups: foldhash::HashMap::with_capacity_and_hasher(n, Default::default()),
+        }
+    }
+
     fn add(&mut self, keys: Vec<Option<String>>, bucket: Option<usize>, s: &Sums) {
         if s.events == 0 {
             return;
@@ -328,29 +362,99 @@ impl Acc {
 }
 
 impl ReportQuery {
-    /// The one rollup dimension that can answer this query and the key to filter it by.
-    fn rollup_plan(&self) -> Option<(&'static str, Option<String>)> {
-        if self.dims.len() > 1 {
-            return None;
+    /// The rollup that answers this query: the one with the fewest fields among those that hold
+    /// every field it groups or filters by (the outcome, three values, when it has none); `None`
+    /// when no rollup holds them.
+    fn plan(&self, kept: &'static [Rollup]) -> Option<Plan> {
+        let mut need: Vec<Field> = Vec::new();
+        for d in &self.dims {
+            need.push(d.field()?);
         }
-        let mut dim: Option<&'static str> = match self.dims.first() {
-            Some(d) => Some(d.rollup()?),
-            None => None,
+        if self.agent_id.is_some() {
+            need.push(Field::Agent);
+        }
+        if self.task_type.is_some() {
+            need.push(Field::TaskType);
+        }
+        if need.is_empty() {
+            need.push(Field::Outcome);
+        }
+        let fields = kept
+            .iter()
+            .filter(|r| need.iter().all(|f| r.fields.contains(f)))
+            .min_by_key(|r| r.fields.len())?
+            .fields;
+        let of_width = |w: i64| kept.iter().find(|r| r.width == w && r.fields == fields);
+        Some(Plan {
+            fields,
+            day: of_width(DAY_MS),
+            hour: of_width(HOUR_MS),
+        })
+    }
+
+    /// The filter values of `fields` that lead the key, as a condition on it: the whole key
+    /// when every field is filtered, else the filtered ones joined with a [`SEP`] after them.
+    /// Filters on later fields are checked on each row ([`ReportQuery::project`]).
+    fn key_cond(&self, fields: &[Field]) -> Option<KeyCond> {
+        let mut prefix = String::new();
+        let mut n = 0;
+        for f in fields {
+            let v = match f {
+                Field::Agent => self.agent_id.as_deref(),
+                Field::TaskType => self.task_type.as_deref(),
+                _ => None,
+            };
+            let Some(v) = v else { break };
+            if n > 0 {
+                prefix.push(SEP);
+            }
+            prefix.push_str(v);
+            n += 1;
+        }
+        if n == 0 {
+            None
+        } else if n == fields.len() {
+            Some(KeyCond::Is(prefix))
+        } else {
+            prefix.push(SEP);
+            Some(KeyCond::StartsWith(prefix))
+        }
+    }
+
+    /// A rollup row's values of the query's dimensions, from its key in a rollup of `fields`;
+    /// `None` when the row fails a filter.
+    fn project(&self, fields: &[Field], key: &str) -> Option<Vec<Option<String>>> {
+        let mut vals = [""; MAX_DIMS];
+        for (v, part) in vals.iter_mut().zip(split_key(key, fields.len())) {
+            *v = part;
+        }
+        let val = |f: Field| {
+            fields
+                .iter()
+                .position(|g| *g == f)
+                .and_then(|i| vals.get(i).copied())
         };
-        let mut key: Option<String> = None;
-        for (fdim, fval) in [("agent", &self.agent_id), ("task_type", &self.task_type)] {
-            let Some(v) = fval else { continue };
-            match dim {
-                Some(d) if d != fdim => return None,
-                _ => {
-                    dim = Some(fdim);
-                    key = Some(v.clone());
+        for (f, want) in [
+            (Field::Agent, &self.agent_id),
+            (Field::TaskType, &self.task_type),
+        ] {
+            if let Some(w) = want {
+                if val(f) != Some(w.as_str()) {
+                    return None;
                 }
             }
         }
-        // With nothing to group or filter by, the outcome rollup (three values an hour) sums
-        // to the totals.
-        Some((dim.unwrap_or("outcome"), key))
+        Some(
+            self.dims
+                .iter()
+                .map(|d| {
+                    d.field()
+                        .and_then(val)
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)
+                })
+                .collect(),
+        )
     }
 
     /// The bucket cuts strictly inside the range.
@@ -362,6 +466,116 @@ impl ReportQuery {
             .filter(|c| *c > self.from_ms && *c < self.to_ms)
             .collect()
     }
+}
+
+/// The rollups a query is read from: those keyed by `fields`, by day and by hour as the
+/// database keeps them.
+#[derive(Debug, PartialEq, Eq)]
+struct Plan {
+    fields: &'static [Field],
+    day: Option<&'static Rollup>,
+    hour: Option<&'static Rollup>,
+}
+
+/// A condition on rollup keys.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyCond {
+    Is(String),
+    StartsWith(String),
+}
+
+impl KeyCond {
+    fn push(&self, sql: &mut Sql) {
+        match self {
+            KeyCond::Is(k) => {
+                sql.push(" AND key = ").bind(Bind::Text(k.clone()));
+            }
+            KeyCond::StartsWith(p) => {
+                // Characters, as both SQLite and PostgreSQL count them in `substr`.
+                let n = i64::try_from(p.chars().count()).unwrap_or(i64::MAX);
+                sql.push(" AND substr(key, 1, CAST(")
+                    .bind(Bind::Int(n))
+                    .push(" AS INTEGER)) = ")
+                    .bind(Bind::Text(p.clone()));
+            }
+        }
+    }
+}
+
+/// A range cut into what answers each part: whole UTC days for the day rollup, whole hours
+/// for the hour rollup, the rest for the events. No bucket cut falls inside a day or an hour
+/// read from a rollup. Each list is ascending, adjacent ranges merged.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Parts {
+    days: Vec<(i64, i64)>,
+    hours: Vec<(i64, i64)>,
+    raw: Vec<(i64, i64)>,
+}
+
+/// Appends `[a, b)` to ascending ranges, merged with the last when they touch.
+fn push_range(v: &mut Vec<(i64, i64)>, a: i64, b: i64) {
+    if a >= b {
+        return;
+    }
+    match v.last_mut() {
+        Some(last) if last.1 == a => last.1 = b,
+        _ => v.push((a, b)),
+    }
+}
+
+fn floor_to(t: i64, w: i64) -> i64 {
+    t.div_euclid(w) * w
+}
+
+fn ceil_to(t: i64, w: i64) -> i64 {
+    let f = floor_to(t, w);
+    if f == t {
+        t
+    } else {
+        f + w
+    }
+}
+
+/// Cuts `[from, to)` at the ascending `cuts` strictly inside it, and each piece into whole
+/// days (whole hours when not `daily`), whole hours (the events' when not `hourly`) and the
+/// rest.
+fn parts(from: i64, to: i64, cuts: &[i64], daily: bool, hourly: bool) -> Parts {
+    let mut p = Parts::default();
+    let points: Vec<i64> = std::iter::once(from)
+        .chain(cuts.iter().copied())
+        .chain(std::iter::once(to))
+        .collect();
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let (ha, hb) = (ceil_to(a, HOUR_MS), floor_to(b, HOUR_MS));
+        if ha >= hb {
+            push_range(&mut p.raw, a, b);
+            continue;
+        }
+        let (da, db) = if daily {
+            (ceil_to(a, DAY_MS), floor_to(b, DAY_MS))
+        } else {
+            (hb, hb)
+        };
+        push_range(&mut p.raw, a, ha);
+        let hours = if hourly { &mut p.hours } else { &mut p.raw };
+        if da < db {
+            push_range(hours, ha, da);
+            push_range(&mut p.days, da, db);
+            let hours = if hourly { &mut p.hours } else { &mut p.raw };
+            push_range(hours, db, hb);
+        } else {
+            push_range(hours, ha, hb);
+        }
+        push_range(&mut p.raw, hb, b);
+    }
+    p
+}
+
+/// Whether `t` lies in one of the ascending, disjoint `ranges`.
+fn in_ranges(ranges: &[(i64, i64)], t: i64) -> bool {
+    let i = ranges.partition_point(|r| r.1 <= t);
+    ranges.get(i).is_some_and(|r| r.0 <= t)
 }
 
 fn dim_sql(sql: &mut Sql, d: &Dim) {
@@ -452,86 +666,65 @@ fn events_sql(pg: bool, q: &ReportQuery, dims: &[Dim], grain: Grain, ranges: &[(
     sql
 }
 
-/// `AND <col> NOT IN (...)`: the hours a bucket cut falls inside, which the events answer.
-fn skip_hours(sql: &mut Sql, col: &str, hours: &[i64]) {
-    if hours.is_empty() {
-        return;
-    }
-    sql.push(&format!(" AND {col} NOT IN ("));
-    for (i, h) in hours.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(Bind::Int(*h));
-    }
-    sql.push(")");
-}
-
-/// The rollup rows of the whole hours `[h0, h1)` but `skip`, grouped by key and `grain`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one query's parts, each used once"
-)]
+/// The rows of `rollup` in `ranges` (slot starts, half-open), one `SELECT` each joined by
+/// `UNION ALL`, keyed by the rollup's key (`d0`) and `grain`. A group may come in several rows;
+/// the caller adds them up.
 fn rollup_sql(
     pg: bool,
     q: &ReportQuery,
-    dim: &str,
-    key: Option<&str>,
+    rollup: &Rollup,
     grain: Grain,
-    h0: i64,
-    h1: i64,
-    skip: &[i64],
+    ranges: &[(i64, i64)],
+    cond: Option<&KeyCond>,
 ) -> Sql {
     let mut sql = Sql::new(pg);
-    sql.push("SELECT key AS d0, CAST(NULL AS TEXT) AS d1, CAST(NULL AS TEXT) AS d2, CAST(NULL AS TEXT) AS d3, ");
-    grain.push(&mut sql, "hour");
-    sql.push(
-        "CAST(SUM(events) AS BIGINT) AS events, CAST(SUM(costed_events) AS BIGINT) AS costed_events, ",
-    )
-    .push(ROLLUP_SUMS_SQL)
-    .push(" FROM rollup_hourly WHERE org_id = ")
-    .bind(Bind::Text(q.org_id.clone()))
-    .push(" AND dim = ")
-    .bind(Bind::Text(dim.to_owned()))
-    .push(" AND hour >= ")
-    .bind(Bind::Int(h0))
-    .push(" AND hour < ")
-    .bind(Bind::Int(h1));
-    if let Some(k) = key {
-        sql.push(" AND key = ").bind(Bind::Text(k.to_owned()));
+    let summed = grain.sums_rollup_rows(rollup.width);
+    for (n, (a, b)) in ranges.iter().enumerate() {
+        if n > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push("SELECT key AS d0, CAST(NULL AS TEXT) AS d1, CAST(NULL AS TEXT) AS d2, CAST(NULL AS TEXT) AS d3, ");
+        grain.push(&mut sql, "hour");
+        if summed {
+            sql.push("CAST(SUM(events) AS BIGINT) AS events, CAST(SUM(costed_events) AS BIGINT) AS costed_events, ")
+                .push(ROLLUP_SUMS_SQL);
+        } else {
+            sql.push(ROLLUP_COLS_SQL);
+        }
+        sql.push(" FROM rollup_hourly WHERE org_id = ")
+            .bind(Bind::Text(q.org_id.clone()))
+            .push(" AND dim = ")
+            .bind(Bind::Text(rollup.name.to_owned()))
+            .push(" AND hour >= ")
+            .bind(Bind::Int(*a))
+            .push(" AND hour < ")
+            .bind(Bind::Int(*b));
+        if let Some(c) = cond {
+            c.push(&mut sql);
+        }
+        if summed {
+            sql.push(if grain == Grain::Total {
+                " GROUP BY key"
+            } else {
+                " GROUP BY s, key"
+            });
+        }
     }
-    skip_hours(&mut sql, "hour", skip);
-    sql.push(if grain == Grain::Total {
-        " GROUP BY key"
-    } else {
-        " GROUP BY s, key"
-    });
     sql
 }
 
-/// SQLite: the events past the rollups' watermark (not folded yet), summed like rollup rows
-/// (`d0` = the dimension's key, `s` = the UTC hour or 0), over the same whole hours and key.
-/// A rowid range scan from the watermark: the tail is at most a fold interval of events.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one query's parts, each used once"
-)]
-fn tail_sql(
-    q: &ReportQuery,
-    dim: &str,
-    key: Option<&str>,
-    grain: Grain,
-    h0: i64,
-    h1: i64,
-    skip: &[i64],
-    watermark: i64,
-) -> Sql {
-    let col = dim_column(dim);
+/// SQLite: the events in `[lo, hi)` past the rollups' watermark (not folded yet), summed like
+/// rows of a rollup of `fields` by hour (`d0` = the key, `s` = the UTC hour's start). A rowid
+/// range scan from the watermark: the tail is at most a fold interval of events. The caller
+/// keeps the hours the rollups were read for.
+fn tail_sql(q: &ReportQuery, fields: &[Field], lo: i64, hi: i64, watermark: i64) -> Sql {
     let mut sql = Sql::new(false);
     sql.push(&format!(
-        "SELECT CAST({col} AS TEXT) AS d0, CAST(NULL AS TEXT) AS d1, CAST(NULL AS TEXT) AS d2, CAST(NULL AS TEXT) AS d3, "
+        "SELECT CAST({} AS TEXT) AS d0, CAST(NULL AS TEXT) AS d1, CAST(NULL AS TEXT) AS d2, \
+         CAST(NULL AS TEXT) AS d3, CAST({} AS BIGINT) AS s, ",
+        key_sql(fields),
+        slot_sql(HOUR_MS)
     ));
-    grain.push(&mut sql, &format!("CAST({HOUR_SQL} AS BIGINT)"));
     sql.push("CAST(COUNT(*) AS BIGINT) AS events, CAST(COUNT(agent_cost_micros) AS BIGINT) AS costed_events, ")
         .push(&EVENT_SUMS_SQL)
         .push(" FROM events NOT INDEXED WHERE rowid > ")
@@ -539,19 +732,16 @@ fn tail_sql(
         .push(" AND org_id = ")
         .bind(Bind::Text(q.org_id.clone()))
         .push(" AND occurred_at >= ")
-        .bind(Bind::Int(h0))
+        .bind(Bind::Int(lo))
         .push(" AND occurred_at < ")
-        .bind(Bind::Int(h1));
-    if let Some(k) = key {
-        sql.push(&format!(" AND {col} = "))
-            .bind(Bind::Text(k.to_owned()));
+        .bind(Bind::Int(hi));
+    if let Some(a) = &q.agent_id {
+        sql.push(" AND agent_id = ").bind(Bind::Text(a.clone()));
     }
-    skip_hours(&mut sql, HOUR_SQL, skip);
-    sql.push(if grain == Grain::Total {
-        " GROUP BY d0"
-    } else {
-        " GROUP BY d0, s"
-    });
+    if let Some(t) = &q.task_type {
+        sql.push(" AND task_type = ").bind(Bind::Text(t.clone()));
+    }
+    sql.push(" GROUP BY d0, s");
     sql
 }
 
@@ -591,7 +781,7 @@ impl Store {
             }
         };
         let grain = Grain::of(q);
-        let Some((dim, key)) = q.rollup_plan() else {
+        let Some(plan) = q.plan(self.kept_rollups()) else {
             // A grouped scan of every event in the range.
             let sql = events_sql(pg, q, &q.dims, grain, &[(q.from_ms, q.to_ms)]);
             let rows = with_conn!(self, |c| load_agg!(c, sql));
@@ -601,66 +791,59 @@ impl Store {
             return Ok(acc.rows());
         };
 
-        // Hours a cut falls inside are read from the events; whole hours from the rollup.
-        let mut raw_hours: BTreeSet<i64> = BTreeSet::new();
-        for c in [q.from_ms, q.to_ms].into_iter().chain(q.inner_cuts()) {
-            if c.rem_euclid(HOUR_MS) != 0 {
-                raw_hours.insert(hour_of(c));
+        let p = parts(
+            q.from_ms,
+            q.to_ms,
+            &q.inner_cuts(),
+            plan.day.is_some(),
+            plan.hour.is_some(),
+        );
+        let fields = plan.fields;
+        let cond = q.key_cond(fields);
+        // Each rollup's rows, in statements of at most 100 ranges, with the grain they are in.
+        let mut rollups: Vec<(Sql, Grain)> = Vec::new();
+        for (rollup, ranges) in [(plan.day, &p.days), (plan.hour, &p.hours)] {
+            let Some(rollup) = rollup else { continue };
+            let rgrain = grain.of_rollup(rollup.width);
+            for chunk in ranges.chunks(100) {
+                rollups.push((
+                    rollup_sql(pg, q, rollup, rgrain, chunk, cond.as_ref()),
+                    rgrain,
+                ));
             }
         }
-        let mut ranges: Vec<(i64, i64)> = Vec::new();
-        for h in &raw_hours {
-            let (a, b) = ((*h).max(q.from_ms), (h + HOUR_MS).min(q.to_ms));
-            if a < b {
-                match ranges.last_mut() {
-                    Some(last) if last.1 == a => last.1 = b,
-                    _ => ranges.push((a, b)),
-                }
-            }
-        }
-        let h0 = q.from_ms.div_euclid(HOUR_MS) * HOUR_MS
-            + if q.from_ms.rem_euclid(HOUR_MS) == 0 {
-                0
-            } else {
-                HOUR_MS
-            };
-        let h1 = hour_of(q.to_ms);
-        // Whole hours are grouped by bucket when the buckets are one length, else by hour; the
-        // hours a cut falls inside are left to the events.
-        let rgrain = match grain {
-            Grain::Slot(_) => Grain::Slot(HOUR_MS),
-            other => other,
-        };
-        let skip: Vec<i64> = raw_hours
-            .iter()
-            .copied()
-            .filter(|h| (h0..h1).contains(h))
-            .collect();
-        let rollup =
-            (h0 < h1).then(|| rollup_sql(pg, q, dim, key.as_deref(), rgrain, h0, h1, &skip));
-        let raws: Vec<Sql> = ranges
+        let raws: Vec<Sql> = p
+            .raw
             .chunks(100)
             .map(|rs| events_sql(pg, q, &q.dims, grain, rs))
             .collect();
+        // Where the rollups were read, ascending: the unfolded tail (SQLite) counts only there.
+        let mut rolled_ranges: Vec<(i64, i64)> = p.days.iter().chain(&p.hours).copied().collect();
+        rolled_ranges.sort_unstable();
+        let span = rolled_ranges
+            .first()
+            .zip(rolled_ranges.last())
+            .map(|(f, l)| (f.0, l.1));
         // SQLite folds rollups after commit: the events past the watermark are added from the
         // events table, read in the same snapshot as the rollups (one read transaction).
         let deferred = self.rollups_deferred();
-        let (rolled, raw_rows) = with_conn!(self, |c| {
+        let (rolled, tail, raw_rows) = with_conn!(self, |c| {
             let read = |c: &mut _| {
-                let mut rolled = match &rollup {
-                    Some(sql) => load_agg!(c, sql),
-                    None => Vec::new(),
-                };
-                if deferred && h0 < h1 {
+                let mut rolled = Vec::new();
+                for (sql, g) in &rollups {
+                    rolled.push((load_agg!(c, sql), *g));
+                }
+                let mut tail = Vec::new();
+                if let (true, Some((lo, hi))) = (deferred, span) {
                     let wm = diesel::sql_query(WATERMARK_SQL).get_result::<Int>(c)?.v;
-                    let tail = tail_sql(q, dim, key.as_deref(), rgrain, h0, h1, &skip, wm);
-                    rolled.extend(load_agg!(c, tail));
+                    let sql = tail_sql(q, fields, lo, hi, wm);
+                    tail = load_agg!(c, sql);
                 }
                 let mut raw_rows = Vec::new();
                 for sql in &raws {
                     raw_rows.extend(load_agg!(c, sql));
                 }
-                Ok::<_, StoreError>((rolled, raw_rows))
+                Ok::<_, StoreError>((rolled, tail, raw_rows))
             };
             // Only SQLite needs one snapshot for rollups, watermark and tail; PostgreSQL's
             // rollups are complete, so it saves the BEGIN/COMMIT round trips.
@@ -670,13 +853,22 @@ impl Store {
                 read(c)
             }
         })?;
-        for r in &rolled {
-            let keys = if n_dims == 0 {
-                Vec::new()
-            } else {
-                vec![none_if_empty(r.d0.clone())]
-            };
-            acc.add(keys, bucket_for(rgrain.start(r.s)), &r.sums());
+        let key_of = |r: &AggRow| q.project(fields, r.d0.as_deref().unwrap_or(""));
+        let n: usize = rolled.iter().map(|(rows, _)| rows.len()).sum();
+        acc = Acc::with_capacity(n + tail.len() + raw_rows.len());
+        for (rows, g) in &rolled {
+            for r in rows {
+                if let Some(keys) = key_of(r) {
+                    acc.add(keys, bucket_for(g.start(r.s)), &r.sums());
+                }
+            }
+        }
+        // A tail row's hour lies in a day or hour read from the rollup, where no cut falls, so
+        // its start is in the bucket of each of its events.
+        for r in tail.iter().filter(|r| in_ranges(&rolled_ranges, r.s)) {
+            if let Some(keys) = key_of(r) {
+                acc.add(keys, bucket_for(r.s), &r.sums());
+            }
         }
         for r in &raw_rows {
             acc.add(keys_of(r), bucket_for(grain.start(r.s)), &r.sums());
@@ -732,6 +924,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rollup::{PG_ROLLUPS, ROLLUPS};
     use super::*;
 
     fn q(dims: Vec<Dim>, agent: Option<&str>, task: Option<&str>) -> ReportQuery {
@@ -747,22 +940,150 @@ mod tests {
     }
 
     #[test]
-    fn the_planner_uses_a_rollup_for_at_most_one_dimension() {
-        let plan = |q: ReportQuery| q.rollup_plan();
-        assert_eq!(plan(q(vec![], None, None)), Some(("outcome", None)));
-        assert_eq!(plan(q(vec![Dim::Agent], None, None)), Some(("agent", None)));
+    fn the_planner_picks_the_rollup_with_the_fewest_fields_that_holds_the_query() {
+        let plan = |q: ReportQuery| {
+            q.plan(&ROLLUPS)
+                .map(|p| (p.day.map_or("-", |d| d.name), p.hour.map(|h| h.name)))
+        };
+        assert_eq!(
+            plan(q(vec![], None, None)),
+            Some(("outcome@day", Some("outcome")))
+        );
         assert_eq!(
             plan(q(vec![Dim::Agent], Some("a"), None)),
-            Some(("agent", Some("a".into())))
+            Some(("agent@day", Some("agent")))
         );
         assert_eq!(
             plan(q(vec![], None, Some("t"))),
-            Some(("task_type", Some("t".into())))
+            Some(("task_type@day", Some("task_type")))
         );
-        assert_eq!(plan(q(vec![Dim::Model], Some("a"), None)), None);
-        assert_eq!(plan(q(vec![], Some("a"), Some("t"))), None);
-        assert_eq!(plan(q(vec![Dim::Agent, Dim::Model], None, None)), None);
+        assert_eq!(
+            plan(q(vec![Dim::TaskType], Some("a"), None)),
+            Some(("agent+task_type@day", Some("agent+task_type")))
+        );
+        assert_eq!(
+            plan(q(vec![Dim::Client], Some("a"), None)),
+            Some(("agent+client@day", Some("agent+client")))
+        );
+        assert_eq!(
+            plan(q(vec![Dim::Model, Dim::Outcome], None, Some("t"))),
+            Some((
+                "task_type+model+outcome@day",
+                Some("task_type+model+outcome")
+            ))
+        );
+        // Agent and model meet only in the four-field rollup, which has no hour rows.
+        assert_eq!(
+            plan(q(vec![Dim::Model], Some("a"), None)),
+            Some(("agent+task_type+model+outcome@day", None))
+        );
+        assert_eq!(plan(q(vec![Dim::Client, Dim::Model], None, None)), None);
         assert_eq!(plan(q(vec![Dim::Metadata("k".into())], None, None)), None);
+        // PostgreSQL keeps the hourly single fields only.
+        let pg = |q: ReportQuery| {
+            q.plan(PG_ROLLUPS)
+                .map(|p| (p.day.is_some(), p.hour.map(|h| h.name)))
+        };
+        assert_eq!(
+            pg(q(vec![Dim::Agent], None, None)),
+            Some((false, Some("agent")))
+        );
+        assert_eq!(pg(q(vec![], None, None)), Some((false, Some("outcome"))));
+        assert_eq!(pg(q(vec![Dim::TaskType], Some("a"), None)), None);
+    }
+
+    #[test]
+    fn filters_that_lead_the_key_become_a_key_condition_and_rows_are_projected() {
+        use super::Field::*;
+        let qa = q(vec![Dim::Client], Some("a"), None);
+        assert_eq!(
+            qa.key_cond(&[Agent, Client]),
+            Some(KeyCond::StartsWith("a\u{1f}".into()))
+        );
+        assert_eq!(
+            qa.project(&[Agent, Client], "a\u{1f}c\u{1f}d"),
+            Some(vec![Some("c\u{1f}d".into())])
+        );
+        assert_eq!(qa.project(&[Agent, Client], "ab\u{1f}c"), None);
+        assert_eq!(qa.project(&[Agent, Client], "a\u{1f}"), Some(vec![None]));
+        let both = q(vec![], Some("a"), Some("t"));
+        assert_eq!(
+            both.key_cond(&[Agent, TaskType]),
+            Some(KeyCond::Is("a\u{1f}t".into()))
+        );
+        // A filter on a later field only: no condition, each row is checked.
+        let qt = q(vec![Dim::Agent], None, Some("t"));
+        assert_eq!(qt.key_cond(&[Agent, TaskType, Model, Outcome]), None);
+        let four = [Agent, TaskType, Model, Outcome];
+        assert_eq!(
+            qt.project(&four, "a\u{1f}t\u{1f}\u{1f}success"),
+            Some(vec![Some("a".into())])
+        );
+        assert_eq!(qt.project(&four, "a\u{1f}u\u{1f}m\u{1f}success"), None);
+    }
+
+    #[test]
+    fn a_range_is_cut_into_whole_days_whole_hours_and_the_rest() {
+        let (h, d) = (HOUR_MS, DAY_MS);
+        // 90 minutes into day 0 to 30 minutes into day 3, no cuts.
+        let from = 90 * 60_000;
+        let to = 3 * d + 30 * 60_000;
+        let p = parts(from, to, &[], true, true);
+        assert_eq!(p.days, vec![(d, 3 * d)]);
+        assert_eq!(p.hours, vec![(2 * h, d)]);
+        assert_eq!(p.raw, vec![(from, 2 * h), (3 * d, to)]);
+        // Without day rows, the days are hours.
+        let p = parts(from, to, &[], false, true);
+        assert!(p.days.is_empty());
+        assert_eq!(p.hours, vec![(2 * h, 3 * d)]);
+        assert_eq!(p.raw, vec![(from, 2 * h), (3 * d, to)]);
+        // Without hour rows, the hours are the events'.
+        let p = parts(from, to, &[], true, false);
+        assert_eq!(p.days, vec![(d, 3 * d)]);
+        assert!(p.hours.is_empty());
+        assert_eq!(p.raw, vec![(from, d), (3 * d, to)]);
+        // Local midnights at +05:45 (18:15 UTC) cut every day: no whole day is left, and the
+        // hour each falls in is read from the events.
+        let cut = |i: i64| i * d + 18 * h + 15 * 60_000;
+        let p = parts(0, 3 * d, &[cut(0), cut(1), cut(2)], true, true);
+        assert!(p.days.is_empty());
+        assert_eq!(
+            p.hours,
+            vec![
+                (0, 18 * h),
+                (19 * h, d + 18 * h),
+                (d + 19 * h, 2 * d + 18 * h),
+                (2 * d + 19 * h, 3 * d)
+            ]
+        );
+        assert_eq!(
+            p.raw,
+            vec![
+                (18 * h, 19 * h),
+                (d + 18 * h, d + 19 * h),
+                (2 * d + 18 * h, 2 * d + 19 * h)
+            ]
+        );
+        // A cut on a day boundary leaves both days whole; a range inside one hour is all events.
+        let p = parts(0, 2 * d, &[d], true, true);
+        assert_eq!(p.days, vec![(0, 2 * d)]);
+        assert!(p.hours.is_empty() && p.raw.is_empty());
+        assert_eq!(parts(5, 10, &[7], true, true).raw, vec![(5, 10)]);
+        // Every millisecond of the range is in exactly one part.
+        for (from, to, cuts) in [
+            (from, to, vec![]),
+            (-7 * h - 5, 9 * d + 13, vec![cut(2), cut(5), 6 * d]),
+        ] {
+            let p = parts(from, to, &cuts, true, true);
+            let mut all: Vec<(i64, i64)> = [p.days, p.hours, p.raw].concat();
+            all.sort_unstable();
+            assert_eq!(all.first().unwrap().0, from);
+            assert_eq!(all.last().unwrap().1, to);
+            assert!(all.windows(2).all(|w| w[0].1 == w[1].0));
+        }
+        assert!(in_ranges(&[(0, 10), (20, 30)], 20));
+        assert!(!in_ranges(&[(0, 10), (20, 30)], 10));
+        assert!(!in_ranges(&[(0, 10), (20, 30)], 30));
     }
 
     #[test]

@@ -1,11 +1,22 @@
-//! The hourly rollups: what one batch of events adds to them, and the upsert that adds it.
+//! The rollups: what one batch of events adds to them, and the upsert that adds it.
 //!
-//! Every event adds one row per dimension (agent, task type, model, outcome, client) to the
-//! UTC hour it occurred in. Rows are keyed by one dimension each, not by all of them together:
-//! a rollup keyed by every combination barely compresses realistic data, while one keyed by a
-//! single dimension holds at most (hours × distinct values) rows whatever the event count.
+//! A rollup sums an org's events per time slot (a UTC hour or a UTC day) and per value of a
+//! few of the events' fields. Every event adds one row to each rollup in [`ROLLUPS`]: each
+//! single field (agent, task type, model, outcome, client) by hour and by day; the pairs a
+//! person drills down with (agent × task type, agent × client, task type × model × outcome) by
+//! hour and by day; and agent × task type × model × outcome by day. A rollup keyed by every
+//! field at once barely compresses realistic data (about 8,000 combinations a day among 11,000
+//! events at 1M events over 90 days), while one keyed by a pair holds about 600 rows a day
+//! whatever the event count. Day rows answer the whole UTC days of a range; hour rows its
+//! whole hours at the edges and around a zone's midnight; the events the rest (see
+//! `reports.rs`).
+//!
+//! All rollups share one table, `rollup_hourly`: `dim` names the rollup ([`Rollup::name`]),
+//! `hour` is the slot's start, and `key` the fields' values joined by [`SEP`] (U+001F), in the
+//! rollup's order. Only `client` may contain that character, and it is always last, so a key
+//! splits back unambiguously ([`split_key`]).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::models::{EventRow, RollupRow};
 
@@ -53,32 +64,153 @@ pub(crate) fn join(hi: i64, lo: i64) -> i128 {
     i128::from(hi) * i128::from(SPLIT) + i128::from(lo)
 }
 
-/// Milliseconds in an hour: the rollups' bucket width.
+/// Milliseconds in an hour: the hourly rollups' slot.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in a day: the daily rollups' slot.
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
-/// The dimensions kept in the rollups, as stored in `rollup_hourly.dim`.
-pub(crate) const ROLLUP_DIMS: [&str; 5] = ["agent", "task_type", "model", "outcome", "client"];
+/// Joins the fields of a rollup key.
+pub(crate) const SEP: char = '\u{1f}';
+
+/// A field of the events that rollups are keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Agent,
+    TaskType,
+    Model,
+    Outcome,
+    /// The string `metadata.client`.
+    Client,
+}
+
+impl Field {
+    /// This field's value in a rollup key ('' = none).
+    fn of(self, e: &EventRow) -> &str {
+        match self {
+            Field::Agent => &e.agent_id,
+            Field::TaskType => &e.task_type,
+            Field::Model => e.model.as_deref().unwrap_or(""),
+            Field::Outcome => &e.outcome,
+            Field::Client => e.client.as_deref().unwrap_or(""),
+        }
+    }
+
+    /// The same value in SQL over the events table.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            Field::Agent => "agent_id",
+            Field::TaskType => "task_type",
+            Field::Model => "COALESCE(model, '')",
+            Field::Outcome => "outcome",
+            Field::Client => "COALESCE(client, '')",
+        }
+    }
+}
+
+/// One rollup: the events' sums per `width`-ms UTC slot and per value of `fields`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Rollup {
+    /// `rollup_hourly.dim`.
+    pub(crate) name: &'static str,
+    pub(crate) fields: &'static [Field],
+    pub(crate) width: i64,
+}
+
+use Field::{Agent, Client, Model, Outcome, TaskType};
+
+const fn r(name: &'static str, fields: &'static [Field], width: i64) -> Rollup {
+    Rollup {
+        name,
+        fields,
+        width,
+    }
+}
+
+/// Every rollup kept. The single fields come first, the outcome first of all: with nothing
+/// to group or filter by, its three values an hour sum to the totals.
+pub(crate) const ROLLUPS: [Rollup; 17] = [
+    r("outcome", &[Outcome], HOUR_MS),
+    r("agent", &[Agent], HOUR_MS),
+    r("task_type", &[TaskType], HOUR_MS),
+    r("model", &[Model], HOUR_MS),
+    r("client", &[Client], HOUR_MS),
+    r("outcome@day", &[Outcome], DAY_MS),
+    r("agent@day", &[Agent], DAY_MS),
+    r("task_type@day", &[TaskType], DAY_MS),
+    r("model@day", &[Model], DAY_MS),
+    r("client@day", &[Client], DAY_MS),
+    r("agent+task_type", &[Agent, TaskType], HOUR_MS),
+    r("agent+task_type@day", &[Agent, TaskType], DAY_MS),
+    r("agent+client", &[Agent, Client], HOUR_MS),
+    r("agent+client@day", &[Agent, Client], DAY_MS),
+    r(
+        "task_type+model+outcome",
+        &[TaskType, Model, Outcome],
+        HOUR_MS,
+    ),
+    r(
+        "task_type+model+outcome@day",
+        &[TaskType, Model, Outcome],
+        DAY_MS,
+    ),
+    r(
+        "agent+task_type+model+outcome@day",
+        &[Agent, TaskType, Model, Outcome],
+        DAY_MS,
+    ),
+];
+
+/// The rollups kept on PostgreSQL: the hourly single fields (the first five of [`ROLLUPS`]).
+/// PostgreSQL writes rollups in each event's transaction, and the crossed ones cut `/track` to
+/// 0.57× there (docs/decisions.md, "Which rollups"); SQLite keeps them all, folded after
+/// commit.
+pub(crate) const PG_ROLLUPS: &[Rollup] = ROLLUPS.split_at(5).0;
 
 /// The start of the UTC hour that holds `ms`.
 pub(crate) fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
-fn dim_key<'e>(e: &'e EventRow, dim: &str) -> &'e str {
-    match dim {
-        "agent" => &e.agent_id,
-        "task_type" => &e.task_type,
-        "model" => e.model.as_deref().unwrap_or(""),
-        "outcome" => &e.outcome,
-        _ => e.client.as_deref().unwrap_or(""),
+/// The start of the `width`-ms UTC slot that holds `occurred_at`, in SQL (floor, like
+/// [`hour_of`]).
+pub(crate) fn slot_sql(width: i64) -> String {
+    format!("(occurred_at - (((occurred_at % {width}) + {width}) % {width}))")
+}
+
+/// An event's key in a rollup of `fields`, written into `buf`.
+fn key_into(buf: &mut String, fields: &[Field], e: &EventRow) {
+    buf.clear();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            buf.push(SEP);
+        }
+        buf.push_str(f.of(e));
     }
 }
 
-/// The rollup deltas of a batch of events, one row per (org, dim, hour, key), so a batch never
-/// names one rollup row twice (PostgreSQL refuses that within one upsert), sorted by that key
-/// so that concurrent transactions lock rollup rows in one order.
-pub(crate) fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) -> Vec<RollupRow> {
-    let mut acc = RollupAcc::default();
+/// The key of a rollup of `fields` in SQL (SQLite), as [`key_into`] builds it.
+pub(crate) fn key_sql(fields: &[Field]) -> String {
+    fields
+        .iter()
+        .map(|f| f.column())
+        .collect::<Vec<_>>()
+        .join(" || char(31) || ")
+}
+
+/// A key's field values, in the rollup's order ('' = none). Every field but the last is
+/// free of [`SEP`], so the last takes whatever follows the others.
+pub(crate) fn split_key(key: &str, n: usize) -> impl Iterator<Item = &str> {
+    key.splitn(n, SEP)
+}
+
+/// The deltas of a batch of events to `rollups`, one row per (org, rollup, slot, key), so a
+/// batch never names one rollup row twice (PostgreSQL refuses that within one upsert), sorted by
+/// that key so that concurrent transactions lock rollup rows in one order.
+pub(crate) fn rollup_deltas<'a>(
+    events: impl IntoIterator<Item = &'a EventRow>,
+    rollups: &'static [Rollup],
+) -> Vec<RollupRow> {
+    let mut acc = RollupAcc::of(rollups);
     acc.add(events);
     let mut rows = acc.rows();
     rows.sort_unstable_by(|a, b| {
@@ -87,19 +219,28 @@ pub(crate) fn rollup_deltas<'a>(events: impl IntoIterator<Item = &'a EventRow>) 
     rows
 }
 
-/// Rollup deltas summed in memory over many batches, one row per (org, dim, hour, key), with
+/// Rollup deltas summed in memory over many batches, one row per (org, rollup, slot, key), with
 /// the number of events they hold. The SQLite writer keeps one between folds and adds every
-/// batch it commits, so adding looks rows up by the event's borrowed strings (org, hour, then a
-/// key per dimension) and allocates only for a row it has not seen since the last fold.
-#[derive(Debug, Default)]
+/// batch it commits, so adding looks rows up by borrowed strings (the org, then a key built in
+/// one reused buffer) and allocates only for a row it has not seen since the last fold.
+#[derive(Debug)]
 pub struct RollupAcc {
-    /// org → hour → per dimension (index in `ROLLUP_DIMS`): key → sums.
-    rows: HashMap<String, HashMap<i64, ByDim>>,
+    rollups: &'static [Rollup],
+    /// org → (index in `rollups`, slot start) → key → sums.
+    rows: HashMap<String, BySlot>,
     events: i64,
+    key: String,
 }
 
-/// The rows of one org and hour: per dimension (index in `ROLLUP_DIMS`), key → sums.
-type ByDim = [HashMap<String, Sums>; ROLLUP_DIMS.len()];
+/// An org's rows: (index in the rollups, slot start) → key → sums.
+type BySlot = HashMap<(usize, i64), HashMap<String, Sums>>;
+
+/// Every rollup (SQLite's writer).
+impl Default for RollupAcc {
+    fn default() -> Self {
+        RollupAcc::of(&ROLLUPS)
+    }
+}
 
 /// The sums of one rollup row.
 #[derive(Debug, Default, Clone, Copy)]
@@ -112,6 +253,16 @@ struct Sums {
 }
 
 impl RollupAcc {
+    /// Deltas to `rollups`.
+    pub(crate) fn of(rollups: &'static [Rollup]) -> Self {
+        RollupAcc {
+            rollups,
+            rows: HashMap::default(),
+            events: 0,
+            key: String::new(),
+        }
+    }
+
     /// Adds these events' deltas.
     pub fn add<'a>(&mut self, events: impl IntoIterator<Item = &'a EventRow>) {
         for e in events {
@@ -120,12 +271,13 @@ impl RollupAcc {
                 Some(org) => org,
                 None => self.rows.entry(e.org_id.clone()).or_default(),
             };
-            let by_dim = org.entry(hour_of(e.occurred_at)).or_default();
-            for (dim, by_key) in ROLLUP_DIMS.iter().zip(by_dim.iter_mut()) {
-                let key = dim_key(e, dim);
-                let s = match by_key.get_mut(key) {
+            for (i, rollup) in self.rollups.iter().enumerate() {
+                let slot = e.occurred_at.div_euclid(rollup.width) * rollup.width;
+                let by_key = org.entry((i, slot)).or_default();
+                key_into(&mut self.key, rollup.fields, e);
+                let s = match by_key.get_mut(self.key.as_str()) {
                     Some(s) => s,
-                    None => by_key.entry(key.to_owned()).or_default(),
+                    None => by_key.entry(self.key.clone()).or_default(),
                 };
                 s.events += 1;
                 s.hours_saved_milli += e.hours_saved_milli;
@@ -146,24 +298,22 @@ impl RollupAcc {
     /// The summed deltas, each rollup row once.
     pub fn rows(&self) -> Vec<RollupRow> {
         let mut out = Vec::new();
-        for (org, by_hour) in &self.rows {
-            for (&hour, by_dim) in by_hour {
-                for (dim, by_key) in ROLLUP_DIMS.iter().zip(by_dim) {
-                    for (key, s) in by_key {
-                        out.push(RollupRow {
-                            org_id: org.clone(),
-                            dim: (*dim).to_owned(),
-                            hour,
-                            key: key.clone(),
-                            events: s.events,
-                            hours_saved_milli: s.hours_saved_milli,
-                            cost_saved_cents_hi: s.cost_saved_cents.hi,
-                            cost_saved_cents_lo: s.cost_saved_cents.lo,
-                            agent_cost_micros_hi: s.agent_cost_micros.hi,
-                            agent_cost_micros_lo: s.agent_cost_micros.lo,
-                            costed_events: s.costed_events,
-                        });
-                    }
+        for (org, by_slot) in &self.rows {
+            for (&(i, slot), by_key) in by_slot {
+                for (key, s) in by_key {
+                    out.push(RollupRow {
+                        org_id: org.clone(),
+                        dim: self.rollups[i].name.to_owned(),
+                        hour: slot,
+                        key: key.clone(),
+                        events: s.events,
+                        hours_saved_milli: s.hours_saved_milli,
+                        cost_saved_cents_hi: s.cost_saved_cents.hi,
+                        cost_saved_cents_lo: s.cost_saved_cents.lo,
+                        agent_cost_micros_hi: s.agent_cost_micros.hi,
+                        agent_cost_micros_lo: s.agent_cost_micros.lo,
+                        costed_events: s.costed_events,
+                    });
                 }
             }
         }
@@ -215,7 +365,7 @@ mod tests {
             event("o", "a", HOUR_MS - 1, None, None),
             event("o", "b", HOUR_MS, None, None),
         ];
-        let rows = rollup_deltas(&evs);
+        let rows = rollup_deltas(&evs, &ROLLUPS);
         let find = |dim: &str, hour: i64, key: &str| {
             rows.iter()
                 .find(|r| r.dim == dim && r.hour == hour && r.key == key)
@@ -230,12 +380,74 @@ mod tests {
         assert_eq!(find("model", 0, "").unwrap().events, 1);
         assert_eq!(find("model", 0, "m").unwrap().events, 1);
         assert_eq!(find("agent", HOUR_MS, "b").unwrap().events, 1);
-        // Every dimension sums to the same totals.
-        for dim in ROLLUP_DIMS {
-            let n: i64 = rows.iter().filter(|r| r.dim == dim).map(|r| r.events).sum();
-            assert_eq!(n, 3, "{dim}");
+        // By day, and crossed: the fields joined in the rollup's order.
+        assert_eq!(find("agent@day", 0, "a").unwrap().events, 2);
+        assert_eq!(
+            find("agent+task_type", 0, "a\u{1f}ticket_routing")
+                .unwrap()
+                .events,
+            2
+        );
+        assert_eq!(find("agent+client@day", 0, "b\u{1f}").unwrap().events, 1);
+        let quad = find(
+            "agent+task_type+model+outcome@day",
+            0,
+            "a\u{1f}ticket_routing\u{1f}m\u{1f}success",
+        )
+        .unwrap();
+        assert_eq!((quad.events, quad.agent_cost_micros_lo), (1, 20_000));
+        assert_eq!(
+            find(
+                "task_type+model+outcome",
+                HOUR_MS,
+                "ticket_routing\u{1f}\u{1f}success"
+            )
+            .unwrap()
+            .events,
+            1
+        );
+        // Every rollup sums to the same totals, and names each row once.
+        for rollup in &ROLLUPS {
+            let n: i64 = rows
+                .iter()
+                .filter(|r| r.dim == rollup.name)
+                .map(|r| r.events)
+                .sum();
+            assert_eq!(n, 3, "{}", rollup.name);
         }
+        // PostgreSQL's are the hourly single fields.
+        let pg: Vec<_> = PG_ROLLUPS.iter().map(|r| r.name).collect();
+        assert_eq!(pg, ["outcome", "agent", "task_type", "model", "client"]);
+        assert!(PG_ROLLUPS
+            .iter()
+            .all(|r| r.width == HOUR_MS && r.fields.len() == 1));
+        let mut names: Vec<_> = ROLLUPS.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ROLLUPS.len());
         assert_eq!(hour_of(-1), -HOUR_MS);
+    }
+
+    #[test]
+    fn keys_split_back_into_their_fields_even_when_the_client_holds_the_separator() {
+        let mut e = event("o", "a", 10, None, None);
+        e.client = Some("x\u{1f}y".into());
+        let mut buf = String::new();
+        key_into(&mut buf, &[Field::Agent, Field::Client], &e);
+        assert_eq!(split_key(&buf, 2).collect::<Vec<_>>(), ["a", "x\u{1f}y"]);
+        assert_eq!(
+            key_sql(&[Field::Agent, Field::Model]),
+            "agent_id || char(31) || COALESCE(model, '')"
+        );
+        assert_eq!(
+            slot_sql(DAY_MS),
+            "(occurred_at - (((occurred_at % 86400000) + 86400000) % 86400000))"
+        );
+        // The client is last wherever it is a field.
+        for r in &ROLLUPS {
+            let at = r.fields.iter().position(|f| *f == Field::Client);
+            assert!(at.is_none_or(|i| i + 1 == r.fields.len()), "{}", r.name);
+        }
     }
 
     #[test]
@@ -252,7 +464,7 @@ mod tests {
         acc.add(&evs[3..]);
         assert_eq!(acc.events(), 4);
         let mut got = acc.rows();
-        let mut want = rollup_deltas(&evs);
+        let mut want = rollup_deltas(&evs, &ROLLUPS);
         let order = |r: &RollupRow| (r.org_id.clone(), r.dim.clone(), r.hour, r.key.clone());
         got.sort_by_key(order);
         want.sort_by_key(order);
@@ -286,7 +498,7 @@ mod tests {
             event("o", "a", 10, None, Some(max)),
             event("o", "a", 20, None, Some(max)),
         ];
-        let a = rollup_deltas(&evs)
+        let a = rollup_deltas(&evs, &ROLLUPS)
             .into_iter()
             .find(|r| r.dim == "agent")
             .unwrap();

@@ -25,7 +25,7 @@ impl Store {
             span.0 = span.0.min(e.occurred_at);
             span.1 = span.1.max(e.occurred_at);
         }
-        let deltas = rollup_deltas(batch);
+        let deltas = rollup_deltas(batch, self.kept_rollups());
         with_tx!(self, |c| {
             c.fold_tail_first()?;
             // 28 binds a row: 500 rows stay under both backends' bind limits.

@@ -13,7 +13,7 @@ use ratelimit::{monthly_quota, Plan, QuotaDecision};
 use time::OffsetDateTime;
 
 use super::bulk::{Bulk as _, NewClaim};
-use super::rollup::rollup_deltas;
+use super::rollup::{rollup_deltas, PG_ROLLUPS};
 use super::webhooks::{outbox_rows, OutboxConn as _};
 use crate::models::*;
 use crate::schema::*;
@@ -590,7 +590,7 @@ impl Store {
                 let created: Vec<&EventRow> = plan.created().map(|i| &writes[i].event).collect();
                 c.insert_events(&created)?;
                 if rollups_here {
-                    c.upsert_rollups(&rollup_deltas(created))?;
+                    c.upsert_rollups(&rollup_deltas(created, PG_ROLLUPS))?;
                 }
 
                 // 6. The outbox: a delivery per new event and subscribed endpoint, committed with

@@ -1,0 +1,1 @@
+DELETE FROM rollup_hourly WHERE dim NOT IN ('agent', 'task_type', 'model', 'outcome', 'client');
