@@ -12,14 +12,12 @@ use std::collections::HashSet;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
-use diesel::upsert::excluded;
 
 use super::pg_stmt::{
     ClaimKeys, CountUsage as PgCountUsage, InsertEvents, UpsertAgents, UpsertRollups,
 };
-use super::sqlite_stmt::{ClaimKey, CountUsage, InsertEvent, UpsertAgent};
+use super::sqlite_stmt::{ClaimKey, CountUsage, InsertEvent, UpsertAgent, UpsertRollup};
 use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
-use crate::schema::rollup_hourly as r;
 use crate::schema::{events, idempotency_keys};
 
 /// The column lists of the batch's inserts, shared by both backends' statements
@@ -41,6 +39,17 @@ pub(super) const INSERT_AGENT: &str = "INSERT INTO agents (org_id, agent_id, hou
 pub(super) const AGENT_CONFLICT: &str = " ON CONFLICT (org_id, agent_id) DO UPDATE SET \
      last_seen_at = excluded.last_seen_at, \
      first_event_at = COALESCE(agents.first_event_at, excluded.first_event_at)";
+pub(super) const INSERT_ROLLUP: &str = "INSERT INTO rollup_hourly (org_id, dim, hour, key, \
+    events, hours_saved_milli, cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
+    agent_cost_micros_lo, costed_events)";
+pub(super) const ROLLUP_CONFLICT: &str = " ON CONFLICT (org_id, dim, hour, key) DO UPDATE SET \
+    events = rollup_hourly.events + excluded.events, \
+    hours_saved_milli = rollup_hourly.hours_saved_milli + excluded.hours_saved_milli, \
+    cost_saved_cents_hi = rollup_hourly.cost_saved_cents_hi + excluded.cost_saved_cents_hi, \
+    cost_saved_cents_lo = rollup_hourly.cost_saved_cents_lo + excluded.cost_saved_cents_lo, \
+    agent_cost_micros_hi = rollup_hourly.agent_cost_micros_hi + excluded.agent_cost_micros_hi, \
+    agent_cost_micros_lo = rollup_hourly.agent_cost_micros_lo + excluded.agent_cost_micros_lo, \
+    costed_events = rollup_hourly.costed_events + excluded.costed_events";
 pub(super) const INSERT_USAGE: &str =
     "INSERT INTO monthly_usage (org_id, month, events, overage_events)";
 
@@ -77,20 +86,6 @@ pub(crate) trait Bulk {
     /// the rows' order. Rows must name each (org, month) once, sorted, so that concurrent
     /// transactions lock counters in one order.
     fn count_usage(&mut self, rows: &[UsageRow]) -> QueryResult<Vec<i64>>;
-}
-
-macro_rules! rollup_sums {
-    () => {
-        (
-            r::events.eq(r::events + excluded(r::events)),
-            r::hours_saved_milli.eq(r::hours_saved_milli + excluded(r::hours_saved_milli)),
-            r::cost_saved_cents_hi.eq(r::cost_saved_cents_hi + excluded(r::cost_saved_cents_hi)),
-            r::cost_saved_cents_lo.eq(r::cost_saved_cents_lo + excluded(r::cost_saved_cents_lo)),
-            r::agent_cost_micros_hi.eq(r::agent_cost_micros_hi + excluded(r::agent_cost_micros_hi)),
-            r::agent_cost_micros_lo.eq(r::agent_cost_micros_lo + excluded(r::agent_cost_micros_lo)),
-            r::costed_events.eq(r::costed_events + excluded(r::costed_events)),
-        )
-    };
 }
 
 impl Bulk for SqliteConnection {
@@ -144,12 +139,7 @@ impl Bulk for SqliteConnection {
 
     fn upsert_rollups(&mut self, rows: &[RollupRow]) -> QueryResult<()> {
         for row in rows {
-            diesel::insert_into(r::table)
-                .values(row)
-                .on_conflict((r::org_id, r::dim, r::hour, r::key))
-                .do_update()
-                .set(rollup_sums!())
-                .execute(self)?;
+            UpsertRollup(row).execute(self)?;
         }
         Ok(())
     }

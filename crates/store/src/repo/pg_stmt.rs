@@ -15,7 +15,10 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
 use super::bulk::NewClaim;
-use super::bulk::{AGENT_CONFLICT, INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE};
+use super::bulk::{
+    AGENT_CONFLICT, INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_ROLLUP, INSERT_USAGE,
+    ROLLUP_CONFLICT,
+};
 use crate::models::{AgentRow, EventRow, RollupRow, UsageRow};
 
 /// Pushes ` SELECT * FROM UNNEST($1, $2, …)` with each column bound as an array of its type.
@@ -282,11 +285,7 @@ impl<'a> UpsertRollups<'a> {
 
 impl QueryFragment<Pg> for UpsertRollups<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(
-            "INSERT INTO rollup_hourly (org_id, dim, hour, key, events, hours_saved_milli, \
-             cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
-             agent_cost_micros_lo, costed_events)",
-        );
+        out.push_sql(INSERT_ROLLUP);
         unnest!(out;
             Text => &self.org_id,
             Text => &self.dim,
@@ -300,16 +299,7 @@ impl QueryFragment<Pg> for UpsertRollups<'_> {
             BigInt => &self.agent_cost_micros_lo,
             BigInt => &self.costed_events,
         );
-        out.push_sql(
-            " ON CONFLICT (org_id, dim, hour, key) DO UPDATE SET \
-             events = rollup_hourly.events + excluded.events, \
-             hours_saved_milli = rollup_hourly.hours_saved_milli + excluded.hours_saved_milli, \
-             cost_saved_cents_hi = rollup_hourly.cost_saved_cents_hi + excluded.cost_saved_cents_hi, \
-             cost_saved_cents_lo = rollup_hourly.cost_saved_cents_lo + excluded.cost_saved_cents_lo, \
-             agent_cost_micros_hi = rollup_hourly.agent_cost_micros_hi + excluded.agent_cost_micros_hi, \
-             agent_cost_micros_lo = rollup_hourly.agent_cost_micros_lo + excluded.agent_cost_micros_lo, \
-             costed_events = rollup_hourly.costed_events + excluded.costed_events",
-        );
+        out.push_sql(ROLLUP_CONFLICT);
         Ok(())
     }
 }

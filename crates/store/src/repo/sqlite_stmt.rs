@@ -14,9 +14,10 @@ use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl};
 
 use super::bulk::{
-    NewClaim, AGENT_CONFLICT, INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_USAGE,
+    NewClaim, AGENT_CONFLICT, INSERT_AGENT, INSERT_CLAIM, INSERT_EVENT, INSERT_ROLLUP,
+    INSERT_USAGE, ROLLUP_CONFLICT,
 };
-use crate::models::{AgentRow, EventRow, UsageRow};
+use crate::models::{AgentRow, EventRow, RollupRow, UsageRow};
 
 /// Pushes `(?, ?, …)` with each value bound as its SQL type.
 macro_rules! values {
@@ -129,6 +130,33 @@ impl QueryFragment<Sqlite> for UpsertAgent<'_> {
             BigInt => &a.first_seen_at,
         );
         out.push_sql(AGENT_CONFLICT);
+        Ok(())
+    }
+}
+
+statement!(
+    /// Adds a delta to a rollup row, creating it (a fold writes some ten thousand a second).
+    UpsertRollup(RollupRow)
+);
+
+impl QueryFragment<Sqlite> for UpsertRollup<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        let r = self.0;
+        out.push_sql(INSERT_ROLLUP);
+        values!(out;
+            Text => &r.org_id,
+            Text => &r.dim,
+            BigInt => &r.hour,
+            Text => &r.key,
+            BigInt => &r.events,
+            BigInt => &r.hours_saved_milli,
+            BigInt => &r.cost_saved_cents_hi,
+            BigInt => &r.cost_saved_cents_lo,
+            BigInt => &r.agent_cost_micros_hi,
+            BigInt => &r.agent_cost_micros_lo,
+            BigInt => &r.costed_events,
+        );
+        out.push_sql(ROLLUP_CONFLICT);
         Ok(())
     }
 }
