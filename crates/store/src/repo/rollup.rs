@@ -1,10 +1,11 @@
 //! The rollups: what one batch of events adds to them, and the upsert that adds it.
 //!
 //! A rollup sums an org's events per time slot (a UTC hour or a UTC day) and per value of a
-//! few of the events' fields. Every event adds one row to each rollup in [`ROLLUPS`]: each
-//! single field (agent, task type, model, outcome, client) by hour and by day; the pairs a
-//! person drills down with (agent × task type, agent × client, task type × model × outcome) by
-//! hour and by day; and agent × task type × model × outcome by day. A rollup keyed by every
+//! few of the events' fields. On SQLite every event adds one row to each rollup in
+//! [`ROLLUPS`]: each single field (agent, task type, model, outcome, client) by hour and by
+//! day; the pairs a person drills down with (agent × task type, agent × client, task type ×
+//! model × outcome) by hour and by day; and agent × task type × model × outcome by day. On
+//! PostgreSQL only to the hourly single fields ([`PG_ROLLUPS`]). A rollup keyed by every
 //! field at once barely compresses realistic data (about 8,000 combinations a day among 11,000
 //! events at 1M events over 90 days), while one keyed by a pair holds about 600 rows a day
 //! whatever the event count. Day rows answer the whole UTC days of a range; hour rows its
@@ -162,8 +163,8 @@ pub(crate) const ROLLUPS: [Rollup; 17] = [
 
 /// The rollups kept on PostgreSQL: the hourly single fields (the first five of [`ROLLUPS`]).
 /// PostgreSQL writes rollups in each event's transaction, and the crossed ones cut `/track` to
-/// 0.57× there (docs/decisions.md, "Which rollups"); SQLite keeps them all, folded after
-/// commit.
+/// 0.57× there (docs/decisions.md, "Crossed rollups on SQLite only, for now"); SQLite keeps
+/// them all, folded after commit.
 pub(crate) const PG_ROLLUPS: &[Rollup] = ROLLUPS.split_at(5).0;
 
 /// The start of the UTC hour that holds `ms`.
