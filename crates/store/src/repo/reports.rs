@@ -3,8 +3,10 @@
 //! they cannot.
 //!
 //! The plan: a query that groups and filters only by rollup fields (agent, task type, model,
-//! outcome, client) is answered from the rollup with the fewest fields that holds them all
-//! ([`ReportQuery::plan`]; `rollup.rs` lists the rollups). The range is cut into parts
+//! outcome, client) is answered from the rollup with the fewest fields, among those the
+//! database keeps, that holds them all ([`ReportQuery::plan`]; `rollup.rs` lists the rollups;
+//! PostgreSQL keeps the hourly single fields only, so it scans events for any crossing). The
+//! range is cut into parts
 //! ([`parts`]): the whole UTC days no bucket cut falls inside are read from the rollup's day
 //! rows, the whole hours no cut falls inside from its hour rows (when it has them), and the
 //! rest from the events, an index range scan each: the range's two ends and, in time zones with
