@@ -21,8 +21,8 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::fold::{Int, WATERMARK_SQL};
 use super::rollup::{
-    hour_of, join, key_sql, slot_sql, split_key, Field, Rollup, DAY_MS, EVENT_SUMS_SQL, HOUR_MS,
-    SEP,
+    hour_of, join, key_sql, slot_of, slot_sql, split_key, Field, Rollup, DAY_MS, EVENT_SUMS_SQL,
+    HOUR_MS, SEP,
 };
 use crate::schema::*;
 use crate::{Backend, Store, StoreError};
@@ -359,7 +359,6 @@ fn bucket_of(cuts: &[i64], t: i64) -> Option<usize> {
 
 /// Accumulates groups (a five-dimension report by day adds some 350,000 rows at 1M events:
 /// hashed with foldhash, not SipHash).
-#[derive(Default)]
 struct Acc {
     groups: foldhash::HashMap<(Vec<Option<String>>, Option<usize>), Sums>,
 }
@@ -548,12 +547,8 @@ fn push_range(v: &mut Vec<(i64, i64)>, a: i64, b: i64) {
     }
 }
 
-fn floor_to(t: i64, w: i64) -> i64 {
-    t.div_euclid(w) * w
-}
-
 fn ceil_to(t: i64, w: i64) -> i64 {
-    let f = floor_to(t, w);
+    let f = slot_of(t, w);
     if f == t {
         t
     } else {
@@ -572,13 +567,13 @@ fn parts(from: i64, to: i64, cuts: &[i64], daily: bool, hourly: bool) -> Parts {
         .collect();
     for w in points.windows(2) {
         let (a, b) = (w[0], w[1]);
-        let (ha, hb) = (ceil_to(a, HOUR_MS), floor_to(b, HOUR_MS));
+        let (ha, hb) = (ceil_to(a, HOUR_MS), slot_of(b, HOUR_MS));
         if ha >= hb {
             push_range(&mut p.raw, a, b);
             continue;
         }
         let (da, db) = if daily {
-            (ceil_to(a, DAY_MS), floor_to(b, DAY_MS))
+            (ceil_to(a, DAY_MS), slot_of(b, DAY_MS))
         } else {
             (hb, hb)
         };
@@ -787,7 +782,6 @@ impl Store {
         }
         let pg = self.backend() == Backend::Postgres;
         let cuts: &[i64] = q.buckets.as_deref().unwrap_or(&[]);
-        let mut acc = Acc::default();
         let n_dims = q.dims.len();
         let keys_of = |r: &AggRow| -> Vec<Option<String>> {
             [&r.d0, &r.d1, &r.d2, &r.d3]
@@ -809,6 +803,7 @@ impl Store {
             // A grouped scan of every event in the range.
             let sql = events_sql(pg, q, &q.dims, grain, &[(q.from_ms, q.to_ms)]);
             let rows = with_conn!(self, |c| load_agg!(c, sql));
+            let mut acc = Acc::with_capacity(rows.len());
             for r in &rows {
                 acc.add(keys_of(r), bucket_for(grain.start(r.s)), &r.sums.sums());
             }
@@ -879,7 +874,7 @@ impl Store {
         })?;
         let key_of = |r: &KeyRow| q.project(fields, &r.d0);
         let n: usize = rolled.iter().map(|(rows, _)| rows.len()).sum();
-        acc = Acc::with_capacity(n + tail.len() + raw_rows.len());
+        let mut acc = Acc::with_capacity(n + tail.len() + raw_rows.len());
         for (rows, g) in &rolled {
             for r in rows {
                 if let Some(keys) = key_of(r) {

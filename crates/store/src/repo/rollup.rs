@@ -167,9 +167,14 @@ pub(crate) const ROLLUPS: [Rollup; 17] = [
 /// them all, folded after commit.
 pub(crate) const PG_ROLLUPS: &[Rollup] = ROLLUPS.split_at(5).0;
 
+/// The start of the `width`-ms UTC slot that holds `ms` (floor, also before 1970).
+pub(crate) fn slot_of(ms: i64, width: i64) -> i64 {
+    ms.div_euclid(width) * width
+}
+
 /// The start of the UTC hour that holds `ms`.
 pub(crate) fn hour_of(ms: i64) -> i64 {
-    ms.div_euclid(HOUR_MS) * HOUR_MS
+    slot_of(ms, HOUR_MS)
 }
 
 /// The start of the `width`-ms UTC slot that holds `occurred_at`, in SQL (floor, like
@@ -273,7 +278,7 @@ impl RollupAcc {
                 None => self.rows.entry(e.org_id.clone()).or_default(),
             };
             for (i, rollup) in self.rollups.iter().enumerate() {
-                let slot = e.occurred_at.div_euclid(rollup.width) * rollup.width;
+                let slot = slot_of(e.occurred_at, rollup.width);
                 let by_key = org.entry((i, slot)).or_default();
                 key_into(&mut self.key, rollup.fields, e);
                 let s = match by_key.get_mut(self.key.as_str()) {
