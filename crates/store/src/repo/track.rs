@@ -13,7 +13,7 @@ use ratelimit::{monthly_quota, Plan, QuotaDecision};
 use time::OffsetDateTime;
 
 use super::bulk::{Bulk as _, NewClaim};
-use super::rollup::{rollup_deltas, PG_ROLLUPS};
+use super::rollup::rollup_deltas;
 use super::webhooks::{outbox_rows, OutboxConn as _};
 use crate::models::*;
 use crate::schema::*;
@@ -302,7 +302,8 @@ impl Store {
         writes: &[&TrackWrite],
         agents: &mut SeenAgents,
     ) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
-        let rollups_here = !self.rollups_deferred();
+        // The rollups this transaction writes itself (PostgreSQL's; SQLite folds after commit).
+        let rollups_here = (!self.rollups_deferred()).then(|| self.kept_rollups());
         // Fresh deliveries leased to the local worker in the transaction (room reserved).
         let leased = std::cell::Cell::new(0usize);
         let written =
@@ -589,8 +590,8 @@ impl Store {
                 //    summed over the batch first so each rollup row is written once per commit.
                 let created: Vec<&EventRow> = plan.created().map(|i| &writes[i].event).collect();
                 c.insert_events(&created)?;
-                if rollups_here {
-                    c.upsert_rollups(&rollup_deltas(created, PG_ROLLUPS))?;
+                if let Some(rollups) = rollups_here {
+                    c.upsert_rollups(&rollup_deltas(created, rollups))?;
                 }
 
                 // 6. The outbox: a delivery per new event and subscribed endpoint, committed with
