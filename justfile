@@ -135,6 +135,12 @@ profile-track:
 bench-read *SIZES="1000000 10000000":
     bench/read.sh {{SIZES}}
 
+# The same over PostgreSQL (BENCH_BACKEND=postgres): a database created and dropped on
+# HUMANHOURS_TEST_POSTGRES_URL's server (default postgres@127.0.0.1:5432).
+[doc("Read-side latency over seeded PostgreSQL databases of each size.")]
+bench-read-pg *SIZES="1000000":
+    BENCH_BACKEND=postgres bench/read.sh {{SIZES}}
+
 # Long-running tests: the fuzzer, then crash consistency (kill -9 of the release server under
 # load). CI runs them after `just test`.
 [doc("The long tests: the fuzzer and the kill -9 crash test (CI runs them after `just test`).")]

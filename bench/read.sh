@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Read-side latency over seeded SQLite databases (`just bench`; see README).
+# Read-side latency over seeded databases (`just bench`; see README): SQLite, or with
+# BENCH_BACKEND=postgres a database created (and dropped) on HUMANHOURS_TEST_POSTGRES_URL's
+# server (`just bench-read-pg`).
 # For each size: a fresh database, `humanhours dev seed` over 90 days, the release server on a
 # free port of 127.0.0.1, then ROUNDS timed requests per route (after a warm-up) and their
 # p50/p95 as curl measures them (connect to last byte). Everything is removed afterwards.
@@ -15,8 +17,16 @@ cargo build --release -p humanhours
 bin=$target/release/humanhours
 dir=$(mktemp -d)
 pid=""
+backend=${BENCH_BACKEND:-sqlite}
+pg_admin=${HUMANHOURS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+pg_db=""
+drop_pg() {
+    if [ -n "$pg_db" ]; then psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
+    pg_db=""
+}
 cleanup() {
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    drop_pg
     rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -46,7 +56,15 @@ drill=(
 )
 
 for n in $sizes; do
-    export HUMANHOURS_DATABASE_URL="sqlite://$dir/bench-$n.db"
+    if [ "$backend" = postgres ]; then
+        pg_db="hh_bench_read_$$_$n"
+        psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
+        export HUMANHOURS_DATABASE_URL="${pg_admin%/*}/$pg_db"
+        label=PostgreSQL
+    else
+        export HUMANHOURS_DATABASE_URL="sqlite://$dir/bench-$n.db"
+        label=SQLite
+    fi
     export HUMANHOURS_PEPPER=bench-pepper-0123456789
     export HUMANHOURS_LOG=warn
     export HUMANHOURS_SQLITE_SYNCHRONOUS=normal
@@ -61,9 +79,13 @@ for n in $sizes; do
         curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
         sleep 0.1
     done
-    size=$(du -sh "$dir" | cut -f1)
+    if [ "$backend" = postgres ]; then
+        size=$(psql "$pg_admin" -Atc "SELECT pg_size_pretty(pg_database_size('$pg_db'))")
+    else
+        size=$(du -sh "$dir" | cut -f1)
+    fi
     echo
-    echo "== $n events over 90 days on SQLite ($size on disk), period 30d, $rounds requests per route"
+    echo "== $n events over 90 days on $label ($size on disk), period 30d, $rounds requests per route"
     printf '%-28s %10s %10s\n' route p50_ms p95_ms
     # time NAME URL HEADER [TARGET]: ROUNDS timed GETs after a warm-up; prints p50/p95 and,
     # given a target p50 in ms, whether it was met.
@@ -116,4 +138,5 @@ for n in $sizes; do
     wait "$pid" 2>/dev/null || true
     pid=""
     rm -f "$dir"/bench-"$n".db*
+    drop_pg
 done

@@ -19,7 +19,7 @@ use common::TestApp;
 use ratelimit::Plan;
 use reqwest::Method;
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{json, Value};
 use store::{EventFilter, EventRow};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -167,7 +167,11 @@ fn figures(s: &Sums, cost_report: bool) -> Vec<Decimal> {
 
 #[actix_web::test]
 async fn every_report_shape_equals_a_direct_sum_over_the_events() {
-    let app = TestApp::spawn().await;
+    // Rollups are folded only when asked, so the tracked events below stay unfolded (SQLite's
+    // events past the watermark, PostgreSQL's queue) until then.
+    let mut config = common::test_config();
+    config.writer.rollup_interval = std::time::Duration::from_secs(3600);
+    let app = TestApp::spawn_with(config).await;
     let (org, key) = app.org(Plan::Enterprise);
     let out = app.cli(&[
         "dev", "seed", "--org", &org, "--events", "4000", "--days", "40", "--agents", "8",
@@ -177,21 +181,14 @@ async fn every_report_shape_equals_a_direct_sum_over_the_events() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let all = EventFilter {
-        agent_id: None,
-        task_type: None,
-        outcome: None,
-        has_audit_sample: None,
-        from: i64::MIN,
-        to: i64::MAX,
-    };
-    let events = app.store.list_events(&org, &all, None, 1_000_000).unwrap();
+    let events = stored(&app, &org);
     assert_eq!(events.len(), 4000);
     // The busiest task type, so its filter keeps many events.
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     for e in &events {
         *by_type.entry(e.task_type.as_str()).or_default() += 1;
     }
+    let types: Vec<String> = by_type.keys().map(|t| t.to_string()).collect();
     let busiest = by_type
         .iter()
         .max_by_key(|(_, n)| **n)
@@ -208,6 +205,74 @@ async fn every_report_shape_equals_a_direct_sum_over_the_events() {
         "period=90d".to_owned(),
         format!("from={}&to={}", fmt(from), fmt(to)),
     ];
+    let mut checked = check_every_shape(&app, &key, &events, &busiest, &ranges).await;
+
+    // Events tracked now, over the same weeks: not folded into the rollups yet, so every shape
+    // a rollup answers adds them from the unfolded tail.
+    let agents = ["support-bot", "invoice-triage", "tracked-agent"];
+    let outcomes = ["success", "success", "needs_review", "failure"];
+    for i in 0..150_i64 {
+        let mut body = json!({
+            "agent_id": agents[(i % 3) as usize],
+            "task_type": types[(i as usize) % types.len()],
+            "outcome": outcomes[(i % 4) as usize],
+            "occurred_at": fmt(now - 3 * 86_400_000 - i * 3 * hour - i * 61_000),
+            "metadata": {"client": format!("client-{}", i % 4), "team": format!("team-{}", i % 2)},
+        });
+        if i % 2 == 0 {
+            body["agent_cost"] = json!(0.0125);
+            body["model"] = json!("openai/gpt-4o-mini");
+        }
+        let r = app.track(&key, &body, None).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let events = stored(&app, &org);
+    assert_eq!(events.len(), 4150);
+    let folded_everywhere = app
+        .store
+        .rollup_sums(&org)
+        .unwrap()
+        .into_iter()
+        .map(|(_, s)| s.events)
+        .min()
+        .unwrap();
+    assert_eq!(
+        folded_everywhere, 4000,
+        "the tracked events are not folded yet"
+    );
+    checked += check_every_shape(&app, &key, &events, &busiest, &ranges).await;
+
+    // And once they are folded.
+    app.state.writer.fold_rollups().await.unwrap();
+    for (dim, sums) in app.store.rollup_sums(&org).unwrap() {
+        assert_eq!(sums.events, 4150, "{dim}");
+    }
+    checked += check_every_shape(&app, &key, &events, &busiest, &ranges).await;
+    println!("shapes: {checked} groups checked against the events");
+}
+
+/// Every event of an org, from the store.
+fn stored(app: &TestApp, org: &str) -> Vec<EventRow> {
+    let all = EventFilter {
+        agent_id: None,
+        task_type: None,
+        outcome: None,
+        has_audit_sample: None,
+        from: i64::MIN,
+        to: i64::MAX,
+    };
+    app.store.list_events(org, &all, None, 1_000_000).unwrap()
+}
+
+/// Asks every shape over each range and holds each answer to a sum over `events`; answers how
+/// many groups it checked.
+async fn check_every_shape(
+    app: &TestApp,
+    key: &str,
+    events: &[EventRow],
+    busiest: &str,
+    ranges: &[String],
+) -> usize {
     let shapes = [
         ("agent,task_type", String::new()),
         ("model,outcome", format!("&task_type={busiest}")),
@@ -231,12 +296,12 @@ async fn every_report_shape_equals_a_direct_sum_over_the_events() {
         ),
     ];
     let mut checked = 0;
-    for range in &ranges {
+    for range in ranges {
         for (group_by, extra) in &shapes {
             let dims: Vec<&str> = group_by.split(',').collect();
             for (report, cost) in [("time-saved", false), ("cost-saved", true)] {
                 let path = format!("/api/v1/reports/{report}?group_by={group_by}&{range}{extra}");
-                let r = app.send(Method::GET, &path, Some(&key), &[], None).await;
+                let r = app.send(Method::GET, &path, Some(key), &[], None).await;
                 assert_eq!(r.status, 200, "{path}: {}", r.text);
                 assert_eq!(r.body["truncated"], Value::Bool(false), "{path}");
                 let (a, b) = (
@@ -244,7 +309,7 @@ async fn every_report_shape_equals_a_direct_sum_over_the_events() {
                     ms(r.body["to"].as_str().unwrap()),
                 );
                 let want: BTreeMap<_, _> =
-                    expected(&events, &dims, a, b, &format!("{range}{extra}"))
+                    expected(events, &dims, a, b, &format!("{range}{extra}"))
                         .iter()
                         .map(|(k, s)| (k.clone(), figures(s, cost)))
                         .collect();
@@ -259,13 +324,13 @@ async fn every_report_shape_equals_a_direct_sum_over_the_events() {
         }
         // The leaderboard: every agent ranked, each with its exact sums.
         let path = format!("/api/v1/reports/leaderboard?{range}&top=100");
-        let r = app.send(Method::GET, &path, Some(&key), &[], None).await;
+        let r = app.send(Method::GET, &path, Some(key), &[], None).await;
         assert_eq!(r.status, 200, "{path}: {}", r.text);
         let (a, b) = (
             ms(r.body["from"].as_str().unwrap()),
             ms(r.body["to"].as_str().unwrap()),
         );
-        let want = expected(&events, &["agent"], a, b, range);
+        let want = expected(events, &["agent"], a, b, range);
         let rows = r.body["rows"].as_array().unwrap();
         assert_eq!(rows.len(), want.len(), "{path}");
         for row in rows {
@@ -288,5 +353,5 @@ async fn every_report_shape_equals_a_direct_sum_over_the_events() {
             );
         }
     }
-    println!("shapes: {checked} groups checked against the events");
+    checked
 }

@@ -379,6 +379,13 @@ impl Store {
                 conn.batch_execute("SELECT pg_advisory_unlock(7265746)")
                     .context("releasing the migration lock")?;
                 migrated?;
+                // Events queued for the rollups when the instances stopped (every running
+                // instance folds them; this one may be the first).
+                let folded = crate::repo::fold::fold_queue(&mut conn)
+                    .context("folding queued events into the rollups")?;
+                if folded > 0 {
+                    tracing::info!(events = folded, "folded events queued for the rollups");
+                }
                 let pool = Pool::builder()
                     .max_size(config.pool_size.max(1))
                     .connection_timeout(config.connect_timeout)

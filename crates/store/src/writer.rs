@@ -9,7 +9,8 @@
 //!
 //! On SQLite the writer also keeps the rollup deltas of what it committed and folds them every
 //! `rollup_interval` (or `rollup_max_events`), in a transaction of their own, out of the path a
-//! request waits on (`repo/fold.rs` says why reports stay exact meanwhile).
+//! request waits on (`repo/fold.rs` says why reports stay exact meanwhile). On PostgreSQL a
+//! thread of its own folds the queued events every `rollup_interval`, beside the writer.
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -29,7 +30,8 @@ pub struct WriterConfig {
     pub queue_capacity: usize,
     /// Most events committed in one transaction.
     pub max_batch: usize,
-    /// Longest time committed events wait to be folded into the rollups (SQLite).
+    /// Longest time committed events wait to be folded into the rollups (SQLite), or how often
+    /// the queued events are folded (PostgreSQL).
     pub rollup_interval: Duration,
     /// Events that trigger a fold before `rollup_interval` is over (SQLite).
     pub rollup_max_events: i64,
@@ -104,13 +106,11 @@ impl Writer {
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let c = commits.clone();
         let pending = store.rollup_watermark()?.map(Pending::new);
-        let checkpointer = match store.backend() {
-            Backend::Sqlite => Some(start_checkpointer(
-                store.clone(),
-                commits.clone(),
-                config.checkpoint_interval,
-            )?),
-            Backend::Postgres => None,
+        let helper = match store.backend() {
+            Backend::Sqlite => {
+                start_checkpointer(store.clone(), commits.clone(), config.checkpoint_interval)?
+            }
+            Backend::Postgres => start_folder(store.clone(), config.rollup_interval)?,
         };
         std::thread::Builder::new()
             .name("humanhours-writer".into())
@@ -124,7 +124,7 @@ impl Writer {
                     last_fold: now(),
                     fold_failed: false,
                     agents: SeenAgents::default(),
-                    _checkpointer: checkpointer,
+                    _helper: helper,
                 }
                 .run(&jobs);
             })
@@ -169,8 +169,8 @@ impl Writer {
         self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Folds what the writer holds into the rollups now, after everything queued before it is
-    /// committed (SQLite; nothing to do on PostgreSQL). Waits for the queue when it is full.
+    /// Folds what is not folded yet into the rollups now, after everything queued before it is
+    /// committed. Waits for the queue when it is full.
     pub async fn fold_rollups(&self) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         let queue = self.queue.clone();
@@ -224,6 +224,29 @@ fn start_checkpointer(
     Ok(stop)
 }
 
+/// Starts the thread that folds PostgreSQL's queued events into the rollups every `interval`
+/// (`repo/fold.rs`); it ends when the returned sender is dropped, after a last fold. It is not
+/// the writer thread: a fold does not hold back commits, which touch other rows.
+fn start_folder(store: Arc<Store>, interval: Duration) -> Result<SyncSender<()>, StoreError> {
+    let (stop, stopped) = sync_channel::<()>(0);
+    std::thread::Builder::new()
+        .name("humanhours-fold".into())
+        .spawn(move || loop {
+            let last = matches!(
+                stopped.recv_timeout(interval),
+                Err(RecvTimeoutError::Disconnected) | Ok(())
+            );
+            if let Err(e) = store.fold_rollups(None) {
+                tracing::warn!(error = %e, "folding the queued events failed; will retry");
+            }
+            if last {
+                break;
+            }
+        })
+        .map_err(|e| StoreError::Failed(format!("starting the fold thread: {e}")))?;
+    Ok(stop)
+}
+
 /// The writer's timer for folds: infrastructure pacing, no rule depends on it.
 #[expect(
     clippy::disallowed_methods,
@@ -245,8 +268,9 @@ struct Run<'a> {
     fold_failed: bool,
     /// The agents' last-seen times this writer committed.
     agents: SeenAgents,
-    /// Dropped with the writer, which stops the checkpointer thread (SQLite).
-    _checkpointer: Option<SyncSender<()>>,
+    /// Dropped with the writer, which stops the checkpointer thread (SQLite) or the folder
+    /// thread (PostgreSQL).
+    _helper: SyncSender<()>,
 }
 
 impl Run<'_> {
@@ -321,19 +345,19 @@ impl Run<'_> {
     fn fold(&mut self) -> Result<(), StoreError> {
         self.last_fold = now();
         let Some(pending) = &self.pending else {
-            return Ok(());
+            // PostgreSQL: the folder thread folds the queue; this is a fold asked for (or the
+            // last one), after everything committed before it.
+            return self.store.fold_rollups(None).map(|_| ());
         };
         match self.store.fold_rollups(Some(pending)) {
-            Ok(folded) => {
-                if let Some(f) = folded {
-                    if !f.from_memory && f.events > 0 {
-                        tracing::info!(
-                            events = f.events,
-                            "rollups folded from the events table (another process wrote, or the writer's sums were incomplete)"
-                        );
-                    }
-                    self.pending = Some(Pending::new(f.through));
+            Ok(f) => {
+                if !f.from_memory && f.events > 0 {
+                    tracing::info!(
+                        events = f.events,
+                        "rollups folded from the events table (another process wrote, or the writer's sums were incomplete)"
+                    );
                 }
+                self.pending = Some(Pending::new(f.through));
                 self.fold_failed = false;
                 Ok(())
             }

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::pg_stmt::{
-    ClaimKeys, CountUsage as PgCountUsage, InsertEvents, UpsertAgents, UpsertRollups,
+    ClaimKeys, CountUsage as PgCountUsage, InsertEvents, QueueEvents, UpsertAgents, UpsertRollups,
 };
 use super::sqlite_stmt::{ClaimKey, CountUsage, InsertEvent, UpsertAgent, UpsertRollup};
 use crate::models::{AgentRow, EventRow, IdempotencyRow, RollupRow, UsageRow};
@@ -77,6 +77,10 @@ pub(crate) trait Bulk {
     fn events_by_id(&mut self, ids: &[&str]) -> QueryResult<Vec<Option<EventRow>>>;
     /// Inserts events.
     fn insert_events(&mut self, rows: &[&EventRow]) -> QueryResult<()>;
+    /// Queues inserted events for the rollups folded after commit (`fold.rs`): a row each in
+    /// PostgreSQL's `rollup_queue`. Nothing on SQLite, whose queue is the events past the
+    /// watermark.
+    fn queue_for_fold(&mut self, rows: &[&EventRow]) -> QueryResult<()>;
     /// Creates agents, or moves their last-seen time (rows must name each agent once).
     fn upsert_agents(&mut self, rows: &[AgentRow]) -> QueryResult<()>;
     /// Adds deltas to the hourly rollups (rows must name each rollup row once).
@@ -127,6 +131,10 @@ impl Bulk for SqliteConnection {
         for row in rows {
             InsertEvent(row).execute(self)?;
         }
+        Ok(())
+    }
+
+    fn queue_for_fold(&mut self, _rows: &[&EventRow]) -> QueryResult<()> {
         Ok(())
     }
 
@@ -214,6 +222,13 @@ impl Bulk for PgConnection {
     fn insert_events(&mut self, rows: &[&EventRow]) -> QueryResult<()> {
         for chunk in rows.chunks(PG_CHUNK) {
             InsertEvents::new(chunk).execute(self)?;
+        }
+        Ok(())
+    }
+
+    fn queue_for_fold(&mut self, rows: &[&EventRow]) -> QueryResult<()> {
+        for chunk in rows.chunks(PG_CHUNK) {
+            QueueEvents::new(chunk).execute(self)?;
         }
         Ok(())
     }

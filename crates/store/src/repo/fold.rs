@@ -21,15 +21,22 @@
 //! sums the tail from the events table instead. Either way the rollups and the watermark move
 //! in one transaction.
 //!
-//! PostgreSQL keeps the rollups in each write's transaction: several instances write at once
-//! and its sequences are not in commit order, so no watermark could say what is folded.
+//! PostgreSQL has no such watermark: several instances write at once and its sequences are not
+//! in commit order, so no number could say what is folded. There the hourly single fields
+//! ([`PG_TX_ROLLUPS`]) are upserted in each write's transaction, and each new event is also
+//! inserted into `rollup_queue` (a plain insert, no row that other writes contend for). A fold
+//! deletes queued rows and adds them to the other rollups in one statement, so in any snapshot
+//! an event is either queued or in those rollups, never both and never neither. Reports read
+//! the rollups and the org's queued rows in one snapshot (`reports.rs`). Instances fold in
+//! turn, under a transaction-scoped advisory lock ([`FOLD_LOCK`]), so two folds never upsert
+//! the same rollup rows in different orders; erasing an org takes it too.
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 
 use super::bulk::Bulk as _;
-use super::rollup::{key_sql, slot_sql, Rollup, RollupAcc, EVENT_SUMS_SQL, PG_ROLLUPS, ROLLUPS};
+use super::rollup::{key_sql, slot_sql, Rollup, RollupAcc, EVENT_SUMS_SQL, PG_TX_ROLLUPS, ROLLUPS};
 use crate::db::Pools;
 use crate::{Store, StoreError};
 
@@ -63,11 +70,12 @@ impl Pending {
 /// What a fold did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Folded {
-    /// The watermark now.
+    /// The watermark now (SQLite; 0 on PostgreSQL).
     pub through: i64,
     /// Events folded.
     pub events: i64,
-    /// Whether the writer's in-memory sums were used (else the events table was summed).
+    /// Whether the writer's in-memory sums were used (else the events table, or PostgreSQL's
+    /// queue, was summed).
     pub from_memory: bool,
 }
 
@@ -115,7 +123,7 @@ fn fold_from_events(c: &mut SqliteConnection, after: i64, through: i64) -> Query
              costed_events = costed_events + excluded.costed_events",
             name = rollup.name,
             slot = slot_sql(rollup.width),
-            key = key_sql(rollup.fields),
+            key = key_sql(rollup.fields, false),
             sums = *EVENT_SUMS_SQL,
         );
         diesel::sql_query(sql)
@@ -169,6 +177,72 @@ pub(crate) fn set_watermark(c: &mut SqliteConnection, through: i64) -> QueryResu
     Ok(())
 }
 
+/// The advisory lock (`pg_advisory_xact_lock`) a PostgreSQL fold holds, and erasing an org
+/// before it deletes the org's queued rows: "hh_fold" in ASCII.
+pub(crate) const FOLD_LOCK: i64 = 0x0068_685f_666f_6c64;
+
+/// Most queued events one PostgreSQL fold transaction takes.
+const QUEUE_FOLD_LIMIT: i64 = 50_000;
+
+/// The rollups PostgreSQL folds from `rollup_queue`: those not written in the transaction.
+fn queued_rollups() -> impl Iterator<Item = &'static Rollup> {
+    ROLLUPS.iter().filter(|r| !PG_TX_ROLLUPS.contains(r))
+}
+
+/// One statement that deletes up to [`QUEUE_FOLD_LIMIT`] queued events and adds them to the
+/// queued rollups, answering how many it took (`v`). Rollup rows are upserted in byte order of
+/// their key, as the track transactions lock theirs.
+static FOLD_QUEUE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let slots: Vec<String> = queued_rollups()
+        .map(|r| {
+            format!(
+                "('{}', {}, {})",
+                r.name,
+                slot_sql(r.width),
+                key_sql(r.fields, true)
+            )
+        })
+        .collect();
+    format!(
+        "WITH taken AS (DELETE FROM rollup_queue WHERE ctid = ANY(ARRAY(\
+         SELECT ctid FROM rollup_queue LIMIT {QUEUE_FOLD_LIMIT})) \
+         RETURNING org_id, occurred_at, agent_id, task_type, model, outcome, client, \
+         hours_saved_milli, cost_saved_cents, agent_cost_micros), \
+         folded AS (INSERT INTO rollup_hourly (org_id, dim, hour, key, events, \
+         hours_saved_milli, cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
+         agent_cost_micros_lo, costed_events) \
+         SELECT org_id, r.dim, r.hour, r.key, COUNT(*), {sums}, COUNT(agent_cost_micros) \
+         FROM taken CROSS JOIN LATERAL (VALUES {slots}) AS r(dim, hour, key) \
+         GROUP BY org_id, r.dim, r.hour, r.key \
+         ORDER BY org_id COLLATE \"C\", r.dim COLLATE \"C\", r.hour, r.key COLLATE \"C\"{conflict} \
+         RETURNING 1) \
+         SELECT CAST(COUNT(*) AS BIGINT) AS v FROM taken",
+        sums = *EVENT_SUMS_SQL,
+        slots = slots.join(", "),
+        conflict = super::bulk::ROLLUP_CONFLICT,
+    )
+});
+
+/// Folds queued events into the rollups (PostgreSQL), a transaction of at most
+/// [`QUEUE_FOLD_LIMIT`] at a time, until the queue holds nothing committed before the last
+/// one. Waits for the fold lock while another instance holds it (a fold takes milliseconds;
+/// an erasure may hold it longer). Answers how many events it folded.
+pub(crate) fn fold_queue(c: &mut diesel::pg::PgConnection) -> QueryResult<i64> {
+    let mut total = 0;
+    loop {
+        let taken = c.transaction(|c| -> QueryResult<i64> {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FOLD_LOCK})")).execute(c)?;
+            Ok(diesel::sql_query(FOLD_QUEUE_SQL.as_str())
+                .get_result::<Int>(c)?
+                .v)
+        })?;
+        total += taken;
+        if taken < QUEUE_FOLD_LIMIT {
+            return Ok(total);
+        }
+    }
+}
+
 /// For a transaction that inserts events and upserts their rollup deltas itself (the seeder),
 /// on either backend.
 pub(crate) trait OwnRollups {
@@ -190,7 +264,8 @@ impl OwnRollups for SqliteConnection {
     }
 }
 
-/// PostgreSQL has no watermark: rollups are always written with their events.
+/// PostgreSQL has no watermark: the seeder writes every rollup with its events, and queues
+/// nothing.
 impl OwnRollups for diesel::pg::PgConnection {
     fn fold_tail_first(&mut self) -> QueryResult<()> {
         Ok(())
@@ -202,19 +277,19 @@ impl OwnRollups for diesel::pg::PgConnection {
 }
 
 impl Store {
-    /// Whether rollups are folded after commit (SQLite) rather than in each write's
-    /// transaction (PostgreSQL).
+    /// Whether every rollup is folded after commit (SQLite). On PostgreSQL the hourly single
+    /// fields are written in each write's transaction ([`Store::tx_rollups`]).
     pub fn rollups_deferred(&self) -> bool {
         matches!(self.pools, Pools::Sqlite { .. })
     }
 
-    /// The rollups this database keeps: every one on SQLite, the hourly single fields on
-    /// PostgreSQL ([`PG_ROLLUPS`]).
-    pub(crate) fn kept_rollups(&self) -> &'static [Rollup] {
+    /// The rollups a track write upserts in its own transaction: none on SQLite, the hourly
+    /// single fields on PostgreSQL ([`PG_TX_ROLLUPS`]). The others are folded after commit.
+    pub(crate) fn tx_rollups(&self) -> &'static [Rollup] {
         if self.rollups_deferred() {
-            &ROLLUPS
+            &[]
         } else {
-            PG_ROLLUPS
+            PG_TX_ROLLUPS
         }
     }
 
@@ -229,17 +304,24 @@ impl Store {
         }
     }
 
-    /// Folds the events past the watermark into the rollups (SQLite; nothing to do on
-    /// PostgreSQL). `mine` is what the caller summed for the events it wrote since its watermark;
-    /// it is used only when it is exactly the tail.
-    pub fn fold_rollups(&self, mine: Option<&Pending>) -> Result<Option<Folded>, StoreError> {
+    /// Folds what is not folded yet into the rollups: on SQLite the events past the watermark
+    /// (`mine` is what the caller summed for the events it wrote since its watermark; it is
+    /// used only when it is exactly the tail); on PostgreSQL the queued events, in turn with the
+    /// other instances.
+    pub fn fold_rollups(&self, mine: Option<&Pending>) -> Result<Folded, StoreError> {
         match &self.pools {
             Pools::Sqlite { write, .. } => {
                 let mut conn = write.get()?;
-                let folded = conn.immediate_transaction(|c| fold(c, mine))?;
-                Ok(Some(folded))
+                Ok(conn.immediate_transaction(|c| fold(c, mine))?)
             }
-            Pools::Pg(_) => Ok(None),
+            Pools::Pg(pool) => {
+                let mut conn = pool.get()?;
+                Ok(Folded {
+                    through: 0,
+                    events: fold_queue(&mut conn)?,
+                    from_memory: false,
+                })
+            }
         }
     }
 }

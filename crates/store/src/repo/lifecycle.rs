@@ -64,6 +64,21 @@ impl Store {
                     ));)*
                 };
             }
+            if !sqlite {
+                // The org's events queued for the rollups (PostgreSQL), under the fold's lock:
+                // a fold running now commits first, and its rollup rows are deleted below.
+                diesel::sql_query(format!(
+                    "SELECT pg_advisory_xact_lock({})",
+                    super::fold::FOLD_LOCK
+                ))
+                .execute(c)?;
+                done.push((
+                    "rollup_queue",
+                    diesel::sql_query("DELETE FROM rollup_queue WHERE org_id = $1")
+                        .bind::<diesel::sql_types::Text, _>(org_id)
+                        .execute(c)?,
+                ));
+            }
             by_org!(
                 webhook_deliveries,
                 webhook_endpoints,

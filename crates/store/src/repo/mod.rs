@@ -535,16 +535,15 @@ impl Store {
         Ok(s)
     }
 
-    /// The sums of an org's rows in `rollup_hourly`, by rollup (as stored: on SQLite without
-    /// the events not folded yet), so checks can compare each with [`Store::sum_events`].
+    /// The sums of an org's rows in `rollup_hourly`, by rollup (as stored: without the events
+    /// not folded yet), so checks can compare each with [`Store::sum_events`].
     pub fn rollup_sums(&self, org_id: &str) -> Result<Vec<(String, Sums)>, StoreError> {
         let rows: Vec<RollupRow> = with_conn!(self, |c| rollup_hourly::table
             .filter(rollup_hourly::org_id.eq(org_id))
             .select(RollupRow::as_select())
             .load(c)
             .map_err(StoreError::from))?;
-        let mut by_dim: std::collections::BTreeMap<String, Sums> = self
-            .kept_rollups()
+        let mut by_dim: std::collections::BTreeMap<String, Sums> = rollup::ROLLUPS
             .iter()
             .map(|r| (r.name.to_owned(), Sums::default()))
             .collect();

@@ -167,6 +167,61 @@ impl QueryFragment<Pg> for InsertEvents<'_> {
 }
 
 statement!(
+    /// `INSERT INTO rollup_queue`: what the folded rollups need of each new event.
+    QueueEvents {
+        org_id: &'a str,
+        occurred_at: i64,
+        agent_id: &'a str,
+        task_type: &'a str,
+        model: Option<&'a str>,
+        outcome: &'a str,
+        client: Option<&'a str>,
+        hours_saved_milli: i64,
+        cost_saved_cents: i64,
+        agent_cost_micros: Option<i64>,
+    }
+);
+
+impl<'a> QueueEvents<'a> {
+    pub(crate) fn new(rows: &[&'a EventRow]) -> Self {
+        Self {
+            org_id: rows.iter().map(|r| r.org_id.as_str()).collect(),
+            occurred_at: rows.iter().map(|r| r.occurred_at).collect(),
+            agent_id: rows.iter().map(|r| r.agent_id.as_str()).collect(),
+            task_type: rows.iter().map(|r| r.task_type.as_str()).collect(),
+            model: rows.iter().map(|r| r.model.as_deref()).collect(),
+            outcome: rows.iter().map(|r| r.outcome.as_str()).collect(),
+            client: rows.iter().map(|r| r.client.as_deref()).collect(),
+            hours_saved_milli: rows.iter().map(|r| r.hours_saved_milli).collect(),
+            cost_saved_cents: rows.iter().map(|r| r.cost_saved_cents).collect(),
+            agent_cost_micros: rows.iter().map(|r| r.agent_cost_micros).collect(),
+        }
+    }
+}
+
+impl QueryFragment<Pg> for QueueEvents<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO rollup_queue (org_id, occurred_at, agent_id, task_type, model, \
+             outcome, client, hours_saved_milli, cost_saved_cents, agent_cost_micros)",
+        );
+        unnest!(out;
+            Text => &self.org_id,
+            BigInt => &self.occurred_at,
+            Text => &self.agent_id,
+            Text => &self.task_type,
+            Nullable<Text> => &self.model,
+            Text => &self.outcome,
+            Nullable<Text> => &self.client,
+            BigInt => &self.hours_saved_milli,
+            BigInt => &self.cost_saved_cents,
+            Nullable<BigInt> => &self.agent_cost_micros,
+        );
+        Ok(())
+    }
+}
+
+statement!(
     /// `INSERT INTO idempotency_keys … ON CONFLICT DO NOTHING RETURNING org_id, idem_key`: the
     /// keys that were free, now claimed. Rows are inserted in the order given.
     ClaimKeys {

@@ -3,10 +3,8 @@
 //! they cannot.
 //!
 //! The plan: a query that groups and filters only by rollup fields (agent, task type, model,
-//! outcome, client) is answered from the rollup with the fewest fields, among those the
-//! database keeps, that holds them all ([`ReportQuery::plan`]; `rollup.rs` lists the rollups;
-//! PostgreSQL keeps the hourly single fields only, so it scans events for any crossing). The
-//! range is cut into parts
+//! outcome, client) is answered from the rollup with the fewest fields that holds them all
+//! ([`ReportQuery::plan`]; `rollup.rs` lists the rollups). The range is cut into parts
 //! ([`parts`]): the whole UTC days no bucket cut falls inside are read from the rollup's day
 //! rows, the whole hours no cut falls inside from its hour rows (when it has them), and the
 //! rest from the events, an index range scan each: the range's two ends and, in time zones with
@@ -22,7 +20,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::fold::{Int, WATERMARK_SQL};
 use super::rollup::{
     hour_of, join, key_sql, slot_of, slot_sql, split_key, Field, Rollup, DAY_MS, EVENT_SUMS_SQL,
-    HOUR_MS, SEP,
+    HOUR_MS, ROLLUPS, SEP,
 };
 use crate::schema::*;
 use crate::{Backend, Store, StoreError};
@@ -733,22 +731,38 @@ fn rollup_sql(
     sql
 }
 
-/// SQLite: the events in `[lo, hi)` past the rollups' watermark (not folded yet), summed like
-/// rows of a rollup of `fields` by hour (`d0` = the key, `s` = the UTC hour's start). A rowid
-/// range scan from the watermark: the tail is at most a fold interval of events. The caller
-/// keeps the hours the rollups were read for.
-fn tail_sql(q: &ReportQuery, fields: &[Field], lo: i64, hi: i64, watermark: i64) -> Sql {
-    let mut sql = Sql::new(false);
+/// What is not folded yet (`fold.rs`): where it is read from.
+enum Tail {
+    /// SQLite: the events past the rollups' watermark. A rowid range scan from the watermark:
+    /// the tail is at most a fold interval of events.
+    PastWatermark(i64),
+    /// PostgreSQL: `rollup_queue`, which holds a fold interval of every org's events.
+    Queue,
+}
+
+/// The unfolded events in `[lo, hi)`, summed like rows of a rollup of `fields` by hour (`d0` =
+/// the key, `s` = the UTC hour's start). The caller keeps the hours read from rollups that are
+/// folded after commit.
+fn tail_sql(q: &ReportQuery, fields: &[Field], lo: i64, hi: i64, tail: Tail) -> Sql {
+    let pg = matches!(tail, Tail::Queue);
+    let mut sql = Sql::new(pg);
     sql.push(&format!(
         "SELECT CAST({} AS TEXT) AS d0, CAST({} AS BIGINT) AS s, ",
-        key_sql(fields),
+        key_sql(fields, pg),
         slot_sql(HOUR_MS)
     ));
     sql.push("CAST(COUNT(*) AS BIGINT) AS events, CAST(COUNT(agent_cost_micros) AS BIGINT) AS costed_events, ")
-        .push(&EVENT_SUMS_SQL)
-        .push(" FROM events NOT INDEXED WHERE rowid > ")
-        .bind(Bind::Int(watermark))
-        .push(" AND org_id = ")
+        .push(&EVENT_SUMS_SQL);
+    match tail {
+        Tail::PastWatermark(wm) => {
+            sql.push(" FROM events NOT INDEXED WHERE rowid > ")
+                .bind(Bind::Int(wm));
+        }
+        Tail::Queue => {
+            sql.push(" FROM rollup_queue WHERE TRUE");
+        }
+    }
+    sql.push(" AND org_id = ")
         .bind(Bind::Text(q.org_id.clone()))
         .push(" AND occurred_at >= ")
         .bind(Bind::Int(lo))
@@ -799,7 +813,7 @@ impl Store {
             }
         };
         let grain = Grain::of(q);
-        let Some(plan) = q.plan(self.kept_rollups()) else {
+        let Some(plan) = q.plan(&ROLLUPS) else {
             // A grouped scan of every event in the range.
             let sql = events_sql(pg, q, &q.dims, grain, &[(q.from_ms, q.to_ms)]);
             let rows = with_conn!(self, |c| load_agg!(c, sql));
@@ -836,26 +850,43 @@ impl Store {
             .chunks(100)
             .map(|rs| events_sql(pg, q, &q.dims, grain, rs))
             .collect();
-        // Where the rollups were read, ascending: the unfolded tail (SQLite) counts only there.
-        let mut rolled_ranges: Vec<(i64, i64)> = p.days.iter().chain(&p.hours).copied().collect();
-        rolled_ranges.sort_unstable();
-        let span = rolled_ranges
+        // Where rollups folded after commit were read, ascending: the unfolded tail counts only
+        // there (the others hold every committed event).
+        let in_tx = self.tx_rollups();
+        let mut deferred_ranges: Vec<(i64, i64)> = [(plan.day, &p.days), (plan.hour, &p.hours)]
+            .into_iter()
+            .filter(|(r, _)| r.is_some_and(|r| !in_tx.contains(r)))
+            .flat_map(|(_, ranges)| ranges.iter().copied())
+            .collect();
+        deferred_ranges.sort_unstable();
+        let span = deferred_ranges
             .first()
-            .zip(rolled_ranges.last())
+            .zip(deferred_ranges.last())
             .map(|(f, l)| (f.0, l.1));
-        // SQLite folds rollups after commit: the events past the watermark are added from the
-        // events table, read in the same snapshot as the rollups (one read transaction).
-        let deferred = self.rollups_deferred();
+        // The unfolded events are added from the events past the watermark (SQLite) or the
+        // queue (PostgreSQL), read in the same snapshot as the rollups: one read transaction,
+        // on PostgreSQL at REPEATABLE READ (a fold moves events from the queue to the rollups in
+        // one commit).
         let (rolled, tail, raw_rows) = with_conn!(self, |c| {
             let read = |c: &mut _| {
+                if pg && span.is_some() {
+                    diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        .execute(c)?;
+                }
                 let mut rolled = Vec::new();
                 for (sql, g) in &rollups {
                     rolled.push((load_agg!(c, sql, KeyRow), *g));
                 }
                 let mut tail = Vec::new();
-                if let (true, Some((lo, hi))) = (deferred, span) {
-                    let wm = diesel::sql_query(WATERMARK_SQL).get_result::<Int>(c)?.v;
-                    let sql = tail_sql(q, fields, lo, hi, wm);
+                if let Some((lo, hi)) = span {
+                    let from = if pg {
+                        Tail::Queue
+                    } else {
+                        Tail::PastWatermark(
+                            diesel::sql_query(WATERMARK_SQL).get_result::<Int>(c)?.v,
+                        )
+                    };
+                    let sql = tail_sql(q, fields, lo, hi, from);
                     tail = load_agg!(c, sql, KeyRow);
                 }
                 let mut raw_rows = Vec::new();
@@ -864,9 +895,9 @@ impl Store {
                 }
                 Ok::<_, StoreError>((rolled, tail, raw_rows))
             };
-            // Only SQLite needs one snapshot for rollups, watermark and tail; PostgreSQL's
-            // rollups are complete, so it saves the BEGIN/COMMIT round trips.
-            if deferred {
+            // Without a tail (PostgreSQL's hourly single fields) the rollups are complete, and
+            // the BEGIN/COMMIT round trips are saved.
+            if span.is_some() {
                 c.transaction(read)
             } else {
                 read(c)
@@ -884,7 +915,7 @@ impl Store {
         }
         // A tail row's hour lies in a day or hour read from the rollup, where no cut falls, so
         // its start is in the bucket of each of its events.
-        for r in tail.iter().filter(|r| in_ranges(&rolled_ranges, r.s)) {
+        for r in tail.iter().filter(|r| in_ranges(&deferred_ranges, r.s)) {
             if let Some(keys) = key_of(r) {
                 acc.add(keys, bucket_for(r.s), &r.sums.sums());
             }
@@ -943,7 +974,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::rollup::{PG_ROLLUPS, ROLLUPS};
+    use super::super::rollup::{PG_TX_ROLLUPS, ROLLUPS};
     use super::*;
 
     fn q(dims: Vec<Dim>, agent: Option<&str>, task: Option<&str>) -> ReportQuery {
@@ -998,17 +1029,16 @@ mod tests {
         );
         assert_eq!(plan(q(vec![Dim::Client, Dim::Model], None, None)), None);
         assert_eq!(plan(q(vec![Dim::Metadata("k".into())], None, None)), None);
-        // PostgreSQL keeps the hourly single fields only.
-        let pg = |q: ReportQuery| {
-            q.plan(PG_ROLLUPS)
+        // With only the hourly single fields, a crossed shape has no rollup.
+        let singles = |q: ReportQuery| {
+            q.plan(PG_TX_ROLLUPS)
                 .map(|p| (p.day.is_some(), p.hour.map(|h| h.name)))
         };
         assert_eq!(
-            pg(q(vec![Dim::Agent], None, None)),
+            singles(q(vec![Dim::Agent], None, None)),
             Some((false, Some("agent")))
         );
-        assert_eq!(pg(q(vec![], None, None)), Some((false, Some("outcome"))));
-        assert_eq!(pg(q(vec![Dim::TaskType], Some("a"), None)), None);
+        assert_eq!(singles(q(vec![Dim::TaskType], Some("a"), None)), None);
     }
 
     #[test]

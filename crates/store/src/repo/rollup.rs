@@ -1,11 +1,13 @@
 //! The rollups: what one batch of events adds to them, and the upsert that adds it.
 //!
 //! A rollup sums an org's events per time slot (a UTC hour or a UTC day) and per value of a
-//! few of the events' fields. On SQLite every event adds one row to each rollup in
-//! [`ROLLUPS`]: each single field (agent, task type, model, outcome, client) by hour and by
+//! few of the events' fields. Every event adds to each rollup in [`ROLLUPS`], on both
+//! backends: each single field (agent, task type, model, outcome, client) by hour and by
 //! day; the pairs a person drills down with (agent × task type, agent × client, task type ×
-//! model × outcome) by hour and by day; and agent × task type × model × outcome by day. On
-//! PostgreSQL only to the hourly single fields ([`PG_ROLLUPS`]). A rollup keyed by every
+//! model × outcome) by hour and by day; and agent × task type × model × outcome by day. When
+//! is said in `fold.rs`: on SQLite all of them after commit; on PostgreSQL the hourly single
+//! fields in the event's transaction ([`PG_TX_ROLLUPS`]) and the others after it, from a
+//! queue. A rollup keyed by every
 //! field at once barely compresses realistic data (about 8,000 combinations a day among 11,000
 //! events at 1M events over 90 days), while one keyed by a pair holds about 600 rows a day
 //! whatever the event count. Day rows answer the whole UTC days of a range; hour rows its
@@ -161,11 +163,11 @@ pub(crate) const ROLLUPS: [Rollup; 17] = [
     ),
 ];
 
-/// The rollups kept on PostgreSQL: the hourly single fields (the first five of [`ROLLUPS`]).
-/// PostgreSQL writes rollups in each event's transaction, and the crossed ones cut `/track` to
-/// 0.57× there (docs/decisions.md, "Crossed rollups on SQLite only, for now"); SQLite keeps
-/// them all, folded after commit.
-pub(crate) const PG_ROLLUPS: &[Rollup] = ROLLUPS.split_at(5).0;
+/// The rollups PostgreSQL writes in each event's transaction: the hourly single fields (the
+/// first five of [`ROLLUPS`]). Written there too, the others cut `/track` to 0.57×, so they are
+/// folded from `rollup_queue` after commit (docs/decisions.md, "PostgreSQL folds the crossed
+/// rollups from a queue").
+pub(crate) const PG_TX_ROLLUPS: &[Rollup] = ROLLUPS.split_at(5).0;
 
 /// The start of the `width`-ms UTC slot that holds `ms` (floor, also before 1970).
 pub(crate) fn slot_of(ms: i64, width: i64) -> i64 {
@@ -194,13 +196,19 @@ fn key_into(buf: &mut String, fields: &[Field], e: &EventRow) {
     }
 }
 
-/// The key of a rollup of `fields` in SQL (SQLite), as [`key_into`] builds it.
-pub(crate) fn key_sql(fields: &[Field]) -> String {
+/// The key of a rollup of `fields` in SQL, as [`key_into`] builds it (`pg`: PostgreSQL's
+/// spelling of the separator).
+pub(crate) fn key_sql(fields: &[Field], pg: bool) -> String {
+    let sep = if pg {
+        " || chr(31) || "
+    } else {
+        " || char(31) || "
+    };
     fields
         .iter()
         .map(|f| f.column())
         .collect::<Vec<_>>()
-        .join(" || char(31) || ")
+        .join(sep)
 }
 
 /// A key's field values, in the rollup's order ('' = none). Every field but the last is
@@ -421,10 +429,10 @@ mod tests {
                 .sum();
             assert_eq!(n, 3, "{}", rollup.name);
         }
-        // PostgreSQL's are the hourly single fields.
-        let pg: Vec<_> = PG_ROLLUPS.iter().map(|r| r.name).collect();
+        // PostgreSQL's in-transaction ones are the hourly single fields.
+        let pg: Vec<_> = PG_TX_ROLLUPS.iter().map(|r| r.name).collect();
         assert_eq!(pg, ["outcome", "agent", "task_type", "model", "client"]);
-        assert!(PG_ROLLUPS
+        assert!(PG_TX_ROLLUPS
             .iter()
             .all(|r| r.width == HOUR_MS && r.fields.len() == 1));
         let mut names: Vec<_> = ROLLUPS.iter().map(|r| r.name).collect();
@@ -442,8 +450,12 @@ mod tests {
         key_into(&mut buf, &[Field::Agent, Field::Client], &e);
         assert_eq!(split_key(&buf, 2).collect::<Vec<_>>(), ["a", "x\u{1f}y"]);
         assert_eq!(
-            key_sql(&[Field::Agent, Field::Model]),
+            key_sql(&[Field::Agent, Field::Model], false),
             "agent_id || char(31) || COALESCE(model, '')"
+        );
+        assert_eq!(
+            key_sql(&[Field::Agent, Field::Model], true),
+            "agent_id || chr(31) || COALESCE(model, '')"
         );
         assert_eq!(
             slot_sql(DAY_MS),

@@ -302,8 +302,9 @@ impl Store {
         writes: &[&TrackWrite],
         agents: &mut SeenAgents,
     ) -> Result<Vec<Result<Recorded, TrackError>>, StoreError> {
-        // The rollups this transaction writes itself (PostgreSQL's; SQLite folds after commit).
-        let rollups_here = (!self.rollups_deferred()).then(|| self.kept_rollups());
+        // The rollups this transaction writes itself (PostgreSQL's hourly single fields; the
+        // others, and all of SQLite's, are folded after commit).
+        let rollups_here = self.tx_rollups();
         // Fresh deliveries leased to the local worker in the transaction (room reserved).
         let leased = std::cell::Cell::new(0usize);
         let written =
@@ -586,12 +587,14 @@ impl Store {
                 };
                 c.upsert_agents(&agent_rows)?;
 
-                // 5. The events, and (PostgreSQL) their share of the hourly rollups the reports read,
-                //    summed over the batch first so each rollup row is written once per commit.
+                // 5. The events, queued for the rollups folded after commit, and (PostgreSQL)
+                //    their share of the hourly single-field rollups, summed over the batch first
+                //    so each rollup row is written once per commit.
                 let created: Vec<&EventRow> = plan.created().map(|i| &writes[i].event).collect();
                 c.insert_events(&created)?;
-                if let Some(rollups) = rollups_here {
-                    c.upsert_rollups(&rollup_deltas(created, rollups))?;
+                c.queue_for_fold(&created)?;
+                if !rollups_here.is_empty() {
+                    c.upsert_rollups(&rollup_deltas(created, rollups_here))?;
                 }
 
                 // 6. The outbox: a delivery per new event and subscribed endpoint, committed with

@@ -1,0 +1,2 @@
+DROP TABLE rollup_queue;
+DELETE FROM rollup_hourly WHERE dim NOT IN ('agent', 'task_type', 'model', 'outcome', 'client');
