@@ -18,6 +18,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # one sitting); the writer-alone lines then come from this tree's example, BENCH_FLOOR=0 skips them.
 bin=${BENCH_BIN:-"$root/target/release/humanhours"}
 floor=${BENCH_FLOOR:-1}
+# BENCH_BACKEND=sqlite or postgres measures that backend only (default: both).
+only=${BENCH_BACKEND:-all}
 secs=${BENCH_SECONDS:-10}
 runs=${BENCH_RUNS:-3}
 conns=${BENCH_CONNECTIONS:-64}
@@ -147,14 +149,18 @@ writer_floor() { # label sync
 echo "ingest benchmark: server on core 0 (1 worker), wrk on core 1, $conns connections, $norgs orgs with $nkeys keys, median of $runs x ${secs}s"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 
+if [ "$only" != postgres ]; then
 make_keys "sqlite://$work/full.db" "$work/keys"
 bench_backend "sqlite FULL" "sqlite://$work/full.db" full
 writer_floor "sqlite FULL writer alone, no HTTP" full
 cp "$work/full.db" "$work/normal.db"; cp "$work/full.db.pepper" "$work/normal.db.pepper" 2>/dev/null || true
 bench_backend "sqlite NORMAL" "sqlite://$work/normal.db" normal
 writer_floor "sqlite NORMAL writer alone, no HTTP" normal
+fi
 
-if psql "$pg_admin" -Atc 'select 1' >/dev/null 2>&1; then
+if [ "$only" = sqlite ]; then
+    :
+elif psql "$pg_admin" -Atc 'select 1' >/dev/null 2>&1; then
     pg_db="hh_bench_$$"
     psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
     pg_url="${pg_admin%/*}/$pg_db"

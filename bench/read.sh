@@ -13,8 +13,11 @@ set -euo pipefail
 sizes=${*:-1000000 10000000}
 rounds=${BENCH_ROUNDS:-40}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -p humanhours
-bin=$target/release/humanhours
+# BENCH_BIN measures another build of the server (say, main's before a change).
+if [ -n "${BENCH_BIN:-}" ]; then bin=$BENCH_BIN; else
+    cargo build --release -p humanhours
+    bin=$target/release/humanhours
+fi
 dir=$(mktemp -d)
 pid=""
 backend=${BENCH_BACKEND:-sqlite}

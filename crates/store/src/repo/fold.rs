@@ -191,7 +191,7 @@ fn queued_rollups() -> impl Iterator<Item = &'static Rollup> {
 
 /// One statement that deletes up to [`QUEUE_FOLD_LIMIT`] queued events and adds them to the
 /// queued rollups, answering how many it took (`v`). Rollup rows are upserted in byte order of
-/// their key, as the track transactions lock theirs.
+/// their key, the order in which the seeder (which writes these rollups too) locks them.
 static FOLD_QUEUE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let slots: Vec<String> = queued_rollups()
         .map(|r| {
