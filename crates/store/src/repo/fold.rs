@@ -35,7 +35,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 
-use super::bulk::Bulk as _;
+use super::bulk::{Bulk as _, INSERT_ROLLUP, ROLLUP_CONFLICT};
 use super::rollup::{key_sql, slot_sql, Rollup, RollupAcc, EVENT_SUMS_SQL, PG_TX_ROLLUPS, ROLLUPS};
 use crate::db::Pools;
 use crate::{Store, StoreError};
@@ -106,21 +106,11 @@ fn max_rowid(c: &mut SqliteConnection) -> QueryResult<i64> {
 fn fold_from_events(c: &mut SqliteConnection, after: i64, through: i64) -> QueryResult<()> {
     for rollup in &ROLLUPS {
         let sql = format!(
-            "INSERT INTO rollup_hourly (org_id, dim, hour, key, events, hours_saved_milli, \
-             cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
-             agent_cost_micros_lo, costed_events) \
+            "{INSERT_ROLLUP} \
              SELECT org_id, '{name}', {slot}, {key}, COUNT(*), {sums}, \
              COUNT(agent_cost_micros) \
              FROM events NOT INDEXED WHERE rowid > ? AND rowid <= ? \
-             GROUP BY org_id, {slot}, {key} \
-             ON CONFLICT (org_id, dim, hour, key) DO UPDATE SET \
-             events = events + excluded.events, \
-             hours_saved_milli = hours_saved_milli + excluded.hours_saved_milli, \
-             cost_saved_cents_hi = cost_saved_cents_hi + excluded.cost_saved_cents_hi, \
-             cost_saved_cents_lo = cost_saved_cents_lo + excluded.cost_saved_cents_lo, \
-             agent_cost_micros_hi = agent_cost_micros_hi + excluded.agent_cost_micros_hi, \
-             agent_cost_micros_lo = agent_cost_micros_lo + excluded.agent_cost_micros_lo, \
-             costed_events = costed_events + excluded.costed_events",
+             GROUP BY org_id, {slot}, {key}{ROLLUP_CONFLICT}",
             name = rollup.name,
             slot = slot_sql(rollup.width),
             key = key_sql(rollup.fields, false),
@@ -208,18 +198,15 @@ static FOLD_QUEUE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
          SELECT ctid FROM rollup_queue LIMIT {QUEUE_FOLD_LIMIT})) \
          RETURNING org_id, occurred_at, agent_id, task_type, model, outcome, client, \
          hours_saved_milli, cost_saved_cents, agent_cost_micros), \
-         folded AS (INSERT INTO rollup_hourly (org_id, dim, hour, key, events, \
-         hours_saved_milli, cost_saved_cents_hi, cost_saved_cents_lo, agent_cost_micros_hi, \
-         agent_cost_micros_lo, costed_events) \
+         folded AS ({INSERT_ROLLUP} \
          SELECT org_id, r.dim, r.hour, r.key, COUNT(*), {sums}, COUNT(agent_cost_micros) \
          FROM taken CROSS JOIN LATERAL (VALUES {slots}) AS r(dim, hour, key) \
          GROUP BY org_id, r.dim, r.hour, r.key \
-         ORDER BY org_id COLLATE \"C\", r.dim COLLATE \"C\", r.hour, r.key COLLATE \"C\"{conflict} \
+         ORDER BY org_id COLLATE \"C\", r.dim COLLATE \"C\", r.hour, r.key COLLATE \"C\"{ROLLUP_CONFLICT} \
          RETURNING 1) \
          SELECT CAST(COUNT(*) AS BIGINT) AS v FROM taken",
         sums = *EVENT_SUMS_SQL,
         slots = slots.join(", "),
-        conflict = super::bulk::ROLLUP_CONFLICT,
     )
 });
 
@@ -277,19 +264,12 @@ impl OwnRollups for diesel::pg::PgConnection {
 }
 
 impl Store {
-    /// Whether every rollup is folded after commit (SQLite). On PostgreSQL the hourly single
-    /// fields are written in each write's transaction ([`Store::tx_rollups`]).
-    pub fn rollups_deferred(&self) -> bool {
-        matches!(self.pools, Pools::Sqlite { .. })
-    }
-
     /// The rollups a track write upserts in its own transaction: none on SQLite, the hourly
     /// single fields on PostgreSQL ([`PG_TX_ROLLUPS`]). The others are folded after commit.
     pub(crate) fn tx_rollups(&self) -> &'static [Rollup] {
-        if self.rollups_deferred() {
-            &[]
-        } else {
-            PG_TX_ROLLUPS
+        match self.pools {
+            Pools::Sqlite { .. } => &[],
+            Pools::Pg(_) => PG_TX_ROLLUPS,
         }
     }
 
